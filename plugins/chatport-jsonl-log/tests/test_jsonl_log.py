@@ -1,0 +1,91 @@
+"""Tests for the jsonl-log observer plugin, loaded through its real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import chatport
+from chatport import _plugins
+from chatport.testing import FakeBackend
+
+CANARY = "dapi-CANARY-0123456789abcdef"
+
+
+def _client(path: Path, **options: object) -> chatport.Client:
+    table = {"path": str(path), **options}
+    return chatport.Client(backend="fake", config={"plugins": {"jsonl-log": table}})
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_plugin_is_loaded_from_its_entry_point() -> None:
+    assert "jsonl-log" in _plugins.plugin_names()
+
+
+def test_one_line_per_completion_without_text(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    with _client(log) as client:
+        client.complete("first question", model="m1")
+        client.complete("second question", model="m2", max_tokens=1)
+    records = _lines(log)
+    assert [r["model"] for r in records] == ["m1", "m2"]
+    assert [r["finish_reason"] for r in records] == ["stop", "length"]
+    first = records[0]
+    assert first["event"] == "completion"
+    assert first["backend"] == "fake"
+    assert first["error"] is None
+    assert first["usage"] == {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}
+    assert isinstance(first["latency_s"], float)
+    assert isinstance(first["time"], str)
+    assert first["time"].endswith("+00:00")
+    assert "question" not in log.read_text()
+
+
+def test_text_is_logged_only_when_enabled(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    with _client(log, log_text=True) as client:
+        client.complete("what is up", model="m")
+    (record,) = _lines(log)
+    assert record["text"] == "what is up"
+    assert record["messages"] == [{"role": "user", "content": "what is up"}]
+
+
+def test_errors_record_class_and_status_never_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABRICKS_TOKEN", CANARY)
+    log = tmp_path / "calls.jsonl"
+    with _client(log) as client:
+        fake = client.backend()
+        assert isinstance(fake, FakeBackend)
+        fake.enqueue(chatport.RateLimitError(f"slow down {CANARY}", status_code=429))
+        with pytest.raises(chatport.RateLimitError):
+            client.complete("hi", model="m")
+    (record,) = _lines(log)
+    assert record["event"] == "error"
+    assert record["error"] == "RateLimitError"
+    assert record["status_code"] == 429
+    assert CANARY not in log.read_text()
+
+
+def test_streams_are_logged_once_finished(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    with _client(log) as client:
+        fake = client.backend()
+        assert isinstance(fake, FakeBackend)
+        fake.enqueue(["a ", "b"])
+        assert "".join(c.text for c in client.stream("x", model="m")) == "a b"
+    (record,) = _lines(log)
+    assert record["event"] == "completion"
+
+
+def test_without_path_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with chatport.Client(backend="fake", config={}) as client:
+        client.complete("hi", model="m")
+    assert list(tmp_path.iterdir()) == []

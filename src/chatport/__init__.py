@@ -1,0 +1,89 @@
+"""chatport: one neutral API for Databricks-served chat models, over pluggable backends.
+
+The public surface is listed in ``__all__``; everything else is private.
+"""
+
+from __future__ import annotations
+
+from ._api import acomplete, astream, complete, stream
+from ._client import Client
+from ._config import Config, load_config
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BackendNotFoundError,
+    BadRequestError,
+    ChatportError,
+    ConfigError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    UnsupportedFeatureError,
+)
+from ._plugins import hookimpl
+from ._registry import BackendInfo, BackendRegistry, ChatportPluginWarning
+from ._request import ChatRequest
+from ._stream import collect
+from ._types import (
+    Choice,
+    Chunk,
+    Completion,
+    ImagePart,
+    Message,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    Usage,
+)
+from .backends.base import Backend, BackendSettings, Capabilities
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "Backend",
+    "BackendInfo",
+    "BackendNotFoundError",
+    "BackendRegistry",
+    "BackendSettings",
+    "BadRequestError",
+    "Capabilities",
+    "ChatRequest",
+    "ChatportError",
+    "ChatportPluginWarning",
+    "Choice",
+    "Chunk",
+    "Client",
+    "Completion",
+    "Config",
+    "ConfigError",
+    "ImagePart",
+    "InvalidRequestError",
+    "Message",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ReasoningPart",
+    "ResponseFormatError",
+    "ServerError",
+    "TextPart",
+    "ToolCall",
+    "UnsupportedFeatureError",
+    "Usage",
+    "__version__",
+    "acomplete",
+    "astream",
+    "collect",
+    "complete",
+    "hookimpl",
+    "load_config",
+    "stream",
+]

@@ -1,0 +1,81 @@
+"""Module-level calls: ``chatport.complete`` and friends, on cached default clients."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from ._client import Client
+from ._types import Chunk, Completion
+
+__all__ = ["acomplete", "astream", "complete", "default_client", "stream"]
+
+_ENV_KEYS = ("CHATPORT_CONFIG", "CHATPORT_BACKEND", "CHATPORT_MODEL", "CHATPORT_PROFILE")
+_clients: dict[tuple[str | None, ...], Client] = {}
+_lock = threading.Lock()
+
+
+def default_client(profile: str | None = None) -> Client:
+    """The shared client for ``profile``, built once per environment and profile.
+
+    A change to ``CHATPORT_*`` variables or the working directory gives a new client.
+    """
+    key = (profile, os.getcwd(), *(os.environ.get(name) for name in _ENV_KEYS))
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = Client(profile=profile)
+    return client
+
+
+def complete(
+    messages: object,
+    *,
+    backend: str | None = None,
+    model: str | None = None,
+    profile: str | None = None,
+    **params: Any,
+) -> Completion:
+    """Send one chat request through the default client. See :meth:`Client.complete`."""
+    return default_client(profile).complete(messages, backend=backend, model=model, **params)
+
+
+def stream(
+    messages: object,
+    *,
+    backend: str | None = None,
+    model: str | None = None,
+    profile: str | None = None,
+    **params: Any,
+) -> Iterator[Chunk]:
+    """Stream one chat request through the default client. See :meth:`Client.stream`."""
+    return default_client(profile).stream(messages, backend=backend, model=model, **params)
+
+
+async def acomplete(
+    messages: object,
+    *,
+    backend: str | None = None,
+    model: str | None = None,
+    profile: str | None = None,
+    **params: Any,
+) -> Completion:
+    """Async :func:`complete`."""
+    client = default_client(profile)
+    return await client.acomplete(messages, backend=backend, model=model, **params)
+
+
+def astream(
+    messages: object,
+    *,
+    backend: str | None = None,
+    model: str | None = None,
+    profile: str | None = None,
+    **params: Any,
+) -> AsyncIterator[Chunk]:
+    """Async :func:`stream`: ``async for chunk in chatport.astream(...)``."""
+    return default_client(profile).astream(messages, backend=backend, model=model, **params)

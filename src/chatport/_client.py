@@ -1,0 +1,341 @@
+"""`Client`: resolve the backend, check capabilities, call observers, dispatch.
+
+A client reads its configuration once. Backend instances (and the SDK clients they
+hold) are built on first use and reused; building is guarded by a lock, so one client
+can be shared between threads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from . import _plugins
+from ._auth import Workspace, resolve_workspace
+from ._config import Config, load_config
+from ._errors import APIError, ChatportError, ConfigError, UnsupportedFeatureError
+from ._registry import BackendInfo
+from ._request import ChatRequest
+from ._stream import StreamAssembler
+from ._types import Chunk, Completion
+from .backends.base import Backend, BackendSettings
+
+__all__ = ["Client"]
+
+_FEATURES: tuple[tuple[str, str, Callable[[ChatRequest], bool]], ...] = (
+    ("tools", "tools", lambda r: r.needs_tools),
+    ("response_format", "response_format", lambda r: r.response_format is not None),
+    ("multiple_choices", "n > 1", lambda r: (r.n or 1) > 1),
+)
+
+
+def _wrap_unexpected(exc: Exception, backend: str) -> APIError:
+    """A backend let a non-chatport exception out: never pass it raw to the caller."""
+    error = APIError(f"backend {backend!r} failed: {type(exc).__name__}: {exc}", backend=backend)
+    error.__cause__ = exc
+    return error
+
+
+class Client:
+    """A configured entry point to every backend.
+
+    ``backend`` picks the default backend; ``profile`` selects a config profile;
+    ``config`` is a config file path, an in-memory table or a :class:`Config` (``None``
+    discovers the file); ``settings`` are any top-level config keys, for example
+    ``Client(backend="rest", timeout=5, max_retries=0)``.
+    """
+
+    def __init__(
+        self,
+        backend: str | None = None,
+        *,
+        profile: str | None = None,
+        config: str | os.PathLike[str] | Mapping[str, Any] | Config | None = None,
+        **settings: Any,
+    ) -> None:
+        overrides = dict(settings)
+        if backend is not None:
+            overrides["backend"] = backend
+        if isinstance(config, Config):
+            if overrides or profile:
+                raise ConfigError("pass settings or a profile, or a ready Config, not both")
+            self.config = config
+        else:
+            source: str | Path | Mapping[str, Any] | None
+            source = Path(config) if isinstance(config, str | os.PathLike) else config
+            self.config = load_config(source, profile=profile, overrides=overrides)
+        self._instances: dict[tuple[str, Any], Backend] = {}
+        self._lock = threading.RLock()
+        self._workspace: Workspace | None = None
+        self._closed = False
+
+    # -- resolution ---------------------------------------------------------------
+
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace host and credentials, resolved once on first use."""
+        if self._workspace is None:
+            with self._lock:
+                if self._workspace is None:
+                    self._workspace = resolve_workspace(self.config)
+        return self._workspace
+
+    def backend(
+        self, name: str | None = None, *, options: Mapping[str, Any] | None = None
+    ) -> Backend:
+        """The backend instance for ``name`` (default: the configured backend), built once."""
+        if self._closed:
+            raise ChatportError("this Client is closed")
+        info = _plugins.get_registry().get(name or self.config.backend)
+        key = (info.name, tuple(sorted(options.items())) if options else None)
+        instance = self._instances.get(key)
+        if instance is None:
+            with self._lock:
+                instance = self._instances.get(key)
+                if instance is None:
+                    instance = info.cls(self._settings_for(info, options))
+                    self._instances[key] = instance
+        return instance
+
+    def _settings_for(
+        self, info: BackendInfo, call_options: Mapping[str, Any] | None
+    ) -> BackendSettings:
+        options = {**self.config.backend_options(info.name), **(call_options or {})}
+        for key, value in options.items():
+            where = f"backends.{info.name}.{key}"
+            expected = info.cls.option_types.get(key)
+            if expected is None:
+                close = difflib.get_close_matches(key, list(info.cls.option_types), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                known = ", ".join(sorted(info.cls.option_types)) or "none"
+                raise ConfigError(
+                    f"unknown option {where!r}{hint}; backend {info.name!r} takes: {known}",
+                    path=self.config.path,
+                    key=where,
+                )
+            if not isinstance(value, expected):
+                raise ConfigError(
+                    f"{where}: wrong type {type(value).__name__}", path=self.config.path, key=where
+                )
+        workspace = self._workspace_if_needed()
+        return BackendSettings(
+            name=info.name,
+            options=MappingProxyType(options),
+            host=workspace.host if workspace else None,
+            timeout=self.config.timeout,
+            max_retries=self.config.max_retries,
+            token_provider=workspace.token if workspace else (lambda: None),
+        )
+
+    def _workspace_if_needed(self) -> Workspace | None:
+        try:
+            return self.workspace
+        except ConfigError:
+            raise
+        except Exception as exc:  # an unexpected failure in credential discovery
+            raise ConfigError(f"could not resolve the workspace: {exc}") from exc
+
+    def _prepare(
+        self,
+        messages: object,
+        backend: str | None,
+        model: str | None,
+        options: Mapping[str, Any] | None,
+        stream: bool,
+        params: dict[str, Any],
+    ) -> tuple[Backend, ChatRequest]:
+        instance = self.backend(backend, options=options)
+        request = ChatRequest.build(
+            messages, model=model or self.config.model or "", stream=stream, **params
+        )
+        capabilities = type(instance).capabilities
+        for attr, label, needed in _FEATURES:
+            if needed(request) and not getattr(capabilities, attr):
+                supported = [
+                    info.name
+                    for info in _plugins.get_registry()
+                    if getattr(info.capabilities, attr)
+                ]
+                raise UnsupportedFeatureError(instance.name, label, supported)
+        return instance, request
+
+    # -- observers ----------------------------------------------------------------
+
+    def _before(self, request: ChatRequest, backend: str) -> None:
+        _plugins.notify(
+            "chatport_before_request",
+            request=request,
+            backend=backend,
+            config=self.config,
+            attempt=1,
+        )
+
+    def _succeeded(
+        self, request: ChatRequest, completion: Completion, backend: str, start: float
+    ) -> Completion:
+        completion = replace(completion, backend=backend, latency_s=time.perf_counter() - start)
+        _plugins.notify(
+            "chatport_after_completion",
+            request=request,
+            completion=completion,
+            backend=backend,
+            config=self.config,
+        )
+        return completion
+
+    def _failed(
+        self, request: ChatRequest, exc: Exception, backend: str, start: float
+    ) -> ChatportError:
+        error = exc if isinstance(exc, ChatportError) else _wrap_unexpected(exc, backend)
+        if isinstance(error, APIError) and error.backend is None:
+            error.backend = backend
+        _plugins.notify(
+            "chatport_on_error",
+            request=request,
+            error=error,
+            backend=backend,
+            config=self.config,
+            elapsed_s=time.perf_counter() - start,
+        )
+        return error
+
+    # -- calls ----------------------------------------------------------------------
+
+    def complete(
+        self,
+        messages: object,
+        *,
+        backend: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Completion:
+        """Send one chat request and return the normalized :class:`Completion`.
+
+        ``messages`` is a string, a :class:`Message`, an OpenAI-style dict or a list of
+        them. ``params`` are request parameters: ``max_tokens``, ``temperature``,
+        ``top_p``, ``stop``, ``n``, ``tools``, ``tool_choice``, ``response_format``,
+        ``extra``. ``options`` are backend options merged over ``[backends.NAME]``.
+        """
+        instance, request = self._prepare(messages, backend, model, options, False, params)
+        self._before(request, instance.name)
+        start = time.perf_counter()
+        try:
+            completion = instance.complete(request)
+        except Exception as exc:
+            raise self._failed(request, exc, instance.name, start)  # noqa: B904
+        return self._succeeded(request, completion, instance.name, start)
+
+    def stream(
+        self,
+        messages: object,
+        *,
+        backend: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Iterator[Chunk]:
+        """Stream one chat request as :class:`Chunk` objects.
+
+        Validation happens at once; the request is sent when iteration starts.
+        """
+        instance, request = self._prepare(messages, backend, model, options, True, params)
+        return self._stream(instance, request)
+
+    def _stream(self, instance: Backend, request: ChatRequest) -> Iterator[Chunk]:
+        self._before(request, instance.name)
+        start = time.perf_counter()
+        assembler = StreamAssembler()
+        try:
+            for chunk in instance.stream(request):
+                assembler.add(chunk)
+                yield chunk
+        except Exception as exc:
+            raise self._failed(request, exc, instance.name, start)  # noqa: B904
+        self._succeeded(request, assembler.completion(), instance.name, start)
+
+    async def acomplete(
+        self,
+        messages: object,
+        *,
+        backend: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> Completion:
+        """The async twin of :meth:`complete`."""
+        instance, request = self._prepare(messages, backend, model, options, False, params)
+        self._before(request, instance.name)
+        start = time.perf_counter()
+        try:
+            completion = await instance.acomplete(request)
+        except Exception as exc:
+            raise self._failed(request, exc, instance.name, start)  # noqa: B904
+        return self._succeeded(request, completion, instance.name, start)
+
+    def astream(
+        self,
+        messages: object,
+        *,
+        backend: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> AsyncIterator[Chunk]:
+        """The async twin of :meth:`stream`: ``async for chunk in client.astream(...)``."""
+        instance, request = self._prepare(messages, backend, model, options, True, params)
+        return self._astream(instance, request)
+
+    async def _astream(self, instance: Backend, request: ChatRequest) -> AsyncIterator[Chunk]:
+        self._before(request, instance.name)
+        start = time.perf_counter()
+        assembler = StreamAssembler()
+        try:
+            async for chunk in instance.astream(request):
+                assembler.add(chunk)
+                yield chunk
+        except Exception as exc:
+            raise self._failed(request, exc, instance.name, start)  # noqa: B904
+        self._succeeded(request, assembler.completion(), instance.name, start)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every backend this client built. The client cannot be used afterwards."""
+        with self._lock:
+            instances, self._instances = list(self._instances.values()), {}
+            self._closed = True
+        for instance in instances:
+            instance.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<chatport.Client backend={self.config.backend!r} model={self.config.model!r}>"

@@ -1,0 +1,192 @@
+"""The chatport error tree.
+
+Every error chatport raises derives from :class:`ChatportError`::
+
+    ChatportError
+    ├── ConfigError
+    ├── BackendNotFoundError          unknown backend name; lists the installed ones
+    ├── UnsupportedFeatureError
+    ├── InvalidRequestError           bad messages or params, before anything is sent
+    └── APIError                      .status_code, .backend, .request_id; the SDK error is __cause__
+        ├── BadRequestError           400
+        ├── AuthenticationError       401
+        ├── PermissionDeniedError     403
+        ├── NotFoundError             404 (endpoint does not exist)
+        ├── RateLimitError            429; .retry_after in seconds when the server said
+        ├── ServerError               5xx
+        ├── APITimeoutError
+        ├── APIConnectionError
+        └── ResponseFormatError       the server answered something that is not a valid response
+
+Backends raise these with ``raise ... from sdk_error`` so the original exception stays
+available as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BackendNotFoundError",
+    "BadRequestError",
+    "ChatportError",
+    "ConfigError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "UnsupportedFeatureError",
+    "error_for_status",
+]
+
+
+class ChatportError(Exception):
+    """Base class of every error chatport raises."""
+
+
+class ConfigError(ChatportError):
+    """The configuration is invalid: a bad file, an unknown key, a wrong type or profile.
+
+    ``path`` is the file at fault (when there is one) and ``key`` the dotted key.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        prefix = f"{path}: " if path else ""
+        super().__init__(prefix + message)
+
+
+class BackendNotFoundError(ChatportError):
+    """No backend is registered under the requested name."""
+
+    def __init__(self, name: str, available: Iterable[str]) -> None:
+        self.name = name
+        self.available = tuple(sorted(available))
+        listed = ", ".join(self.available) or "none"
+        super().__init__(f"unknown backend {name!r}; installed backends: {listed}")
+
+
+class UnsupportedFeatureError(ChatportError):
+    """The request needs a capability the chosen backend does not declare.
+
+    ``feature`` names the capability and ``supported_by`` the backends that have it.
+    """
+
+    def __init__(self, backend: str, feature: str, supported_by: Sequence[str]) -> None:
+        self.backend = backend
+        self.feature = feature
+        self.supported_by = tuple(supported_by)
+        alternatives = ", ".join(self.supported_by) or "no installed backend"
+        super().__init__(
+            f"backend {backend!r} does not support {feature}; supported by: {alternatives}"
+        )
+
+
+class InvalidRequestError(ChatportError, ValueError):
+    """The messages or parameters are invalid. Raised before anything is sent.
+
+    ``field`` names the offending field, for example ``messages[2].role``.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        self.reason = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class APIError(ChatportError):
+    """The backend or the server failed the call.
+
+    ``status_code`` is the HTTP status where known, ``backend`` the backend name and
+    ``request_id`` the server's request id where it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        backend: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.backend = backend
+        self.request_id = request_id
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        details = []
+        if self.backend:
+            details.append(f"backend={self.backend}")
+        if self.status_code is not None:
+            details.append(f"status={self.status_code}")
+        if self.request_id:
+            details.append(f"request_id={self.request_id}")
+        return f"{self.message} ({', '.join(details)})" if details else self.message
+
+
+class BadRequestError(APIError):
+    """The server rejected the request (HTTP 400)."""
+
+
+class AuthenticationError(APIError):
+    """No valid credential was sent (HTTP 401)."""
+
+
+class PermissionDeniedError(APIError):
+    """The credential is invalid, expired, or lacks permission (HTTP 403)."""
+
+
+class NotFoundError(APIError):
+    """The serving endpoint or path does not exist (HTTP 404)."""
+
+
+class RateLimitError(APIError):
+    """The server is rate limiting (HTTP 429).
+
+    ``retry_after`` is the delay in seconds the server asked for, or ``None``.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ServerError(APIError):
+    """The server failed (HTTP 5xx)."""
+
+
+class APITimeoutError(APIError):
+    """The call did not finish within its timeout."""
+
+
+class APIConnectionError(APIError):
+    """The server could not be reached, or the connection broke (including a dropped stream)."""
+
+
+class ResponseFormatError(APIError):
+    """The server answered something that is not a valid response."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status_code: int) -> type[APIError]:
+    """Return the most specific :class:`APIError` subclass for an HTTP status."""
+    if status_code >= 500:
+        return ServerError
+    return _BY_STATUS.get(status_code, APIError)

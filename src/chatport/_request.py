@@ -1,0 +1,212 @@
+"""`ChatRequest`: one validated chat call, independent of any backend."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ._convert import coerce_messages
+from ._errors import InvalidRequestError
+from ._types import Message
+
+__all__ = ["REQUEST_PARAMS", "ChatRequest"]
+
+#: Parameters a caller may pass alongside ``messages`` and ``model``.
+REQUEST_PARAMS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "n",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "extra",
+)
+_TOOL_CHOICES = frozenset({"none", "auto", "required"})
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A validated chat request.
+
+    Build one with :meth:`build`, which accepts OpenAI-style dicts for the messages.
+    ``extra`` is passed through to the backend as additional body fields.
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] | None = None
+    n: int | None = None
+    tools: tuple[Mapping[str, Any], ...] | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
+    response_format: Mapping[str, Any] | None = None
+    stream: bool = False
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        _normalize(self)
+        _validate(self)
+
+    @classmethod
+    def build(
+        cls, messages: object, *, model: str, stream: bool = False, **params: Any
+    ) -> ChatRequest:
+        """Validate the caller's messages and parameters into a request.
+
+        Unknown parameters raise :class:`InvalidRequestError` with a suggestion.
+        """
+        for name in params:
+            if name not in REQUEST_PARAMS:
+                close = difflib.get_close_matches(name, REQUEST_PARAMS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise InvalidRequestError(
+                    f"unknown parameter{hint}; put backend-specific fields in extra={{...}}",
+                    field=name,
+                )
+        return cls(model=model, messages=messages, stream=stream, **params)  # type: ignore[arg-type]
+
+    def replace(self, **changes: Any) -> ChatRequest:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def needs_tools(self) -> bool:
+        """Whether the request uses tools."""
+        return bool(self.tools) or self.tool_choice is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI chat-completions body (without ``model`` and ``stream``).
+
+        Only parameters that were set appear; ``extra`` is merged last.
+        """
+        body: dict[str, Any] = {"messages": [m.to_dict() for m in self.messages]}
+        for name in ("max_tokens", "temperature", "top_p", "n", "tool_choice"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        if self.stop is not None:
+            body["stop"] = list(self.stop)
+        if self.tools is not None:
+            body["tools"] = [dict(tool) for tool in self.tools]
+        if self.response_format is not None:
+            body["response_format"] = dict(self.response_format)
+        body.update(self.extra)
+        return body
+
+
+def _normalize(request: ChatRequest) -> None:
+    """Accept friendly input forms (lists, a bare stop string, dict messages) in place."""
+    setattr_ = object.__setattr__
+    if not isinstance(request.messages, tuple) or not all(
+        isinstance(m, Message) for m in request.messages
+    ):
+        setattr_(request, "messages", coerce_messages(request.messages))
+    if isinstance(request.stop, str):
+        setattr_(request, "stop", (request.stop,))
+    elif isinstance(request.stop, list):
+        setattr_(request, "stop", tuple(request.stop))
+    if isinstance(request.tools, list):
+        setattr_(request, "tools", tuple(copy.deepcopy(request.tools)))
+    if request.extra is None:
+        setattr_(request, "extra", MappingProxyType({}))
+    elif isinstance(request.extra, dict):
+        setattr_(request, "extra", MappingProxyType(copy.deepcopy(request.extra)))
+
+
+def _validate(request: ChatRequest) -> None:
+    if not isinstance(request.model, str) or not request.model:
+        raise InvalidRequestError(
+            "no model given: pass model=..., set CHATPORT_MODEL, or set model in the config",
+            field="model",
+        )
+    if not isinstance(request.messages, tuple) or not request.messages:
+        raise InvalidRequestError("at least one message is required", field="messages")
+    for index, message in enumerate(request.messages):
+        if not isinstance(message, Message):
+            raise InvalidRequestError("expected a Message", field=f"messages[{index}]")
+    _check_int(request.max_tokens, "max_tokens")
+    _check_int(request.n, "n")
+    _check_range(request.temperature, "temperature", 0.0, 2.0)
+    _check_range(request.top_p, "top_p", 0.0, 1.0)
+    stop = request.stop
+    if stop is not None and (
+        not isinstance(stop, tuple) or not all(isinstance(s, str) for s in stop)
+    ):
+        raise InvalidRequestError("must be a string or a list of strings", field="stop")
+    _check_tools(request)
+    if request.response_format is not None and (
+        not isinstance(request.response_format, Mapping)
+        or not isinstance(request.response_format.get("type"), str)
+    ):
+        raise InvalidRequestError(
+            'must be a dict with a "type", e.g. {"type": "json_object"}', field="response_format"
+        )
+    if not isinstance(request.stream, bool):
+        raise InvalidRequestError("must be a bool", field="stream")
+    if not isinstance(request.extra, Mapping):
+        raise InvalidRequestError("must be a dict", field="extra")
+    clashes = sorted(set(request.extra) & {"messages", "model", "stream", *REQUEST_PARAMS})
+    if clashes:
+        raise InvalidRequestError(
+            f"{clashes[0]!r} is a request parameter; pass it as {clashes[0]}=... instead",
+            field=f"extra.{clashes[0]}",
+        )
+
+
+def _check_int(value: object, name: str) -> None:
+    if value is None:
+        return
+    if not _is_int(value):
+        raise InvalidRequestError(f"must be an integer, not {type(value).__name__}", field=name)
+    if value < 1:  # type: ignore[operator]
+        raise InvalidRequestError(f"must be at least 1, got {value}", field=name)
+
+
+def _check_range(value: object, name: str, low: float, high: float) -> None:
+    if value is None:
+        return
+    if not _is_number(value):
+        raise InvalidRequestError(f"must be a number, not {type(value).__name__}", field=name)
+    if not low <= value <= high:  # type: ignore[operator]
+        raise InvalidRequestError(f"must be between {low:g} and {high:g}, got {value}", field=name)
+
+
+def _check_tools(request: ChatRequest) -> None:
+    if request.tools is not None:
+        if not isinstance(request.tools, tuple):
+            raise InvalidRequestError("must be a list of tool dicts", field="tools")
+        for index, tool in enumerate(request.tools):
+            where = f"tools[{index}]"
+            if not isinstance(tool, Mapping) or tool.get("type") != "function":
+                raise InvalidRequestError(
+                    'must be {"type": "function", "function": {...}}', field=where
+                )
+            function = tool.get("function")
+            if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+                raise InvalidRequestError("needs function.name", field=f"{where}.function")
+    choice = request.tool_choice
+    if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICES):
+        return
+    if isinstance(choice, Mapping) and isinstance(choice.get("function"), Mapping):
+        return
+    raise InvalidRequestError(
+        'must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}',
+        field="tool_choice",
+    )

@@ -1,0 +1,145 @@
+"""The backend interface: :class:`Backend`, :class:`BackendSettings`, :class:`Capabilities`.
+
+A backend turns a :class:`~chatport.ChatRequest` into a :class:`~chatport.Completion`
+through one client library. It converts at its edge: SDK types in, neutral types out,
+SDK exceptions mapped into the chatport error tree with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from .._request import ChatRequest
+from .._types import Chunk, Completion
+
+__all__ = ["Backend", "BackendSettings", "Capabilities", "completion_to_chunk"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can do. A request needing a missing capability is refused up front."""
+
+    streaming: bool = False
+    tools: bool = False
+    response_format: bool = False
+    native_async: bool = False
+    multiple_choices: bool = False
+
+    #: Human names used in error messages and ``chatport backends``.
+    LABELS: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "streaming": "streaming",
+            "tools": "tools",
+            "response_format": "response_format",
+            "native_async": "native async",
+            "multiple_choices": "n > 1",
+        }
+    )
+
+    def names(self) -> list[str]:
+        """The labels of the capabilities this backend has."""
+        return [label for attr, label in self.LABELS.items() if getattr(self, attr)]
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """What a backend is built with.
+
+    ``options`` is the ``[backends.NAME]`` config table merged with call-time options.
+    ``host`` is the workspace URL (or ``None``). Call :meth:`token` for the current
+    credential; it may change over time (OAuth refresh), so never cache it.
+    """
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    host: str | None = None
+    timeout: float = 60.0
+    max_retries: int = 2
+    token_provider: Callable[[], str | None] = field(default=lambda: None, repr=False)
+
+    def token(self) -> str | None:
+        """The current workspace token, or ``None`` when none is configured."""
+        return self.token_provider()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        """One backend option, or ``default``."""
+        return self.options.get(key, default)
+
+
+def completion_to_chunk(completion: Completion) -> Chunk:
+    """One chunk carrying a whole completion (the default stream of a backend)."""
+    return Chunk(
+        text=completion.text,
+        reasoning=completion.reasoning,
+        tool_calls=completion.tool_calls,
+        finish_reason=completion.finish_reason,
+        usage=completion.usage,
+        id=completion.id,
+        model=completion.model,
+    )
+
+
+_DONE = object()
+
+
+class Backend:
+    """Base class for backends. Subclasses implement :meth:`complete`.
+
+    Class attributes:
+
+    * ``capabilities``: a :class:`Capabilities` declaring what the backend supports.
+    * ``option_types``: the options the ``[backends.NAME]`` table may hold, with their
+      types; unknown or mistyped options raise :class:`~chatport.ConfigError`.
+    * ``description``: one line for ``chatport backends``.
+
+    A backend instance is built once per :class:`~chatport.Client` and reused, so build
+    SDK clients lazily in the instance and keep them.
+    """
+
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
+    description: ClassVar[str] = ""
+
+    def __init__(self, settings: BackendSettings) -> None:
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        """The name the backend was selected by."""
+        return self.settings.name
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """Answer one request."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement complete()")
+
+    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
+        """Stream one request. The default yields the whole completion as one chunk."""
+        yield completion_to_chunk(self.complete(request))
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """Answer one request asynchronously. The default runs :meth:`complete` in a thread."""
+        return await asyncio.to_thread(self.complete, request)
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """Stream asynchronously. The default iterates :meth:`stream` in worker threads."""
+        iterator = iter(self.stream(request))
+        try:
+            while True:
+                chunk = await asyncio.to_thread(next, iterator, _DONE)
+                if chunk is _DONE:
+                    return
+                yield chunk  # type: ignore[misc]
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)
+
+    def close(self) -> None:
+        """Release clients and connections. Called when the owning Client closes."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

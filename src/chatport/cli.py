@@ -1,0 +1,216 @@
+"""The ``chatport`` command line. Thin: all logic lives in the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn chatport errors into one ``error: ...`` line and a non-zero exit."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from ._errors import ChatportError, ConfigError
+
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except ChatportError as exc:
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chatport", prog_name="chatport")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="CHATPORT_CONFIG",
+    help="Config file to use instead of the discovered one (env: CHATPORT_CONFIG).",
+)
+@click.option("--profile", "-p", help="Config profile to select (env: CHATPORT_PROFILE).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, profile: str | None) -> None:
+    """Ask Databricks-served chat models through one neutral API.
+
+    Backends (openai, responses, rest, mlflow, databricks-sdk, and any installed
+    plugin) are chosen by config, environment or flag. See `chatport COMMAND --help`.
+    """
+    ctx.obj = {"config": config_path, "profile": profile}
+
+
+def _client(ctx: click.Context, **settings: Any) -> Any:
+    from ._client import Client
+
+    settings = {k: v for k, v in settings.items() if v is not None}
+    return Client(config=ctx.obj["config"], profile=ctx.obj["profile"], **settings)
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("-s", "--system", help="System prompt sent before the question.")
+@click.option("-b", "--backend", help="Backend to use (default: from config, else 'rest').")
+@click.option("-m", "--model", help="Model, i.e. the serving endpoint name.")
+@click.option("--max-tokens", type=int, help="Cap on generated tokens.")
+@click.option("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2.")
+@click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole completion as JSON.")
+@click.pass_context
+@_fail_cleanly
+def ask(
+    ctx: click.Context,
+    prompt: str,
+    system: str | None,
+    backend: str | None,
+    model: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    stream: bool,
+    as_json: bool,
+) -> None:
+    """Ask one question and print the answer.
+
+    PROMPT is the question; use - to read it from standard input.
+
+    \b
+    Examples:
+      chatport ask "What is a lakehouse?"
+      chatport ask -b mlflow -m databricks-gpt-5 "Summarize:" < notes.txt
+      echo "hi" | chatport ask - --json
+    """
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    messages: list[dict[str, str]] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": prompt})
+    params = {
+        k: v
+        for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items()
+        if v is not None
+    }
+    with _client(ctx) as client:
+        if stream and not as_json:
+            for chunk in client.stream(messages, backend=backend, model=model, **params):
+                click.echo(chunk.text, nl=False)
+            click.echo()
+            return
+        if stream:
+            from ._stream import collect
+
+            completion = collect(client.stream(messages, backend=backend, model=model, **params))
+        else:
+            completion = client.complete(messages, backend=backend, model=model, **params)
+        if as_json:
+            click.echo(json.dumps(completion.to_dict(), indent=2))
+        else:
+            click.echo(completion.text)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@_fail_cleanly
+def backends(as_json: bool) -> None:
+    """List installed backends, the plugin providing each, and its capabilities."""
+    from ._plugins import get_registry
+
+    rows = [
+        {
+            "name": info.name,
+            "plugin": info.plugin,
+            "aliases": list(info.aliases),
+            "capabilities": info.capabilities.names(),
+            "description": info.cls.description,
+        }
+        for info in get_registry()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max([len(row["name"]) for row in rows] + [7])
+    for row in rows:
+        caps = ", ".join(row["capabilities"]) or "-"
+        click.echo(f"{row['name']:<{width}}  {row['plugin']}")
+        click.echo(f"{'':<{width}}  capabilities: {caps}")
+        if row["description"]:
+            click.echo(f"{'':<{width}}  {row['description']}")
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print values and sources as JSON.")
+@click.pass_context
+@_fail_cleanly
+def config_command(ctx: click.Context, as_json: bool) -> None:
+    """Show the effective configuration and where each value comes from.
+
+    Secrets are always masked. Precedence, highest first: flags and arguments,
+    environment (CHATPORT_*), the selected profile, the config file, defaults.
+    """
+    from ._auth import mask, resolve_workspace
+    from ._config import load_config
+
+    config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
+    workspace = resolve_workspace(config)
+    token_shown = mask("set") if workspace.token_source else mask(None)
+    data: dict[str, Any] = {
+        "file": config.path,
+        "profile": config.profile,
+        "settings": {
+            key: {"value": _jsonable(value), "source": config.sources[key]}
+            for key, value in sorted(config.values.items())
+        },
+        "backends": {name: dict(table) for name, table in config.backends.items()},
+        "plugins": {name: dict(table) for name, table in config.plugins.items()},
+        "workspace": {
+            "host": {"value": workspace.host, "source": workspace.host_source},
+            "token": {"value": token_shown, "source": workspace.token_source or "none"},
+        },
+    }
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"config file: {config.path or '(none found)'}")
+    click.echo(f"profile:     {config.profile or '(none)'}")
+    click.echo()
+    for key, item in data["settings"].items():
+        click.echo(f"{key:<20} = {json.dumps(item['value']):<36} # {item['source']}")
+    for name, table in data["backends"].items():
+        click.echo(f"\n[backends.{name}]")
+        for key, value in table.items():
+            click.echo(f"{key:<20} = {json.dumps(_jsonable(value))}")
+    for name, table in data["plugins"].items():
+        click.echo(f"\n[plugins.{name}]")
+        for key, value in table.items():
+            click.echo(f"{key:<20} = {json.dumps(_jsonable(value))}")
+    click.echo("\nworkspace")
+    host = data["workspace"]["host"]
+    token = data["workspace"]["token"]
+    click.echo(f"{'host':<20} = {json.dumps(host['value']):<36} # {host['source']}")
+    click.echo(f"{'token':<20} = {json.dumps(token['value']):<36} # {token['source']}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "items"):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="chatport")

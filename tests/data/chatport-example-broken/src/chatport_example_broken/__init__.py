@@ -1,0 +1,3 @@
+"""A plugin that fails at import time."""
+
+raise RuntimeError("this plugin is broken on purpose")

@@ -1,0 +1,81 @@
+"""The docs keep up with the code: hooks, public names, and the example plugin runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+from pathlib import Path
+
+import pytest
+
+import chatport
+from chatport import hookspecs
+from chatport.testing import temporary_plugin
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("chatport_"))
+
+
+def test_hooks_exist() -> None:
+    assert HOOKS == [
+        "chatport_after_completion",
+        "chatport_before_request",
+        "chatport_on_error",
+        "chatport_register_backends",
+    ]
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hook_is_documented_with_its_signature(name: str) -> None:
+    text = (DOCS / "plugins.md").read_text()
+    parameters = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+    assert f"### `{name}`" in text
+    assert f"{name}({parameters})" in text
+    assert f"- {name}" in text  # rendered from its docstring in the specifications section
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_every_hook_has_a_docstring(name: str) -> None:
+    doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+    for parameter in inspect.signature(getattr(hookspecs, name)).parameters:
+        assert f":param {parameter}:" in doc
+    assert ":return:" in doc
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    text = (DOCS / "api.md").read_text()
+    errors = {
+        n
+        for n in chatport.__all__
+        if isinstance(getattr(chatport, n), type)
+        and issubclass(getattr(chatport, n), chatport.ChatportError)
+    }
+    skip = {"__version__", "hookimpl"} | errors
+    missing = [n for n in chatport.__all__ if n not in skip and f"::: chatport.{n}\n" not in text]
+    assert missing == []
+    assert "::: chatport._errors" in text
+
+
+def test_docs_example_plugin_works(fresh_plugins: None, caplog: pytest.LogCaptureFixture) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "example_plugin", DOCS / "examples" / "example_plugin.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    caplog.set_level(logging.INFO, logger="chatport_shout")
+    with temporary_plugin(module, "shout-example"):
+        with chatport.Client(config={"backends": {"shout": {"suffix": "?!"}}}) as client:
+            completion = client.complete("hello there", backend="loud", model="m")
+        assert completion.text == "HELLO THERE?!"
+        assert completion.usage.total_tokens == 3
+        assert "shout answered in" in caplog.text
+        with pytest.raises(chatport.UnsupportedFeatureError, match="tools"):
+            chatport.Client(config={}).complete(
+                "x",
+                backend="shout",
+                model="m",
+                tools=[{"type": "function", "function": {"name": "f"}}],
+            )
