@@ -1,0 +1,293 @@
+"""The local workspace's ASGI app: Databricks model-serving routes on starlette."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .chat import chat_chunks, chat_response, check_chat_body
+from .endpoints import Endpoint, Fault
+from .errors import WireError, bad_request, invalid_token, status_error
+from .generate import answer, prompt_tokens
+from .responses import check_responses_body, response_events, response_object
+from .state import WorkspaceState
+
+__all__ = ["build_app"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _error_response(error: WireError) -> JSONResponse:
+    return JSONResponse(error.body, status_code=error.status, headers=error.headers)
+
+
+class _EventStream(Response):
+    """A ``text/event-stream`` answer that can be cut short to simulate a dropped connection."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, events: Iterable[bytes], drop_after: int | None, headers: dict[str, str]
+    ) -> None:
+        super().__init__(None, status_code=200, headers=headers)
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self.events = events
+        self.drop_after = drop_after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        for index, event in enumerate(self.events):
+            if self.drop_after is not None and index >= self.drop_after:
+                return  # response left incomplete: the server closes the connection
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _data(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _event(obj: dict[str, Any]) -> bytes:
+    return f"event: {obj['type']}\n".encode() + _data(obj)
+
+
+class _Faults:
+    """The faults that fire on one call."""
+
+    def __init__(self, state: WorkspaceState, endpoint: Endpoint) -> None:
+        self.latency = 0.0
+        self.status: Fault | None = None
+        self.body: str | None = None
+        self.drop_after: int | None = None
+        for fault in state.firing_faults(endpoint):
+            self.latency += fault.latency
+            if fault.status is not None and self.status is None:
+                self.status = fault
+            if fault.body is not None and self.body is None:
+                self.body = fault.body
+            if fault.drop_after is not None and self.drop_after is None:
+                self.drop_after = fault.drop_after
+
+    async def before(self, endpoint: Endpoint) -> None:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.status is not None and self.status.status is not None:
+            raise status_error(self.status.status, endpoint.name, self.status.retry_after)
+
+    def garbage(self, stream: bool) -> Response | None:
+        if self.body == "garbage":
+            if stream:
+                return _EventStream([b"data: <html>upstream hiccup</html>\n\n"], None, {})
+            return Response(b"<html>upstream hiccup</html>", media_type="application/json")
+        if self.body == "wrong_shape":
+            if stream:
+                return _EventStream([_data({"unexpected": True}), b"data: [DONE]\n\n"], None, {})
+            return JSONResponse({"predictions": [], "result": "unexpected"})
+        return None
+
+
+def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The ASGI application serving ``state``."""
+
+    def authenticate(request: Request) -> None:
+        if state.token is None and not state.oauth_clients:
+            return
+        header = request.headers.get("authorization")
+        if not header:
+            raise status_error(401)
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                credential = base64.b64decode(credential).decode().partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                raise status_error(401) from None
+        elif scheme.lower() != "bearer":
+            raise status_error(401)
+        if not state.accepts(credential.strip()):
+            raise invalid_token()
+
+    async def read_json(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise bad_request("Malformed JSON request body.") from None
+
+    def guarded(handler: Handler, *, auth: bool = True) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                if auth:
+                    authenticate(request)
+                return await handler(request)
+            except WireError as error:
+                return _error_response(error)
+
+        return endpoint
+
+    async def chat(
+        request: Request, endpoint: Endpoint, body: Any, *, model_required: bool
+    ) -> Response:
+        faults = _Faults(state, endpoint)
+        await faults.before(endpoint)
+        body = check_chat_body(body, model_required=model_required)
+        stream = bool(body.get("stream"))
+        broken = faults.garbage(stream)
+        if broken is not None:
+            return broken
+        messages = body["messages"]
+        choices = answer(endpoint, messages, body)
+        model = endpoint.served_model_name or endpoint.name
+        response_id = None if endpoint.null_id else state.next_id("chatcmpl")
+        args = (
+            response_id,
+            model,
+            int(time.time()),
+            choices,
+            prompt_tokens(messages),
+            not endpoint.omit_usage,
+        )
+        headers = {"served-model-name": model}
+        if stream:
+            events = [_data(chunk) for chunk in chat_chunks(*args)] + [b"data: [DONE]\n\n"]
+            return _EventStream(events, faults.drop_after, headers)
+        return JSONResponse(chat_response(*args), headers=headers)
+
+    async def invocations(request: Request) -> Response:
+        endpoint = state.endpoint(request.path_params["name"])
+        body = await read_json(request)
+        return await chat(request, endpoint, body, model_required=False)
+
+    async def chat_completions(request: Request) -> Response:
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            raise bad_request("model: a model (endpoint name) is required")
+        endpoint = state.endpoint(body["model"])
+        return await chat(request, endpoint, body, model_required=True)
+
+    async def responses(request: Request) -> Response:
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            raise bad_request("model: a model (endpoint name) is required")
+        endpoint = state.endpoint(body["model"])
+        faults = _Faults(state, endpoint)
+        await faults.before(endpoint)
+        messages, params = check_responses_body(body)
+        stream = bool(body.get("stream"))
+        broken = faults.garbage(stream)
+        if broken is not None:
+            return broken
+        choice = answer(endpoint, messages, params)[0]
+        model = endpoint.served_model_name or endpoint.name
+        final = response_object(
+            state.next_id("local"),
+            model,
+            int(time.time()),
+            choice,
+            prompt_tokens(messages),
+            not endpoint.omit_usage,
+        )
+        if not stream:
+            return JSONResponse(final)
+        events = []
+        for sequence, event in enumerate(response_events(final)):
+            events.append(_event({**event, "sequence_number": sequence}))
+        return _EventStream(events, faults.drop_after, {})
+
+    async def list_endpoints(request: Request) -> Response:
+        return JSONResponse({"endpoints": [e.info() for e in state.endpoints_snapshot()]})
+
+    async def get_endpoint(request: Request) -> Response:
+        return JSONResponse(state.endpoint(request.path_params["name"]).info())
+
+    async def host_metadata(request: Request) -> Response:
+        return JSONResponse({"oidc_endpoint": f"{state.base_url(request)}/oidc"})
+
+    async def oidc_discovery(request: Request) -> Response:
+        base = state.base_url(request)
+        return JSONResponse(
+            {
+                "issuer": f"{base}/oidc",
+                "authorization_endpoint": f"{base}/oidc/v1/authorize",
+                "token_endpoint": f"{base}/oidc/v1/token",
+                "grant_types_supported": ["client_credentials"],
+            }
+        )
+
+    async def token(request: Request) -> Response:
+        client_id, client_secret = "", ""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(header[6:]).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            client_id, _, client_secret = decoded.partition(":")
+        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode("latin-1")).items()}
+        client_id = client_id or str(form.get("client_id", ""))
+        client_secret = client_secret or str(form.get("client_secret", ""))
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse(
+                {"error": "unsupported_grant_type", "error_description": "use client_credentials"},
+                status_code=400,
+            )
+        if not client_id or state.oauth_clients.get(client_id) != client_secret:
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Client authentication failed"},
+                status_code=401,
+            )
+        access_token = state.issue_token(secrets.token_urlsafe(24))
+        return JSONResponse(
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": state.token_expires_in,
+                "scope": str(form.get("scope", "all-apis")),
+            }
+        )
+
+    async def not_found(request: Request) -> Response:
+        error = WireError(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": "Invalid path"})
+        return _error_response(error)
+
+    methods_post = ["POST"]
+    routes = [
+        Route(
+            "/serving-endpoints/chat/completions", guarded(chat_completions), methods=methods_post
+        ),
+        Route("/serving-endpoints/responses", guarded(responses), methods=methods_post),
+        Route("/serving-endpoints/{name}/invocations", guarded(invocations), methods=methods_post),
+        Route(
+            "/ai-gateway/mlflow/v1/chat/completions",
+            guarded(chat_completions),
+            methods=methods_post,
+        ),
+        Route("/ai-gateway/mlflow/v1/responses", guarded(responses), methods=methods_post),
+        Route("/api/2.0/serving-endpoints", guarded(list_endpoints), methods=["GET"]),
+        Route("/api/2.0/serving-endpoints/", guarded(list_endpoints), methods=["GET"]),
+        Route("/api/2.0/serving-endpoints/{name}", guarded(get_endpoint), methods=["GET"]),
+        Route(
+            "/.well-known/databricks-config", guarded(host_metadata, auth=False), methods=["GET"]
+        ),
+        Route(
+            "/oidc/.well-known/oauth-authorization-server",
+            guarded(oidc_discovery, auth=False),
+            methods=["GET"],
+        ),
+        Route("/oidc/v1/token", guarded(token, auth=False), methods=methods_post),
+        Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ]
+    app = Starlette(routes=routes)
+    return state.logging_middleware(app)

@@ -1,0 +1,288 @@
+"""Chat completions on the wire: strict request checks, responses and SSE chunks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import bad_request, extra_inputs
+from .generate import Answer, split_pieces
+
+__all__ = ["chat_chunks", "chat_response", "check_chat_body", "merge_extra_params"]
+
+_MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
+_ROLES = frozenset({"system", "user", "assistant", "tool"})
+_PARAMS = frozenset(
+    {
+        "messages",
+        "model",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop",
+        "n",
+        "stream",
+        "stream_options",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "logprobs",
+        "top_logprobs",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "reasoning_effort",
+        "thinking",
+        "extra_params",
+        "client_request_id",
+        "usage_context",
+        "custom_inputs",
+        "user",
+        "parallel_tool_calls",
+    }
+)
+
+
+def _coerce(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def merge_extra_params(body: dict[str, Any]) -> dict[str, Any]:
+    """Merge databricks-sdk's string-valued ``extra_params`` into the top level."""
+    extra = body.pop("extra_params", None)
+    if extra is None:
+        return body
+    if not isinstance(extra, dict):
+        raise bad_request("extra_params must be an object of strings")
+    for key, value in extra.items():
+        body.setdefault(key, _coerce(value) if isinstance(value, str) else value)
+    return body
+
+
+def _check_part(part: Any, where: str, role: str) -> None:
+    if not isinstance(part, dict):
+        raise bad_request(f"{where}: content parts must be objects")
+    kind = part.get("type")
+    if kind == "text":
+        if set(part) - {"type", "text", "citations"}:
+            raise extra_inputs(f"{where}.{sorted(set(part) - {'type', 'text', 'citations'})[0]}")
+        if not isinstance(part.get("text"), str) or not part["text"]:
+            raise bad_request(f"{where}: text content blocks must be non-empty")
+    elif kind == "image_url":
+        image = part.get("image_url")
+        if not isinstance(image, dict) or not isinstance(image.get("url"), str):
+            raise bad_request(f"{where}.image_url: url is required")
+    elif kind == "reasoning":
+        if role != "assistant":
+            raise bad_request(f"{where}: reasoning blocks are only allowed on assistant messages")
+        summary = part.get("summary")
+        if not isinstance(summary, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("text"), str) for s in summary
+        ):
+            raise bad_request(f"{where}.summary: a list of summary_text items is required")
+    else:
+        raise bad_request(f"{where}.type: unsupported content type {kind!r}")
+
+
+def _check_message(message: Any, index: int) -> None:
+    where = f"messages.{index}"
+    if not isinstance(message, dict):
+        raise bad_request(f"{where}: messages must be objects")
+    for key in message:
+        if key not in _MESSAGE_KEYS:
+            raise extra_inputs(f"{where}.{key}")
+    role = message.get("role")
+    if role not in _ROLES:
+        raise bad_request(f"{where}.role: must be one of system, user, assistant, tool")
+    content = message.get("content")
+    if content is None:
+        if not (role == "assistant" and message.get("tool_calls")):
+            raise bad_request(f"{where}.content: content is required")
+    elif isinstance(content, list):
+        if not content:
+            raise bad_request(f"{where}.content: content must not be empty")
+        for part_index, part in enumerate(content):
+            _check_part(part, f"{where}.content.{part_index}", role)
+    elif not isinstance(content, str):
+        raise bad_request(f"{where}.content: must be a string or a list of content blocks")
+    if role == "tool" and not isinstance(message.get("tool_call_id"), str):
+        raise bad_request(f"{where}.tool_call_id: required for tool messages")
+    calls = message.get("tool_calls")
+    if calls is not None:
+        if role != "assistant" or not isinstance(calls, list):
+            raise bad_request(
+                f"{where}.tool_calls: only assistant messages carry a list of tool calls"
+            )
+        for call_index, call in enumerate(calls):
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+                raise bad_request(f"{where}.tool_calls.{call_index}: function.name is required")
+
+
+def _check_number(
+    body: dict[str, Any], key: str, low: float, high: float, integer: bool = False
+) -> None:
+    value = body.get(key)
+    if value is None:
+        return
+    kind_ok = isinstance(value, int) if integer else isinstance(value, int | float)
+    if isinstance(value, bool) or not kind_ok or not low <= value <= high:
+        raise bad_request(
+            f"{key}: must be {'an integer' if integer else 'a number'} in [{low:g}, {high:g}]"
+        )
+
+
+def check_chat_body(body: Any, *, model_required: bool) -> dict[str, Any]:
+    """Validate a chat-completions body as strictly as the real service; return it merged."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    body = merge_extra_params(dict(body))
+    for key in body:
+        if key not in _PARAMS:
+            raise extra_inputs(key)
+    if model_required and not isinstance(body.get("model"), str):
+        raise bad_request("model: a model (endpoint name) is required")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("messages: at least one message is required")
+    for index, message in enumerate(messages):
+        _check_message(message, index)
+    checked: dict[str, Any] = body
+    if body.get("max_completion_tokens") is not None and body.get("max_tokens") is None:
+        body["max_tokens"] = body["max_completion_tokens"]
+    _check_number(body, "max_tokens", 1, 10**7, integer=True)
+    _check_number(body, "n", 1, 5, integer=True)
+    _check_number(body, "temperature", 0, 2)
+    _check_number(body, "top_p", 0, 1)
+    stop = body.get("stop")
+    if stop is not None and not (
+        isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
+        raise bad_request("stop: must be a string or a list of strings")
+    tools = body.get("tools")
+    if tools is not None and (
+        not isinstance(tools, list)
+        or not all(isinstance(t, dict) and isinstance(t.get("function"), dict) for t in tools)
+    ):
+        raise bad_request('tools: each tool must be {"type": "function", "function": {...}}')
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise bad_request("stream: must be a boolean")
+    return checked
+
+
+def _message(choice: Answer) -> dict[str, Any]:
+    content: Any
+    if choice.tool_calls:
+        content = None
+    elif choice.reasoning is not None:
+        summary: dict[str, Any] = {"type": "summary_text", "text": choice.reasoning}
+        if choice.signature:
+            summary["signature"] = choice.signature
+        content = [
+            {"type": "reasoning", "summary": [summary]},
+            {"type": "text", "text": choice.text},
+        ]
+    else:
+        content = choice.text
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if choice.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": c["arguments"]},
+            }
+            for c in choice.tool_calls
+        ]
+    return message
+
+
+def usage(prompt: int, choices: list[Answer]) -> dict[str, int]:
+    """The OpenAI ``usage`` object for ``choices``."""
+    completion = sum(choice.completion_tokens for choice in choices)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def chat_response(
+    response_id: str | None,
+    model: str,
+    created: int,
+    choices: list[Answer],
+    prompt: int,
+    with_usage: bool,
+) -> dict[str, Any]:
+    """A ``chat.completion`` object."""
+    body: dict[str, Any] = {
+        "id": response_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {"index": i, "message": _message(c), "finish_reason": c.finish_reason, "logprobs": None}
+            for i, c in enumerate(choices)
+        ],
+    }
+    if with_usage:
+        body["usage"] = usage(prompt, choices)
+    return body
+
+
+def _deltas(choice: Answer) -> Iterator[dict[str, Any]]:
+    yield {"role": "assistant", "content": ""}
+    if choice.reasoning is not None:
+        for piece in split_pieces(choice.reasoning):
+            block = {"type": "summary_text", "text": piece, "signature": ""}
+            yield {"content": [{"type": "reasoning", "summary": [block]}]}
+        if choice.signature:
+            block = {"type": "summary_text", "text": "", "signature": choice.signature}
+            yield {"content": [{"type": "reasoning", "summary": [block]}]}
+    for piece in split_pieces(choice.text):
+        if choice.reasoning is not None:
+            yield {"content": [{"type": "text", "text": piece}]}
+        else:
+            yield {"content": piece}
+    for index, call in enumerate(choice.tool_calls):
+        head = {"index": index, "id": call["id"], "type": "function"}
+        yield {"tool_calls": [{**head, "function": {"name": call["name"], "arguments": ""}}]}
+        arguments = call["arguments"]
+        for start in range(0, len(arguments), 8):
+            fragment = arguments[start : start + 8]
+            yield {"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}
+
+
+def chat_chunks(
+    response_id: str | None,
+    model: str,
+    created: int,
+    choices: list[Answer],
+    prompt: int,
+    with_usage: bool,
+) -> Iterator[dict[str, Any]]:
+    """The ``chat.completion.chunk`` objects of a streamed answer; usage in the last one."""
+    base = {
+        "id": response_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+    }
+    for index, choice in enumerate(choices):
+        for delta in _deltas(choice):
+            yield {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+    for index, choice in enumerate(choices):
+        last: dict[str, Any] = {
+            **base,
+            "choices": [{"index": index, "delta": {}, "finish_reason": choice.finish_reason}],
+        }
+        if with_usage and index == len(choices) - 1:
+            last["usage"] = usage(prompt, choices)
+        yield last

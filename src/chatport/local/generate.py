@@ -1,0 +1,123 @@
+"""The local models: deterministic answers computed from validated chat messages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .endpoints import Endpoint
+
+__all__ = ["Answer", "answer", "count_words", "message_text", "split_pieces"]
+
+
+def count_words(text: str) -> int:
+    """The local token count: whitespace-separated words."""
+    return len(text.split())
+
+
+def split_pieces(text: str) -> list[str]:
+    """Stream pieces: each word with its trailing whitespace."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The plain text of a chat message (text parts joined; reasoning left out)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+@dataclass
+class Answer:
+    """One generated choice."""
+
+    text: str = ""
+    reasoning: str | None = None
+    signature: str | None = None
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    finish_reason: str = "stop"
+    completion_tokens: int = 0
+
+
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def _chosen_tool(tools: list[dict[str, Any]], tool_choice: Any) -> str | None:
+    if not tools or tool_choice == "none":
+        return None
+    if isinstance(tool_choice, dict):
+        name = (tool_choice.get("function") or {}).get("name") or tool_choice.get("name")
+        if isinstance(name, str):
+            return name
+    function = tools[0].get("function") or tools[0]
+    name = function.get("name")
+    return name if isinstance(name, str) else None
+
+
+def _truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
+    if max_tokens is None or count_words(text) <= max_tokens:
+        return text, False
+    pieces = split_pieces(text.strip())
+    return "".join(pieces[:max_tokens]).rstrip(), True
+
+
+def answer(
+    endpoint: Endpoint, messages: list[dict[str, Any]], params: dict[str, Any]
+) -> list[Answer]:
+    """Generate ``n`` choices for validated ``messages`` and ``params``."""
+    last = messages[-1]
+    question = ""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            question = message_text(message)
+            break
+    max_tokens = params.get("max_tokens")
+    tool_name = _chosen_tool(params.get("tools") or [], params.get("tool_choice"))
+    choices = []
+    for index in range(int(params.get("n") or 1)):
+        result = Answer()
+        if tool_name is not None and last.get("role") == "user":
+            arguments = json.dumps({"query": question})
+            result.tool_calls.append(
+                {
+                    "id": f"call_{_short_hash(question, str(index))}",
+                    "name": tool_name,
+                    "arguments": arguments,
+                }
+            )
+            result.finish_reason = "tool_calls"
+            result.completion_tokens = count_words(arguments)
+            choices.append(result)
+            continue
+        if last.get("role") == "tool":
+            text = f"The tool returned: {message_text(last)}"
+        elif endpoint.model == "scripted":
+            text = endpoint.scripted_reply(question)
+        else:
+            text = question or "(no question)"
+        if endpoint.model == "reasoning":
+            result.reasoning = f"The user asked: {question}"
+            if endpoint.signature:
+                result.signature = f"sig-{_short_hash(endpoint.name, result.reasoning)}"
+        result.text, truncated = _truncate(text, max_tokens)
+        if truncated:
+            result.finish_reason = "length"
+        result.completion_tokens = count_words(result.text) + count_words(result.reasoning or "")
+        choices.append(result)
+    return choices
+
+
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """The local prompt-token count of ``messages``."""
+    return sum(count_words(message_text(m)) for m in messages)

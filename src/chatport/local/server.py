@@ -1,0 +1,285 @@
+"""`LocalWorkspace`: the local Databricks-compatible server, in a background thread."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import socket
+import threading
+import time
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+from .._errors import ChatportError, ConfigError
+from .endpoints import Endpoint, Fault, default_endpoints, endpoints_from_table, merge_endpoints
+from .state import LoggedRequest, WorkspaceState
+
+__all__ = ["LocalWorkspace", "LocalWorkspaceError", "is_loopback", "load_workspace_file"]
+
+_GENERATE = object()
+_FILE_KEYS = frozenset(
+    {
+        "token",
+        "default_endpoints",
+        "token_lifetime",
+        "token_expires_in",
+        "oauth_clients",
+        "endpoints",
+    }
+)
+
+
+class LocalWorkspaceError(ChatportError):
+    """The local workspace could not start (port in use, non-loopback host, bad file)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback name or address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_workspace_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a local-workspace TOML file into ``LocalWorkspace`` keyword arguments."""
+    source = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=source) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", path=source) from None
+    unknown = sorted(set(data) - _FILE_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r}; known: {', '.join(sorted(_FILE_KEYS))}",
+            path=source,
+            key=unknown[0],
+        )
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "endpoints"}
+    kwargs["endpoints"] = endpoints_from_table(data.get("endpoints", {}), source)
+    return kwargs
+
+
+class LocalWorkspace:
+    """A Databricks-compatible model-serving API on 127.0.0.1, for offline use and tests.
+
+    ::
+
+        with LocalWorkspace() as ws:
+            os.environ.update(ws.environ())   # DATABRICKS_HOST / DATABRICKS_TOKEN
+            ...
+
+    ``endpoints`` are added to the default set (``default_endpoints=False`` serves only
+    them). ``token`` is the workspace PAT: generated when omitted, ``None`` turns auth
+    off. ``oauth_clients`` maps OAuth client ids to secrets for M2M; tokens it issues
+    live ``token_lifetime`` seconds (``token_expires_in`` is what clients are told).
+    ``port=0`` picks a free port.
+    """
+
+    def __init__(
+        self,
+        endpoints: Iterable[Endpoint] = (),
+        *,
+        config: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: Any = _GENERATE,
+        oauth_clients: Mapping[str, str] | None = None,
+        token_lifetime: float = 3600,
+        token_expires_in: int | None = None,
+        default_endpoints: bool = True,
+        log_path: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        log_level: str = "critical",
+    ) -> None:
+        if not is_loopback(host):
+            raise LocalWorkspaceError(
+                f"the local workspace binds to loopback addresses only, not {host!r}"
+            )
+        settings: dict[str, Any] = load_workspace_file(config) if config is not None else {}
+        if token is _GENERATE:
+            token = settings.get("token", "dapi-local-" + secrets.token_hex(16))
+        if oauth_clients is None:
+            oauth_clients = settings.get("oauth_clients", {"local-client": "local-secret"})
+        use_defaults = settings.get("default_endpoints", default_endpoints)
+        base = default_endpoints_list() if use_defaults else []
+        merged = merge_endpoints(
+            merge_endpoints(base, settings.get("endpoints", [])).values(), endpoints
+        )
+        self.host = host
+        self.port = port
+        self.log_level = log_level
+        self._state = WorkspaceState(
+            merged.values(),
+            token=token or None,
+            oauth_clients=dict(oauth_clients),
+            token_lifetime=float(settings.get("token_lifetime", token_lifetime)),
+            token_expires_in=settings.get("token_expires_in", token_expires_in),
+            log_path=log_path,
+            seed=seed,
+        )
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def bind(self) -> socket.socket:
+        """Bind the listening socket (raises :class:`LocalWorkspaceError` if in use)."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise LocalWorkspaceError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}"
+            ) from None
+        sock.listen(2048)
+        self.port = sock.getsockname()[1]
+        self._state.public_url = self.url
+        self._socket = sock
+        return sock
+
+    def _make_server(self) -> Any:
+        import uvicorn
+
+        from .app import build_app
+
+        config = uvicorn.Config(
+            build_app(self._state),
+            log_level=self.log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+        )
+        return uvicorn.Server(config)
+
+    def start(self) -> LocalWorkspace:
+        """Start serving in a background thread; returns once it accepts connections."""
+        if self._thread is not None:
+            return self
+        sock = self.bind()
+        self._server = self._make_server()
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="chatport-local", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise LocalWorkspaceError("the local workspace failed to start")
+            time.sleep(0.005)
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted (Ctrl-C stops it cleanly)."""
+        sock = self.bind()
+        self._server = self._make_server()
+        self._server.run(sockets=[sock])
+
+    def stop(self) -> None:
+        """Stop the server and wait for its thread."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        self._thread = self._server = self._socket = None
+
+    def __enter__(self) -> LocalWorkspace:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- what clients need ----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The workspace URL, e.g. ``http://127.0.0.1:54321``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def token(self) -> str | None:
+        """The workspace token (PAT), or ``None`` when auth is off."""
+        return self._state.token
+
+    def environ(self) -> dict[str, str]:
+        """``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` pointing at this workspace."""
+        env = {"DATABRICKS_HOST": self.url}
+        if self.token:
+            env["DATABRICKS_TOKEN"] = self.token
+        return env
+
+    @contextmanager
+    def activated(self) -> Iterator[LocalWorkspace]:
+        """Set :meth:`environ` in ``os.environ`` for a ``with`` block, then restore it."""
+        saved = {key: os.environ.get(key) for key in ("DATABRICKS_HOST", "DATABRICKS_TOKEN")}
+        os.environ.update(self.environ())
+        try:
+            yield self
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    # -- endpoints, faults, request log ---------------------------------------------
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The endpoint called ``name``."""
+        try:
+            return self._state.endpoint(name)
+        except Exception:
+            raise KeyError(name) from None
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """Every endpoint served."""
+        return self._state.endpoints_snapshot()
+
+    def add_endpoint(self, name: str, model: str = "echo", **options: Any) -> Endpoint:
+        """Add (or replace) an endpoint; see :class:`Endpoint` for the options."""
+        endpoint = Endpoint(name, model, **options)  # type: ignore[arg-type]
+        self._state.add(endpoint)
+        return endpoint
+
+    def set_faults(self, name: str, *faults: Fault) -> None:
+        """Replace the faults injected on endpoint ``name`` (none given: clear them)."""
+        self.endpoint(name).faults = list(faults)
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """Every request received so far (credentials masked), oldest first."""
+        return self._state.requests
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        self._state.clear_requests()
+
+    def __repr__(self) -> str:
+        return f"<LocalWorkspace {self.url} endpoints={len(self.endpoints)}>"
+
+
+def default_endpoints_list() -> list[Endpoint]:
+    """The default endpoint set (a fresh copy)."""
+    return default_endpoints()
