@@ -129,10 +129,10 @@ def test_unsupported_feature_names_capable_backends(fresh_plugins: None) -> None
     ):
         with pytest.raises(
             chatport.UnsupportedFeatureError,
-            match="'plain' does not support tools; supported by: fake",
+            match="'plain' does not support tools; supported by: fake, rest",
         ) as info:
             client.complete("q", tools=tools)
-        assert info.value.supported_by == ("fake",)
+        assert info.value.supported_by == ("fake", "rest")
         with pytest.raises(chatport.UnsupportedFeatureError, match="n > 1"):
             client.complete("q", n=2)
         with pytest.raises(chatport.UnsupportedFeatureError, match="response_format"):

@@ -131,6 +131,7 @@ class Client:
             host=workspace.host if workspace else None,
             timeout=self.config.timeout,
             max_retries=self.config.max_retries,
+            allow_insecure_http=bool(self.config.get("allow_insecure_http")),
             token_provider=workspace.token if workspace else (lambda: None),
         )
 
@@ -335,7 +336,15 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every backend from async code, including this event loop's connections."""
+        with self._lock:
+            instances, self._instances = list(self._instances.values()), {}
+            self._closed = True
+        for instance in instances:
+            await instance.aclose()
 
     def __repr__(self) -> str:
         return f"<chatport.Client backend={self.config.backend!r} model={self.config.model!r}>"

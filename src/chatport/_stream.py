@@ -37,6 +37,7 @@ class StreamAssembler:
         self._total: int | None = None
         self._id: str | None = None
         self._model: str | None = None
+        self._created: int | None = None
 
     def add(self, chunk: Chunk) -> None:
         """Take one chunk into account."""
@@ -57,6 +58,8 @@ class StreamAssembler:
             self._total = usage.total_tokens if usage.total_tokens is not None else self._total
         self._id = self._id or chunk.id
         self._model = self._model or chunk.model
+        if self._created is None:
+            self._created = chunk.created
 
     def completion(self, backend: str | None = None) -> Completion:
         """The completion the chunks so far add up to."""
@@ -79,6 +82,7 @@ class StreamAssembler:
             usage=Usage(self._prompt, self._completion, self._total),
             model=self._model,
             id=self._id,
+            created=self._created,
             backend=backend,
             message=Message("assistant", content, tool_calls=tool_calls),
         )

@@ -312,6 +312,7 @@ class Chunk:
     signature: str | None = None
     id: str | None = None
     model: str | None = None
+    created: int | None = None
 
     def __post_init__(self) -> None:
         _check_finish_reason(self.finish_reason)

@@ -98,27 +98,56 @@ def ask(
     if system:
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": prompt})
-    params = {
+    params: dict[str, Any] = {
         k: v
         for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items()
         if v is not None
     }
-    with _client(ctx) as client:
+    from contextlib import ExitStack
+
+    from ._client import Client
+    from ._config import load_config
+
+    config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
+    with ExitStack() as stack:
+        local = _embedded_workspace_if_needed(stack, config, backend or config.backend)
+        client = stack.enter_context(Client(config=config))
         if stream and not as_json:
             for chunk in client.stream(messages, backend=backend, model=model, **params):
                 click.echo(chunk.text, nl=False)
             click.echo()
-            return
-        if stream:
-            from ._stream import collect
+        else:
+            if stream:
+                from ._stream import collect
 
-            completion = collect(client.stream(messages, backend=backend, model=model, **params))
-        else:
-            completion = client.complete(messages, backend=backend, model=model, **params)
-        if as_json:
-            click.echo(json.dumps(completion.to_dict(), indent=2))
-        else:
-            click.echo(completion.text)
+                chunks = client.stream(messages, backend=backend, model=model, **params)
+                completion = collect(chunks)
+            else:
+                completion = client.complete(messages, backend=backend, model=model, **params)
+            click.echo(json.dumps(completion.to_dict(), indent=2) if as_json else completion.text)
+        if local is not None:
+            click.echo(
+                f"chatport: no Databricks workspace is configured, so the embedded local "
+                f"workspace ({local.url}) answered with a local echo model. To use a real "
+                "workspace, set DATABRICKS_HOST and DATABRICKS_TOKEN, or a profile in "
+                "~/.databrickscfg.",
+                err=True,
+            )
+
+
+def _embedded_workspace_if_needed(stack: Any, config: Any, backend: str) -> Any:
+    """With no workspace configured, start an in-process local workspace and return it."""
+    from ._auth import resolve_workspace
+    from ._plugins import get_registry
+
+    get_registry().get(backend)  # an unknown backend fails before anything starts
+    if backend == "fake" or resolve_workspace(config).configured:
+        return None
+    from .local import LocalWorkspace
+
+    workspace = stack.enter_context(LocalWorkspace())
+    stack.enter_context(workspace.activated())
+    return workspace
 
 
 @cli.command()
@@ -201,6 +230,65 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
     token = data["workspace"]["token"]
     click.echo(f"{'host':<20} = {json.dumps(host['value']):<36} # {host['source']}")
     click.echo(f"{'token':<20} = {json.dumps(token['value']):<36} # {token['source']}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option(
+    "--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one)."
+)
+@click.option(
+    "--config",
+    "workspace_config",
+    type=click.Path(dir_okay=False, exists=True),
+    help="TOML file with [endpoints.NAME] tables, faults, token and OAuth clients.",
+)
+@click.option("--token", help="Workspace token clients must send (default: a generated one).")
+@click.option("--no-auth", is_flag=True, help="Accept requests without credentials.")
+@click.option(
+    "--log", "log_path", type=click.Path(dir_okay=False), help="Append a JSONL request log here."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every request and server event.")
+@_fail_cleanly
+def serve(
+    host: str,
+    port: int,
+    workspace_config: str | None,
+    token: str | None,
+    no_auth: bool,
+    log_path: str | None,
+    verbose: bool,
+) -> None:
+    """Run the local Databricks-compatible workspace until Ctrl-C.
+
+    It serves the model-serving API (/serving-endpoints/..., /ai-gateway/mlflow/v1/...,
+    /api/2.0/serving-endpoints, OAuth) with local models, so the openai, mlflow and
+    databricks-sdk clients, and every chatport backend, work offline against it.
+    """
+    from .local import LocalWorkspace
+
+    kwargs: dict[str, Any] = {"host": host, "port": port, "config": workspace_config}
+    if no_auth:
+        kwargs["token"] = None
+    elif token:
+        kwargs["token"] = token
+    workspace = LocalWorkspace(
+        log_path=log_path, log_level="info" if verbose else "warning", **kwargs
+    )
+    workspace.bind()
+    click.echo(f"chatport local workspace on {workspace.url}")
+    click.echo(f"  export DATABRICKS_HOST={workspace.url}")
+    if workspace.token and not token:
+        click.echo(f"  export DATABRICKS_TOKEN={workspace.token}   # generated for this run")
+    elif workspace.token:
+        click.echo("  export DATABRICKS_TOKEN=<the token given with --token>")
+    click.echo(f"  endpoints: {', '.join(e.name for e in workspace.endpoints)}")
+    click.echo("Press Ctrl-C to stop.")
+    from contextlib import suppress
+
+    with suppress(KeyboardInterrupt):  # uvicorn shuts down gracefully, then re-raises it
+        workspace.serve_forever()
+    click.echo("stopped")
 
 
 def _jsonable(value: Any) -> Any:

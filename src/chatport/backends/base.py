@@ -8,15 +8,15 @@ SDK exceptions mapped into the chatport error tree with ``raise ... from exc``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 
-__all__ = ["Backend", "BackendSettings", "Capabilities", "completion_to_chunk"]
+__all__ = ["Backend", "BackendSettings", "Capabilities", "close_with_loop", "completion_to_chunk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,7 @@ class BackendSettings:
     host: str | None = None
     timeout: float = 60.0
     max_retries: int = 2
+    allow_insecure_http: bool = False
     token_provider: Callable[[], str | None] = field(default=lambda: None, repr=False)
 
     def token(self) -> str | None:
@@ -80,10 +81,34 @@ def completion_to_chunk(completion: Completion) -> Chunk:
         usage=completion.usage,
         id=completion.id,
         model=completion.model,
+        created=completion.created,
     )
 
 
 _DONE = object()
+
+
+class _AsyncClosable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+async def close_with_loop(resource: _AsyncClosable) -> AsyncGenerator[None, None]:
+    """Arrange for ``await resource.aclose()`` when the running event loop shuts down.
+
+    ``asyncio.run`` closes every live async generator before it closes the loop; the
+    returned (started) generator closes ``resource`` in that step. Keep a reference to
+    it for as long as the resource lives; ``await guard.aclose()`` closes it early.
+    """
+
+    async def guard() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await resource.aclose()
+
+    generator = guard()
+    await generator.__anext__()
+    return generator
 
 
 class Backend:
@@ -140,6 +165,10 @@ class Backend:
 
     def close(self) -> None:
         """Release clients and connections. Called when the owning Client closes."""
+
+    async def aclose(self) -> None:
+        """Release clients and connections from async code. The default calls :meth:`close`."""
+        self.close()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

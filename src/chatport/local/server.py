@@ -136,7 +136,8 @@ class LocalWorkspace:
     def bind(self) -> socket.socket:
         """Bind the listening socket (raises :class:`LocalWorkspaceError` if in use)."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections (no 40 ms stalls)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
@@ -184,9 +185,13 @@ class LocalWorkspace:
 
     def serve_forever(self) -> None:
         """Serve in this thread until interrupted (Ctrl-C stops it cleanly)."""
-        sock = self.bind()
+        sock = self._socket or self.bind()
         self._server = self._make_server()
-        self._server.run(sockets=[sock])
+        try:
+            self._server.run(sockets=[sock])
+        finally:
+            sock.close()
+            self._socket = None
 
     def stop(self) -> None:
         """Stop the server and wait for its thread."""

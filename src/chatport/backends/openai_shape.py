@@ -1,0 +1,293 @@
+"""The one normalizer for OpenAI-shaped chat JSON, shared by every backend that receives it.
+
+:func:`completion_from_chat` maps a ``chat.completion`` object to a :class:`Completion`;
+:class:`ChunkParser` maps ``chat.completion.chunk`` objects to :class:`Chunk` objects,
+assembling tool-call fragments by index. Anything that is not a valid response raises
+:class:`ResponseFormatError`, never ``KeyError`` or ``TypeError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import APIError, ResponseFormatError
+from .._types import (
+    Choice,
+    Chunk,
+    Completion,
+    FinishReason,
+    Message,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    Usage,
+)
+
+__all__ = ["ChunkParser", "completion_from_chat", "normalize_finish_reason", "usage_from"]
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "eos": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "model_length": "length",
+    "tool_calls": "tool_calls",
+    "tool_use": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "safety": "content_filter",
+}
+
+
+def normalize_finish_reason(value: object) -> FinishReason | None:
+    """Map provider finish reasons to ``stop``/``length``/``tool_calls``/``content_filter``."""
+    if isinstance(value, str):
+        return _FINISH.get(value.lower())
+    return None
+
+
+def _int_or_none(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value)
+
+
+def usage_from(data: object) -> Usage | None:
+    """A :class:`Usage` from an OpenAI ``usage`` object (``None`` when absent)."""
+    if not isinstance(data, Mapping):
+        return None
+    return Usage(
+        _int_or_none(data.get("prompt_tokens")),
+        _int_or_none(data.get("completion_tokens")),
+        _int_or_none(data.get("total_tokens")),
+    )
+
+
+def _content_parts(content: object, where: str) -> tuple[str, str | None, tuple[Part, ...] | None]:
+    """Text, reasoning, and the parts (``None`` for plain string content)."""
+    if content is None:
+        return "", None, None
+    if isinstance(content, str):
+        return content, None, None
+    if not isinstance(content, list):
+        raise ResponseFormatError(f"{where}.content is neither a string nor a list of blocks")
+    parts: list[Part] = []
+    for block in content:
+        if not isinstance(block, Mapping):
+            raise ResponseFormatError(f"{where}.content has a block that is not an object")
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text")
+            if isinstance(text, str):
+                parts.append(TextPart(text))
+        elif kind == "reasoning":
+            summary = block.get("summary")
+            items = summary if isinstance(summary, list) else [block]
+            for item in items:
+                if isinstance(item, Mapping) and isinstance(item.get("text"), str):
+                    signature = item.get("signature")
+                    parts.append(ReasoningPart(item["text"], signature or None))
+    text = "".join(p.text for p in parts if isinstance(p, TextPart))
+    reasoning_texts = [p.text for p in parts if isinstance(p, ReasoningPart)]
+    return text, ("".join(reasoning_texts) if reasoning_texts else None), tuple(parts)
+
+
+def _tool_calls(raw: object, where: str) -> tuple[ToolCall, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ResponseFormatError(f"{where}.tool_calls is not a list")
+    calls = []
+    for index, item in enumerate(raw):
+        function = item.get("function") if isinstance(item, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
+            raise ResponseFormatError(f"{where}.tool_calls[{index}] has no function name")
+        arguments = function.get("arguments")
+        call_id = item.get("id") if isinstance(item, Mapping) else None
+        calls.append(
+            ToolCall(
+                str(call_id) if call_id is not None else f"call_{index}",
+                function["name"],
+                arguments if isinstance(arguments, str) else "{}",
+            )
+        )
+    return tuple(calls)
+
+
+def _choice(data: object, position: int) -> tuple[Choice, str, str | None]:
+    where = f"choices[{position}]"
+    if not isinstance(data, Mapping) or not isinstance(data.get("message"), Mapping):
+        raise ResponseFormatError(f"{where} has no message object")
+    message = data["message"]
+    text, reasoning, parts = _content_parts(message.get("content"), f"{where}.message")
+    calls = _tool_calls(message.get("tool_calls"), f"{where}.message")
+    content: str | tuple[Part, ...] | None = parts
+    if parts is None:
+        content = text if (text or not calls) else None
+    index = data.get("index")
+    choice = Choice(
+        index if isinstance(index, int) and not isinstance(index, bool) else position,
+        Message("assistant", content, tool_calls=calls),
+        normalize_finish_reason(data.get("finish_reason") or data.get("finishReason")),
+    )
+    return choice, text, reasoning
+
+
+def _error_in_body(data: Mapping[str, Any], backend: str | None) -> None:
+    error = data.get("error")
+    if isinstance(error, Mapping | str):
+        message = error.get("message", str(error)) if isinstance(error, Mapping) else error
+        raise APIError(f"the server reported an error: {message}", backend=backend)
+
+
+def completion_from_chat(data: object, backend: str | None = None, raw: Any = None) -> Completion:
+    """Normalize one OpenAI ``chat.completion`` object (already decoded JSON)."""
+    if not isinstance(data, Mapping):
+        raise ResponseFormatError("the response is not a JSON object", backend=backend)
+    _error_in_body(data, backend)
+    raw_choices = data.get("choices")
+    if not isinstance(raw_choices, list) or not raw_choices:
+        raise ResponseFormatError("the response has no choices", backend=backend)
+    try:
+        parsed = [_choice(item, position) for position, item in enumerate(raw_choices)]
+    except ResponseFormatError as exc:
+        exc.backend = backend
+        raise
+    first, text, reasoning = parsed[0]
+    response_id = data.get("id")
+    created = data.get("created")
+    model = data.get("model")
+    return Completion(
+        text=text,
+        reasoning=reasoning,
+        tool_calls=first.message.tool_calls,
+        finish_reason=first.finish_reason,
+        usage=usage_from(data.get("usage")) or Usage(),
+        model=model if isinstance(model, str) else None,
+        id=response_id if isinstance(response_id, str) else None,
+        created=_int_or_none(created),
+        message=first.message,
+        choices=tuple(choice for choice, _, _ in parsed),
+        raw=data if raw is None else raw,
+    )
+
+
+class ChunkParser:
+    """Turns ``chat.completion.chunk`` objects into :class:`Chunk` objects.
+
+    Text and reasoning deltas pass straight through. Tool-call fragments are assembled
+    by index and emitted, complete, on the chunk that carries ``finish_reason`` (or by
+    :meth:`finish`). Usage keeps the last non-null value of each field.
+    """
+
+    def __init__(self, backend: str | None = None) -> None:
+        self.backend = backend
+        self._calls: dict[int, dict[str, str]] = {}
+        self.finished = False
+
+    def _take_tool_deltas(self, deltas: object) -> None:
+        if not isinstance(deltas, list):
+            raise ResponseFormatError("a stream chunk has tool_calls that are not a list")
+        for position, delta in enumerate(deltas):
+            if not isinstance(delta, Mapping):
+                raise ResponseFormatError("a stream chunk has a tool call that is not an object")
+            index = delta.get("index", position)
+            slot = self._calls.setdefault(
+                index if isinstance(index, int) else position,
+                {"id": "", "name": "", "arguments": ""},
+            )
+            if isinstance(delta.get("id"), str):
+                slot["id"] = delta["id"]
+            function = delta.get("function")
+            if isinstance(function, Mapping):
+                if isinstance(function.get("name"), str):
+                    slot["name"] += function["name"]
+                if isinstance(function.get("arguments"), str):
+                    slot["arguments"] += function["arguments"]
+
+    def _assembled_calls(self) -> tuple[ToolCall, ...]:
+        calls = tuple(
+            ToolCall(slot["id"] or f"call_{index}", slot["name"], slot["arguments"] or "{}")
+            for index, slot in sorted(self._calls.items())
+        )
+        self._calls.clear()
+        return calls
+
+    def parse(self, data: object) -> Chunk | None:
+        """One chunk object to a :class:`Chunk` (``None`` for a chunk that carries nothing)."""
+        if not isinstance(data, Mapping):
+            raise ResponseFormatError("a stream chunk is not a JSON object", backend=self.backend)
+        _error_in_body(data, self.backend)
+        choices = data.get("choices")
+        if choices is None:
+            choices = []
+        if not isinstance(choices, list):
+            raise ResponseFormatError(
+                "a stream chunk has choices that are not a list", backend=self.backend
+            )
+        text, reasoning, signature = "", "", None
+        finish: FinishReason | None = None
+        for choice in choices:
+            if not isinstance(choice, Mapping):
+                raise ResponseFormatError(
+                    "a stream chunk has a choice that is not an object", backend=self.backend
+                )
+            if choice.get("index", 0) not in (0, None):
+                continue  # only the first choice is streamed
+            delta = choice.get("delta") or {}
+            if not isinstance(delta, Mapping):
+                raise ResponseFormatError(
+                    "a stream chunk has a delta that is not an object", backend=self.backend
+                )
+            content = delta.get("content")
+            if isinstance(content, str):
+                text += content
+            elif isinstance(content, list):
+                try:
+                    _, _, parts = _content_parts(content, "delta")
+                except ResponseFormatError as exc:
+                    exc.backend = self.backend
+                    raise
+                for part in parts or ():
+                    if isinstance(part, TextPart):
+                        text += part.text
+                    elif isinstance(part, ReasoningPart):
+                        reasoning += part.text
+                        signature = part.signature or signature
+            elif content is not None:
+                raise ResponseFormatError(
+                    "a stream delta has content of the wrong type", backend=self.backend
+                )
+            if delta.get("tool_calls") is not None:
+                self._take_tool_deltas(delta["tool_calls"])
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                finish = normalize_finish_reason(reason)
+                self.finished = True
+        usage = usage_from(data.get("usage"))
+        calls = self._assembled_calls() if self.finished and self._calls else ()
+        if not (text or reasoning or signature or calls or finish or usage):
+            return None
+        response_id = data.get("id")
+        model = data.get("model")
+        return Chunk(
+            text=text,
+            reasoning=reasoning or None,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=usage,
+            signature=signature,
+            id=response_id if isinstance(response_id, str) else None,
+            model=model if isinstance(model, str) else None,
+            created=_int_or_none(data.get("created")),
+        )
+
+    def finish(self) -> Chunk | None:
+        """A last chunk with any tool calls still pending when the stream ended."""
+        if not self._calls:
+            return None
+        return Chunk(tool_calls=self._assembled_calls())

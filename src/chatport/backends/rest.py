@@ -1,0 +1,297 @@
+"""The ``rest`` backend: ``POST <host>/serving-endpoints/{name}/invocations`` with httpx.
+
+The lightest path: no SDK, one pooled ``httpx.Client`` per backend instance (and one
+``httpx.AsyncClient`` per event loop), native async, real streaming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from .._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ChatportError,
+    ConfigError,
+    ResponseFormatError,
+)
+from .._plugins import hookimpl
+from .._registry import BackendRegistry
+from .._request import ChatRequest
+from .._types import Chunk, Completion
+from .base import Backend, BackendSettings, Capabilities, close_with_loop
+from .http_errors import error_from_response
+from .openai_shape import ChunkParser, completion_from_chat
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["RestBackend", "check_host"]
+
+_LOOPBACK = ("127.", "localhost", "[::1]")
+
+
+def check_host(settings: BackendSettings) -> str:
+    """The workspace URL, refusing to send a credential over plain HTTP to a remote host."""
+    host = settings.host
+    if not host:
+        raise ConfigError(
+            "no workspace configured: set DATABRICKS_HOST and DATABRICKS_TOKEN (or a "
+            "~/.databrickscfg profile), or start a local one with `chatport serve`",
+            key="host",
+        )
+    if "://" not in host:
+        host = "https://" + host
+    parts = urlsplit(host)
+    if parts.scheme == "http" and not settings.allow_insecure_http:
+        hostname = parts.netloc.rsplit("@", 1)[-1]
+        if not hostname.startswith(_LOOPBACK):
+            raise ConfigError(
+                f"refusing to send credentials over plain http:// to {parts.hostname}; use "
+                "https://, or set allow_insecure_http = true",
+                key="allow_insecure_http",
+            )
+    return host.rstrip("/")
+
+
+def _timeout(seconds: float) -> httpx.Timeout:
+    import httpx
+
+    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+
+class RestBackend(Backend):
+    """Raw REST to the serving endpoint's ``/invocations`` route."""
+
+    capabilities = Capabilities(
+        streaming=True, tools=True, response_format=True, native_async=True, multiple_choices=True
+    )
+    description = "raw REST to /serving-endpoints/{name}/invocations (httpx)"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self._client: httpx.Client | None = None
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._base: str | None = None
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _base_url(self) -> str:
+        if self._base is None:
+            self._base = check_host(self.settings)
+        return self._base
+
+    def _headers(self) -> dict[str, str]:
+        token = self.settings.token()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def _sync_client(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    import httpx
+
+                    self._client = httpx.Client(
+                        base_url=self._base_url(),
+                        timeout=_timeout(self.settings.timeout),
+                        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+                    )
+                client = self._client
+        return client
+
+    async def _async_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        entry = self._async_clients.get(loop)
+        if entry is None:
+            import httpx
+
+            client = httpx.AsyncClient(
+                base_url=self._base_url(),
+                timeout=_timeout(self.settings.timeout),
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+            )
+            entry = (client, await close_with_loop(client))
+            self._async_clients[loop] = entry
+        return entry[0]
+
+    def _path(self, request: ChatRequest) -> str:
+        return f"/serving-endpoints/{quote(request.model, safe='')}/invocations"
+
+    def _body(self, request: ChatRequest, stream: bool) -> bytes:
+        body = request.to_dict()
+        if stream:
+            body["stream"] = True
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def _transport_error(self, exc: Exception) -> APIError:
+        import httpx
+
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(
+                f"the request timed out: {type(exc).__name__}", backend=self.name
+            )
+        if isinstance(exc, httpx.HTTPError):
+            return APIConnectionError(
+                f"connection failed: {type(exc).__name__}: {exc}", backend=self.name
+            )
+        return APIError(f"unexpected failure: {type(exc).__name__}: {exc}", backend=self.name)
+
+    def _completion(self, response: httpx.Response) -> Completion:
+        if response.status_code >= 400:
+            raise error_from_response(
+                response.status_code, response.headers, response.content, self.name
+            )
+        try:
+            data: Any = response.json()
+        except ValueError:
+            raise ResponseFormatError(
+                f"the server answered HTTP {response.status_code} with a body that is not JSON",
+                status_code=response.status_code,
+                backend=self.name,
+            ) from None
+        return completion_from_chat(data, self.name)
+
+    def _parse_line(self, line: str, parser: ChunkParser) -> Chunk | bool | None:
+        """A chunk, ``None`` for nothing, or ``True`` at ``[DONE]``."""
+        if not line.startswith("data:"):
+            return None
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return True
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            raise ResponseFormatError("a stream event is not JSON", backend=self.name) from None
+        return parser.parse(data)
+
+    def _stream_end(self, parser: ChunkParser, done: bool) -> Chunk | None:
+        if not done and not parser.finished:
+            raise APIConnectionError(
+                "the stream ended before the answer was complete", backend=self.name
+            )
+        return parser.finish()
+
+    # -- calls ------------------------------------------------------------------------
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One ``/invocations`` call."""
+        client = self._sync_client()
+        try:
+            response = client.post(
+                self._path(request), content=self._body(request, False), headers=self._headers()
+            )
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise self._transport_error(exc) from exc
+        return self._completion(response)
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """One ``/invocations`` call on the event loop (no threads)."""
+        client = await self._async_client()
+        try:
+            response = await client.post(
+                self._path(request), content=self._body(request, False), headers=self._headers()
+            )
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise self._transport_error(exc) from exc
+        return self._completion(response)
+
+    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
+        """Server-sent events from ``/invocations`` with ``"stream": true``."""
+        client = self._sync_client()
+        parser = ChunkParser(self.name)
+        done = False
+        try:
+            with client.stream(
+                "POST",
+                self._path(request),
+                content=self._body(request, True),
+                headers=self._headers(),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise error_from_response(
+                        response.status_code, response.headers, response.content, self.name
+                    )
+                for line in response.iter_lines():
+                    item = self._parse_line(line, parser)
+                    if item is True:
+                        done = True
+                        break
+                    if isinstance(item, Chunk):
+                        yield item
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise self._transport_error(exc) from exc
+        last = self._stream_end(parser, done)
+        if last is not None:
+            yield last
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """The async twin of :meth:`stream`; closing it closes the connection."""
+        client = await self._async_client()
+        parser = ChunkParser(self.name)
+        done = False
+        try:
+            async with client.stream(
+                "POST",
+                self._path(request),
+                content=self._body(request, True),
+                headers=self._headers(),
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise error_from_response(
+                        response.status_code, response.headers, response.content, self.name
+                    )
+                async for line in response.aiter_lines():
+                    item = self._parse_line(line, parser)
+                    if item is True:
+                        done = True
+                        break
+                    if isinstance(item, Chunk):
+                        yield item
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise self._transport_error(exc) from exc
+        last = self._stream_end(parser, done)
+        if last is not None:
+            yield last
+
+    def close(self) -> None:
+        """Close the pooled connections (async pools close with their event loop)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the pooled connections, including this event loop's async pool."""
+        self.close()
+        entry = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[1].aclose()
+
+
+@hookimpl
+def chatport_register_backends(registry: BackendRegistry) -> None:
+    """Register the ``rest`` backend."""
+    registry.add("rest", RestBackend)

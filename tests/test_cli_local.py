@@ -1,0 +1,115 @@
+"""The CLI with the local workspace: the embedded default and `chatport serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from chatport.cli import cli
+from chatport.local import LocalWorkspace
+
+CHATPORT = str(Path(sys.executable).with_name("chatport"))
+
+
+def test_ask_without_workspace_uses_the_embedded_default(workdir: Path) -> None:
+    result = CliRunner().invoke(cli, ["ask", "What is chatport?"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "What is chatport?\n"
+    assert "embedded local workspace (http://127.0.0.1:" in result.stderr
+    assert "DATABRICKS_HOST" in result.stderr
+    assert "DATABRICKS_HOST" not in os.environ  # restored afterwards
+
+
+def test_ask_with_a_workspace_uses_it(workdir: Path, local_workspace: LocalWorkspace) -> None:
+    result = CliRunner().invoke(
+        cli, ["ask", "-m", "databricks-gpt-5", "--stream", "to the real one"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "to the real one\n"
+    assert "embedded" not in result.stderr
+    (logged,) = local_workspace.requests
+    assert logged.path == "/serving-endpoints/databricks-gpt-5/invocations"
+    assert logged.body["stream"] is True
+
+
+def test_backend_swap_in_config_changes_the_path(
+    workdir: Path, local_workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "chatport.toml").write_text('backend = "fake"\n')
+    assert CliRunner().invoke(cli, ["ask", "hi"]).stdout == "hi\n"
+    assert local_workspace.requests == []
+    monkeypatch.setenv("CHATPORT_BACKEND", "rest")
+    assert CliRunner().invoke(cli, ["ask", "hi"]).stdout == "hi\n"
+    assert [r.path for r in local_workspace.requests] == [
+        "/serving-endpoints/databricks-claude-sonnet-4-5/invocations"
+    ]
+
+
+def _start_serve(*args: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [CHATPORT, "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert first.startswith("chatport local workspace on http://127.0.0.1:"), first
+    return process, first.split(" on ", 1)[1].strip()
+
+
+def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    log = tmp_path / "requests.jsonl"
+    process, url = _start_serve("--token", "dapi-serve-test", "--log", str(log))
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                response = httpx.post(
+                    f"{url}/serving-endpoints/databricks-gpt-5/invocations",
+                    json={"messages": [{"role": "user", "content": "served"}]},
+                    headers={"Authorization": "Bearer dapi-serve-test"},
+                )
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert response.json()["choices"][0]["message"]["content"] == "served"
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "stopped" in out
+    assert "Traceback" not in err
+    assert "dapi-serve-test" not in out + err
+    assert "served" in log.read_text()
+
+
+def test_serve_port_in_use_is_one_line() -> None:
+    with LocalWorkspace() as busy:
+        result = subprocess.run(
+            [CHATPORT, "serve", "--port", str(busy.port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == f"error: LocalWorkspaceError: cannot listen on 127.0.0.1:{busy.port}: Address already in use\n"
+    )
+
+
+def test_serve_refuses_non_loopback() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 1
+    assert "loopback addresses only" in result.stderr
