@@ -68,7 +68,9 @@ def _start_serve(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
-    process, url = _start_serve("--token", "dapi-serve-test", "--log", str(log))
+    process, url = _start_serve(
+        "--token", "dapi-serve-test", "--log", str(log), "--endpoint", "my-thinker=reasoning"
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -83,6 +85,12 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         assert response.json()["choices"][0]["message"]["content"] == "served"
+        thinker = httpx.post(
+            f"{url}/serving-endpoints/my-thinker/invocations",
+            json={"messages": [{"role": "user", "content": "hm"}]},
+            headers={"Authorization": "Bearer dapi-serve-test"},
+        )
+        assert thinker.json()["choices"][0]["message"]["content"][0]["type"] == "reasoning"
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=20)
@@ -106,6 +114,15 @@ def test_serve_port_in_use_is_one_line() -> None:
     assert (
         result.stderr
         == f"error: LocalWorkspaceError: cannot listen on 127.0.0.1:{busy.port}: Address already in use\n"
+    )
+
+
+def test_serve_rejects_unknown_endpoint_model() -> None:
+    result = CliRunner().invoke(cli, ["serve", "--endpoint", "x=gpt"])
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == "error: endpoint 'x': unknown model 'gpt'; expected one of echo, reasoning, scripted\n"
     )
 
 

@@ -248,6 +248,13 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--log", "log_path", type=click.Path(dir_okay=False), help="Append a JSONL request log here."
 )
+@click.option(
+    "--endpoint",
+    "extra_endpoints",
+    multiple=True,
+    metavar="NAME[=MODEL]",
+    help="Serve another endpoint (model: echo, reasoning or scripted; default echo). Repeatable.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request and server event.")
 @_fail_cleanly
 def serve(
@@ -256,6 +263,7 @@ def serve(
     workspace_config: str | None,
     token: str | None,
     no_auth: bool,
+    extra_endpoints: tuple[str, ...],
     log_path: str | None,
     verbose: bool,
 ) -> None:
@@ -265,9 +273,18 @@ def serve(
     /api/2.0/serving-endpoints, OAuth) with local models, so the openai, mlflow and
     databricks-sdk clients, and every chatport backend, work offline against it.
     """
-    from .local import LocalWorkspace
+    from .local import Endpoint, LocalWorkspace
 
-    kwargs: dict[str, Any] = {"host": host, "port": port, "config": workspace_config}
+    endpoints = []
+    for spec in extra_endpoints:
+        name, _, kind = spec.partition("=")
+        endpoints.append(Endpoint(name, kind or "echo"))  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "config": workspace_config,
+        "endpoints": endpoints,
+    }
     if no_auth:
         kwargs["token"] = None
     elif token:

@@ -150,10 +150,12 @@ def test_responses_sync_async_stream(ws: LocalWorkspace, base: str) -> None:
     )
     assert [e.sequence_number for e in events] == list(range(len(events)))
 
-    async def main() -> str:
+    async def main() -> tuple[str, str]:
         async with aclient(ws, base) as ac:
             result = await ac.responses.create(model=MODEL, input="async response")
-            return result.output_text
+            events = await ac.responses.create(model=MODEL, input="async stream", stream=True)
+            deltas = [e.delta async for e in events if e.type == "response.output_text.delta"]
+            return result.output_text, "".join(deltas)
 
-    assert asyncio.run(main()) == "async response"
+    assert asyncio.run(main()) == ("async response", "async stream")
     assert {r.path for r in ws.requests} == {base + "/responses"}
