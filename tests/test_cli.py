@@ -99,7 +99,11 @@ def test_backends_lists_capabilities(runner: CliRunner) -> None:
     assert "fake" in result.stdout
     assert "capabilities: streaming, tools, response_format, n > 1" in result.stdout
     rows = json.loads(runner.invoke(cli, ["backends", "--json"]).stdout)
-    assert {"name": "fake", "plugin": "chatport.backends.fake"}.items() <= rows[0].items()
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["fake"]["plugin"] == "chatport.backends.fake"
+    assert set(by_name) >= {"openai", "responses", "rest", "mlflow", "databricks-sdk", "fake"}
+    assert by_name["databricks-sdk"]["aliases"] == ["databricks"]
+    assert by_name["mlflow"]["missing"] == []
 
 
 def test_config_shows_sources_and_masks_the_token(

@@ -129,12 +129,15 @@ def test_unsupported_feature_names_capable_backends(fresh_plugins: None) -> None
     ):
         with pytest.raises(
             chatport.UnsupportedFeatureError,
-            match="'plain' does not support tools; supported by: fake, rest",
+            match="'plain' does not support tools; supported by: databricks-sdk, fake, mlflow",
         ) as info:
             client.complete("q", tools=tools)
-        assert info.value.supported_by == ("fake", "rest")
-        with pytest.raises(chatport.UnsupportedFeatureError, match="n > 1"):
+        assert info.value.supported_by == (
+            "databricks-sdk", "fake", "mlflow", "openai", "responses", "rest"
+        )
+        with pytest.raises(chatport.UnsupportedFeatureError, match="n > 1") as info:
             client.complete("q", n=2)
+        assert "responses" not in info.value.supported_by
         with pytest.raises(chatport.UnsupportedFeatureError, match="response_format"):
             client.complete("q", response_format={"type": "json_object"})
         # the default stream of a backend without streaming is one chunk

@@ -108,7 +108,8 @@ def test_failing_registration_only_warns(site: Path) -> None:
         chatport.ChatportPluginWarning, match="'failing' failed to register.*cannot register"
     ):
         registry = _plugins.get_registry()
-    assert registry.names() == ["fake", "rest", "upper"]
+    assert "upper" in registry.names()
+    assert {"openai", "rest", "fake"} <= set(registry.names())
 
 
 def test_plugin_with_unknown_hook_argument_only_warns(site: Path) -> None:

@@ -68,27 +68,36 @@ class Workspace:
         """Whether any workspace is configured at all."""
         return self.host is not None or self.token_source is not None
 
+    def make_sdk_config(self, **overrides: Any) -> Any:
+        """A new databricks-sdk ``Config`` for this workspace, with ``overrides`` applied."""
+        try:
+            from databricks.sdk.core import Config as SdkConfig
+        except ImportError:
+            raise ConfigError(
+                "this needs databricks-sdk: pip install 'chatport[databricks]'"
+            ) from None
+        kwargs: dict[str, Any] = {}
+        if self.profile:
+            kwargs["profile"] = self.profile
+        if self.host:
+            kwargs["host"] = self.host
+        if self._static_token:
+            kwargs["token"] = self._static_token
+            kwargs["auth_type"] = "pat"
+        kwargs.update(overrides)
+        try:
+            return SdkConfig(**kwargs)
+        except Exception as exc:
+            raise ConfigError(
+                f"databricks-sdk could not configure the workspace: {exc}",
+                key="databricks_profile",
+            ) from None
+
     def sdk_config(self) -> Any:
         """The databricks-sdk ``Config`` for this workspace (built once, lazily)."""
         with self._lock:
             if self._sdk_config is None:
-                from databricks.sdk.core import Config as SdkConfig
-
-                kwargs: dict[str, Any] = {}
-                if self.profile:
-                    kwargs["profile"] = self.profile
-                if self.host:
-                    kwargs["host"] = self.host
-                if self._static_token:
-                    kwargs["token"] = self._static_token
-                    kwargs["auth_type"] = "pat"
-                try:
-                    self._sdk_config = SdkConfig(**kwargs)
-                except Exception as exc:
-                    raise ConfigError(
-                        f"databricks-sdk could not configure the workspace: {exc}",
-                        key="databricks_profile",
-                    ) from None
+                self._sdk_config = self.make_sdk_config()
             return self._sdk_config
 
     def token(self) -> str | None:

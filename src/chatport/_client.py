@@ -124,6 +124,13 @@ class Client:
                 raise ConfigError(
                     f"{where}: wrong type {type(value).__name__}", path=self.config.path, key=where
                 )
+        missing = info.cls.missing_requirements()
+        if missing:
+            extra = f" (pip install 'chatport[{info.cls.extra}]')" if info.cls.extra else ""
+            raise ConfigError(
+                f"backend {info.name!r} needs {', '.join(missing)}, which is not installed{extra}",
+                key="backend",
+            )
         workspace = self._workspace_if_needed()
         return BackendSettings(
             name=info.name,
@@ -132,7 +139,9 @@ class Client:
             timeout=self.config.timeout,
             max_retries=self.config.max_retries,
             allow_insecure_http=bool(self.config.get("allow_insecure_http")),
+            databricks_profile=workspace.profile if workspace else None,
             token_provider=workspace.token if workspace else (lambda: None),
+            sdk_config_factory=workspace.make_sdk_config if workspace else None,
         )
 
     def _workspace_if_needed(self) -> Workspace | None:

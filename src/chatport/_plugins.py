@@ -34,7 +34,14 @@ __all__ = [
 ENTRY_POINT_GROUP = "chatport"
 
 #: Built-in plugins, registered through the same hooks as third-party ones.
-DEFAULT_PLUGINS: tuple[str, ...] = ("chatport.backends.rest", "chatport.backends.fake")
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "chatport.backends.openai_chat",
+    "chatport.backends.responses",
+    "chatport.backends.rest",
+    "chatport.backends.mlflow_deployments",
+    "chatport.backends.databricks_sdk",
+    "chatport.backends.fake",
+)
 
 #: Marker for hook implementations: ``@chatport.hookimpl``.
 hookimpl = pluggy.HookimplMarker("chatport")

@@ -164,6 +164,8 @@ def backends(as_json: bool) -> None:
             "aliases": list(info.aliases),
             "capabilities": info.capabilities.names(),
             "description": info.cls.description,
+            "missing": info.cls.missing_requirements(),
+            "extra": info.cls.extra,
         }
         for info in get_registry()
     ]
@@ -177,6 +179,9 @@ def backends(as_json: bool) -> None:
         click.echo(f"{'':<{width}}  capabilities: {caps}")
         if row["description"]:
             click.echo(f"{'':<{width}}  {row['description']}")
+        if row["missing"]:
+            hint = f": pip install 'chatport[{row['extra']}]'" if row["extra"] else ""
+            click.echo(f"{'':<{width}}  not usable, missing {', '.join(row['missing'])}{hint}")
 
 
 @cli.command("config")

@@ -60,11 +60,24 @@ class BackendSettings:
     timeout: float = 60.0
     max_retries: int = 2
     allow_insecure_http: bool = False
+    databricks_profile: str | None = None
     token_provider: Callable[[], str | None] = field(default=lambda: None, repr=False)
+    sdk_config_factory: Callable[..., Any] | None = field(default=None, repr=False)
 
     def token(self) -> str | None:
         """The current workspace token, or ``None`` when none is configured."""
         return self.token_provider()
+
+    def sdk_config(self, **overrides: Any) -> Any:
+        """A databricks-sdk ``Config`` for this workspace (unified auth: PAT, profiles, OAuth).
+
+        ``overrides`` are ``Config`` keyword arguments such as ``retry_timeout_seconds``.
+        """
+        if self.sdk_config_factory is None:
+            from .._errors import ConfigError
+
+            raise ConfigError("no workspace is configured for databricks-sdk")
+        return self.sdk_config_factory(**overrides)
 
     def option(self, key: str, default: Any = None) -> Any:
         """One backend option, or ``default``."""
@@ -120,6 +133,8 @@ class Backend:
     * ``option_types``: the options the ``[backends.NAME]`` table may hold, with their
       types; unknown or mistyped options raise :class:`~chatport.ConfigError`.
     * ``description``: one line for ``chatport backends``.
+    * ``requires`` and ``extra``: the modules the backend imports and the pip extra that
+      installs them; a backend whose modules are missing is refused with a clear error.
 
     A backend instance is built once per :class:`~chatport.Client` and reused, so build
     SDK clients lazily in the instance and keep them.
@@ -128,6 +143,24 @@ class Backend:
     capabilities: ClassVar[Capabilities] = Capabilities()
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = {}
     description: ClassVar[str] = ""
+    #: Modules the backend needs, and the pip extra that installs them.
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+
+    @classmethod
+    def missing_requirements(cls) -> list[str]:
+        """The required modules that are not installed (checked without importing them)."""
+        import importlib.util
+
+        missing = []
+        for module in cls.requires:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing.append(module)
+        return missing
 
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings

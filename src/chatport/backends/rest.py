@@ -12,53 +12,23 @@ import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from .._errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    ChatportError,
-    ConfigError,
-    ResponseFormatError,
-)
+from .._errors import APIError, ChatportError, ResponseFormatError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
 from .http_errors import error_from_response
-from .openai_shape import ChunkParser, completion_from_chat
+from .openai_shape import completion_from_chat
+from .sse import ChatEventStream
+from .transport import check_host, map_transport_error
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["RestBackend", "check_host"]
-
-_LOOPBACK = ("127.", "localhost", "[::1]")
-
-
-def check_host(settings: BackendSettings) -> str:
-    """The workspace URL, refusing to send a credential over plain HTTP to a remote host."""
-    host = settings.host
-    if not host:
-        raise ConfigError(
-            "no workspace configured: set DATABRICKS_HOST and DATABRICKS_TOKEN (or a "
-            "~/.databrickscfg profile), or start a local one with `chatport serve`",
-            key="host",
-        )
-    if "://" not in host:
-        host = "https://" + host
-    parts = urlsplit(host)
-    if parts.scheme == "http" and not settings.allow_insecure_http:
-        hostname = parts.netloc.rsplit("@", 1)[-1]
-        if not hostname.startswith(_LOOPBACK):
-            raise ConfigError(
-                f"refusing to send credentials over plain http:// to {parts.hostname}; use "
-                "https://, or set allow_insecure_http = true",
-                key="allow_insecure_http",
-            )
-    return host.rstrip("/")
+__all__ = ["RestBackend"]
 
 
 def _timeout(seconds: float) -> httpx.Timeout:
@@ -138,17 +108,7 @@ class RestBackend(Backend):
         return json.dumps(body, separators=(",", ":")).encode()
 
     def _transport_error(self, exc: Exception) -> APIError:
-        import httpx
-
-        if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(
-                f"the request timed out: {type(exc).__name__}", backend=self.name
-            )
-        if isinstance(exc, httpx.HTTPError):
-            return APIConnectionError(
-                f"connection failed: {type(exc).__name__}: {exc}", backend=self.name
-            )
-        return APIError(f"unexpected failure: {type(exc).__name__}: {exc}", backend=self.name)
+        return map_transport_error(exc, self.name)
 
     def _completion(self, response: httpx.Response) -> Completion:
         if response.status_code >= 400:
@@ -164,26 +124,6 @@ class RestBackend(Backend):
                 backend=self.name,
             ) from None
         return completion_from_chat(data, self.name)
-
-    def _parse_line(self, line: str, parser: ChunkParser) -> Chunk | bool | None:
-        """A chunk, ``None`` for nothing, or ``True`` at ``[DONE]``."""
-        if not line.startswith("data:"):
-            return None
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            return True
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            raise ResponseFormatError("a stream event is not JSON", backend=self.name) from None
-        return parser.parse(data)
-
-    def _stream_end(self, parser: ChunkParser, done: bool) -> Chunk | None:
-        if not done and not parser.finished:
-            raise APIConnectionError(
-                "the stream ended before the answer was complete", backend=self.name
-            )
-        return parser.finish()
 
     # -- calls ------------------------------------------------------------------------
 
@@ -216,8 +156,7 @@ class RestBackend(Backend):
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
         """Server-sent events from ``/invocations`` with ``"stream": true``."""
         client = self._sync_client()
-        parser = ChunkParser(self.name)
-        done = False
+        events = ChatEventStream(self.name)
         try:
             with client.stream(
                 "POST",
@@ -231,25 +170,23 @@ class RestBackend(Backend):
                         response.status_code, response.headers, response.content, self.name
                     )
                 for line in response.iter_lines():
-                    item = self._parse_line(line, parser)
-                    if item is True:
-                        done = True
+                    chunk = events.feed(line)
+                    if chunk is not None:
+                        yield chunk
+                    if events.done:
                         break
-                    if isinstance(item, Chunk):
-                        yield item
         except ChatportError:
             raise
         except Exception as exc:
             raise self._transport_error(exc) from exc
-        last = self._stream_end(parser, done)
+        last = events.end()
         if last is not None:
             yield last
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """The async twin of :meth:`stream`; closing it closes the connection."""
         client = await self._async_client()
-        parser = ChunkParser(self.name)
-        done = False
+        events = ChatEventStream(self.name)
         try:
             async with client.stream(
                 "POST",
@@ -263,17 +200,16 @@ class RestBackend(Backend):
                         response.status_code, response.headers, response.content, self.name
                     )
                 async for line in response.aiter_lines():
-                    item = self._parse_line(line, parser)
-                    if item is True:
-                        done = True
+                    chunk = events.feed(line)
+                    if chunk is not None:
+                        yield chunk
+                    if events.done:
                         break
-                    if isinstance(item, Chunk):
-                        yield item
         except ChatportError:
             raise
         except Exception as exc:
             raise self._transport_error(exc) from exc
-        last = self._stream_end(parser, done)
+        last = events.end()
         if last is not None:
             yield last
 

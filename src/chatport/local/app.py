@@ -102,6 +102,14 @@ class _Faults:
 def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The ASGI application serving ``state``."""
 
+    def _response_id(endpoint: Endpoint, prefix: str) -> str | None:
+        if endpoint.null_id:
+            return None
+        return endpoint.fixed_id or state.next_id(prefix)
+
+    def _created(endpoint: Endpoint) -> int:
+        return endpoint.fixed_created if endpoint.fixed_created is not None else int(time.time())
+
     def authenticate(request: Request) -> None:
         if state.token is None and not state.oauth_clients:
             return
@@ -150,11 +158,11 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         messages = body["messages"]
         choices = answer(endpoint, messages, body)
         model = endpoint.served_model_name or endpoint.name
-        response_id = None if endpoint.null_id else state.next_id("chatcmpl")
+        response_id = _response_id(endpoint, "chatcmpl-")
         args = (
             response_id,
             model,
-            int(time.time()),
+            _created(endpoint),
             choices,
             prompt_tokens(messages),
             not endpoint.omit_usage,
@@ -192,9 +200,9 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         choice = answer(endpoint, messages, params)[0]
         model = endpoint.served_model_name or endpoint.name
         final = response_object(
-            state.next_id("local"),
+            _response_id(endpoint, "resp_"),
             model,
-            int(time.time()),
+            _created(endpoint),
             choice,
             prompt_tokens(messages),
             not endpoint.omit_usage,

@@ -95,7 +95,8 @@ class Endpoint:
     reasoning block with a signature, then the echo) or ``scripted`` (``rules`` first,
     then the ``replies`` queue, then ``"OK"``). Every model calls the first tool when the
     request offers tools. ``omit_usage`` and ``null_id`` mimic endpoints that leave
-    usage out and send ``"id": null``.
+    usage out and send ``"id": null``; ``fixed_id`` and ``fixed_created`` make every
+    answer carry the same id and timestamp (for comparing clients' results).
     """
 
     name: str
@@ -108,6 +109,8 @@ class Endpoint:
     rules: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     task: str = "llm/v1/chat"
+    fixed_id: str | None = None
+    fixed_created: int | None = None
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -192,6 +195,8 @@ def endpoints_from_table(table: Mapping[str, Any], source: str) -> list[Endpoint
         "rules",
         "faults",
         "task",
+        "fixed_id",
+        "fixed_created",
     }
     result = []
     for name, spec in table.items():

@@ -129,7 +129,10 @@ def _output(response_id: str, choice: Answer) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if choice.reasoning is not None:
         summary: dict[str, Any] = {"type": "summary_text", "text": choice.reasoning}
-        items.append({"type": "reasoning", "id": f"rs_{response_id}", "summary": [summary]})
+        reasoning = {"type": "reasoning", "id": f"rs_{response_id}", "summary": [summary]}
+        if choice.signature:
+            reasoning["encrypted_content"] = choice.signature  # the signature, kept opaque
+        items.append(reasoning)
     if choice.text or not choice.tool_calls:
         items.append(
             {
@@ -155,19 +158,24 @@ def _output(response_id: str, choice: Answer) -> list[dict[str, Any]]:
 
 
 def response_object(
-    response_id: str, model: str, created: int, choice: Answer, prompt: int, with_usage: bool
+    response_id: str | None,
+    model: str,
+    created: int,
+    choice: Answer,
+    prompt: int,
+    with_usage: bool,
 ) -> dict[str, Any]:
-    """A complete ``response`` object."""
+    """A complete ``response`` object (``response_id`` ``None`` sends ``"id": null``)."""
     incomplete = choice.finish_reason == "length"
     body: dict[str, Any] = {
-        "id": f"resp_{response_id}",
+        "id": response_id,
         "object": "response",
         "created_at": created,
         "model": model,
         "status": "incomplete" if incomplete else "completed",
         "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
         "error": None,
-        "output": _output(response_id, choice),
+        "output": _output(response_id or "local", choice),
         "usage": None,
     }
     if with_usage:

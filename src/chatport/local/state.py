@@ -142,7 +142,7 @@ class WorkspaceState:
 
     def next_id(self, prefix: str) -> str:
         """A fresh response id."""
-        return f"{prefix}-local-{next(self._ids)}"
+        return f"{prefix}local-{next(self._ids)}"
 
     # -- credentials ----------------------------------------------------------------
 

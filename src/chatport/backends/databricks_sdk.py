@@ -1,0 +1,129 @@
+"""The ``databricks-sdk`` backend: a ``WorkspaceClient`` and its authenticated API client.
+
+``WorkspaceClient().serving_endpoints.query`` reads ``finishReason`` in camelCase (so it
+always reports ``None``), drops ``tool_calls`` and cannot stream (wire-protocol §5.1).
+This backend therefore sends the same ``POST /serving-endpoints/{name}/invocations``
+through the client's own ``api_client`` (the SDK's unified auth, headers and error
+types) and normalizes the raw JSON, so nothing is lost. The SDK's retry budget is bounded
+by chatport's ``timeout``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+from .._errors import ChatportError, ResponseFormatError
+from .._plugins import hookimpl
+from .._registry import BackendRegistry
+from .._request import ChatRequest
+from .._types import Chunk, Completion
+from .base import Backend, BackendSettings, Capabilities
+from .databricks_errors import map_databricks_error
+from .openai_shape import completion_from_chat
+from .sse import ChatEventStream
+
+__all__ = ["DatabricksSdkBackend"]
+
+_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+
+
+def _lines(stream: Any) -> Iterator[str]:
+    """Lines of an SDK streaming body (its public API reads bytes)."""
+    buffer = bytearray()
+    while True:
+        byte = stream.read(1)
+        if not byte:
+            break
+        if byte == b"\n":
+            yield buffer.decode("utf-8", "replace").rstrip("\r")
+            buffer.clear()
+        else:
+            buffer += byte
+    if buffer:
+        yield buffer.decode("utf-8", "replace")
+
+
+class DatabricksSdkBackend(Backend):
+    """databricks-sdk's ``WorkspaceClient``, with nothing dropped."""
+
+    capabilities = Capabilities(
+        streaming=True, tools=True, response_format=True, native_async=False, multiple_choices=True
+    )
+    description = "databricks-sdk WorkspaceClient (serving endpoints, raw JSON kept)"
+    requires = ("databricks.sdk",)
+    extra = "databricks"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self._workspace_client: Any = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        if self._workspace_client is None:
+            with self._lock:
+                if self._workspace_client is None:
+                    from databricks.sdk import WorkspaceClient
+
+                    timeout = max(1, round(self.settings.timeout))
+                    config = self.settings.sdk_config(
+                        retry_timeout_seconds=timeout, http_timeout_seconds=timeout
+                    )
+                    self._workspace_client = WorkspaceClient(config=config)
+        return self._workspace_client
+
+    def _path(self, request: ChatRequest) -> str:
+        return f"/serving-endpoints/{quote(request.model, safe='')}/invocations"
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One ``/invocations`` call through the SDK's API client."""
+        client = self._client()
+        try:
+            data = client.api_client.do(
+                "POST", self._path(request), body=request.to_dict(), headers=_HEADERS
+            )
+        except ChatportError:
+            raise
+        except ValueError as exc:  # requests' JSONDecodeError: the body was not JSON
+            raise ResponseFormatError(
+                "the server answered a body that is not JSON", backend=self.name
+            ) from exc
+        except Exception as exc:
+            raise map_databricks_error(exc, self.name) from exc
+        return completion_from_chat(data, self.name)
+
+    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
+        """A streamed ``/invocations`` call (``query`` itself cannot stream)."""
+        client = self._client()
+        events = ChatEventStream(self.name)
+        body = {**request.to_dict(), "stream": True}
+        headers = {**_HEADERS, "Accept": "text/event-stream"}
+        try:
+            response = client.api_client.do(
+                "POST", self._path(request), body=body, headers=headers, raw=True
+            )
+            contents = response["contents"]
+            try:
+                for line in _lines(contents):
+                    chunk = events.feed(line)
+                    if chunk is not None:
+                        yield chunk
+                    if events.done:
+                        break
+            finally:
+                contents.close()
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise map_databricks_error(exc, self.name) from exc
+        last = events.end()
+        if last is not None:
+            yield last
+
+
+@hookimpl
+def chatport_register_backends(registry: BackendRegistry) -> None:
+    """Register the ``databricks-sdk`` backend."""
+    registry.add("databricks-sdk", DatabricksSdkBackend, aliases=("databricks",))

@@ -1,0 +1,110 @@
+"""The ``mlflow`` backend: ``mlflow.deployments.get_deploy_client("databricks")``.
+
+``predict`` for answers and ``predict_stream`` for streams, on
+``/serving-endpoints/{name}/invocations``. mlflow reports most error statuses as 500
+(wire-protocol §6); this backend recovers the real status from the error body. mlflow
+reads the workspace from ``DATABRICKS_HOST``/``DATABRICKS_TOKEN`` or a
+``~/.databrickscfg`` profile, so a host or token that only chatport's config knows is
+refused with a clear error rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .._errors import ChatportError, ConfigError
+from .._plugins import hookimpl
+from .._registry import BackendRegistry
+from .._request import ChatRequest
+from .._types import Chunk, Completion
+from .base import Backend, BackendSettings, Capabilities
+from .databricks_errors import map_mlflow_error
+from .openai_shape import completion_from_chat
+from .sse import ChatEventStream
+
+__all__ = ["MlflowBackend"]
+
+
+def _same_host(a: str, b: str) -> bool:
+    def norm(url: str) -> str:
+        url = url if "://" in url else "https://" + url
+        return url.rstrip("/").removesuffix(":443")
+
+    return norm(a) == norm(b)
+
+
+class MlflowBackend(Backend):
+    """MLflow's Databricks deployment client."""
+
+    capabilities = Capabilities(
+        streaming=True, tools=True, response_format=True, native_async=False, multiple_choices=True
+    )
+    description = "mlflow.deployments 'databricks' client: predict / predict_stream"
+    requires = ("mlflow",)
+    extra = "mlflow"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _target(self) -> str:
+        profile = self.settings.databricks_profile
+        env_host = os.environ.get("DATABRICKS_HOST")
+        host = self.settings.host
+        if profile:
+            return f"databricks://{profile}"
+        if host and not (env_host and _same_host(host, env_host)):
+            raise ConfigError(
+                "the mlflow backend reads the workspace from DATABRICKS_HOST and "
+                "DATABRICKS_TOKEN or a ~/.databrickscfg profile (databricks_profile); "
+                "set those instead of `host` in chatport's config",
+                key="host",
+            )
+        return "databricks"
+
+    def _deploy_client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    from mlflow.deployments import get_deploy_client
+
+                    self._client = get_deploy_client(self._target())  # type: ignore[no-untyped-call]
+        return self._client
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One ``predict`` call."""
+        client = self._deploy_client()
+        try:
+            data = client.predict(endpoint=request.model, inputs=request.to_dict())
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise map_mlflow_error(exc, self.name) from exc
+        return completion_from_chat(dict(data), self.name, raw=data)
+
+    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
+        """A ``predict_stream`` call."""
+        client = self._deploy_client()
+        events = ChatEventStream(self.name)
+        try:
+            for data in client.predict_stream(endpoint=request.model, inputs=request.to_dict()):
+                chunk = events.feed_object(data)
+                if chunk is not None:
+                    yield chunk
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise map_mlflow_error(exc, self.name) from exc
+        last = events.end()
+        if last is not None:
+            yield last
+
+
+@hookimpl
+def chatport_register_backends(registry: BackendRegistry) -> None:
+    """Register the ``mlflow`` backend."""
+    registry.add("mlflow", MlflowBackend)

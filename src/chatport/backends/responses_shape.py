@@ -1,0 +1,254 @@
+"""The Responses-API side: request conversion, the response normalizer and the event parser.
+
+``output`` items map to the same :class:`Completion` the chat normalizer gives: message
+``output_text`` parts are the text, reasoning summaries the reasoning (an item's
+``encrypted_content`` is kept as the signature), ``function_call`` items the tool calls.
+``input_tokens``/``output_tokens`` are prompt/completion tokens, and an ``incomplete``
+status for ``max_output_tokens`` is ``finish_reason="length"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import APIError, ResponseFormatError
+from .._request import ChatRequest
+from .._types import (
+    Chunk,
+    Completion,
+    FinishReason,
+    ImagePart,
+    Message,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    Usage,
+)
+
+__all__ = ["ResponseEventParser", "completion_from_response", "responses_body"]
+
+
+def _input_content(message: Message) -> Any:
+    if isinstance(message.content, str) or message.content is None:
+        return message.content or ""
+    parts: list[dict[str, Any]] = []
+    for part in message.content:
+        if isinstance(part, TextPart):
+            kind = "output_text" if message.role == "assistant" else "input_text"
+            parts.append({"type": kind, "text": part.text})
+        elif isinstance(part, ImagePart):
+            parts.append({"type": "input_image", "image_url": part.url})
+    return parts
+
+
+def _input_items(request: ChatRequest) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role == "tool":
+            output = {"type": "function_call_output", "call_id": message.tool_call_id}
+            items.append({**output, "output": message.text})
+            continue
+        if message.role == "assistant":
+            # Reasoning is not replayed: the Responses API keeps its own reasoning state.
+            if message.text:
+                items.append({"role": "assistant", "content": message.text})
+            for call in message.tool_calls:
+                items.append(
+                    {
+                        "type": "function_call",
+                        "call_id": call.id,
+                        "name": call.name,
+                        "arguments": call.arguments,
+                    }
+                )
+            continue
+        items.append({"role": message.role, "content": _input_content(message)})
+    return items
+
+
+def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    function = dict(tool.get("function") or {})
+    return {"type": "function", **function}
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, Mapping) and isinstance(choice.get("function"), Mapping):
+        return {"type": "function", "name": choice["function"].get("name")}
+    return choice
+
+
+def _text_format(response_format: Mapping[str, Any]) -> dict[str, Any]:
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        schema = dict(response_format.get("json_schema") or {})
+        return {"format": {"type": "json_schema", **schema}}
+    return {"format": {"type": kind}}
+
+
+def responses_body(request: ChatRequest) -> dict[str, Any]:
+    """The Responses-API parameters for ``request`` (without ``model`` and ``stream``)."""
+    body: dict[str, Any] = {"input": _input_items(request)}
+    if request.max_tokens is not None:
+        body["max_output_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.tools:
+        body["tools"] = [_tool(tool) for tool in request.tools]
+    if request.tool_choice is not None:
+        body["tool_choice"] = _tool_choice(request.tool_choice)
+    if request.response_format is not None:
+        body["text"] = _text_format(request.response_format)
+    body.update(request.extra)
+    return body
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _usage(data: object) -> Usage:
+    if not isinstance(data, Mapping):
+        return Usage()
+    return Usage(
+        _int(data.get("input_tokens")),
+        _int(data.get("output_tokens")),
+        _int(data.get("total_tokens")),
+    )
+
+
+def _finish(data: Mapping[str, Any], has_calls: bool, backend: str | None) -> FinishReason | None:
+    status = data.get("status")
+    if status == "failed":
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, Mapping) else error
+        raise APIError(f"the response failed: {message}", backend=backend)
+    if status == "incomplete":
+        details = data.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, Mapping) else None
+        return "content_filter" if reason == "content_filter" else "length"
+    if has_calls:
+        return "tool_calls"
+    return "stop" if status in ("completed", None) else None
+
+
+def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[ToolCall, ...]]:
+    texts: list[str] = []
+    reasoning: list[str] = []
+    signature: str | None = None
+    calls: list[ToolCall] = []
+    for index, item in enumerate(output):
+        if not isinstance(item, Mapping):
+            raise ResponseFormatError(f"output[{index}] is not an object")
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or []:
+                if isinstance(part, Mapping) and part.get("type") == "output_text":
+                    texts.append(str(part.get("text", "")))
+        elif kind == "reasoning":
+            for summary in item.get("summary") or []:
+                if isinstance(summary, Mapping) and isinstance(summary.get("text"), str):
+                    reasoning.append(summary["text"])
+            if isinstance(item.get("encrypted_content"), str):
+                signature = item["encrypted_content"]
+        elif kind == "function_call":
+            name = item.get("name")
+            if not isinstance(name, str):
+                raise ResponseFormatError(f"output[{index}] is a function call without a name")
+            call_id = item.get("call_id") or item.get("id") or f"call_{index}"
+            arguments = item.get("arguments")
+            calls.append(
+                ToolCall(str(call_id), name, arguments if isinstance(arguments, str) else "{}")
+            )
+    return "".join(texts), ("".join(reasoning) if reasoning else None), signature, tuple(calls)
+
+
+def _message(
+    text: str, reasoning: str | None, signature: str | None, calls: tuple[ToolCall, ...]
+) -> Message:
+    content: str | tuple[Part, ...] | None
+    if reasoning is not None or signature is not None:
+        content = (ReasoningPart(reasoning or "", signature), TextPart(text))
+    else:
+        content = text if (text or not calls) else None
+    return Message("assistant", content, tool_calls=calls)
+
+
+def completion_from_response(data: object, backend: str | None = None) -> Completion:
+    """Normalize one Responses-API ``response`` object (already decoded JSON)."""
+    if not isinstance(data, Mapping):
+        raise ResponseFormatError("the response is not a JSON object", backend=backend)
+    output = data.get("output")
+    if not isinstance(output, list):
+        raise ResponseFormatError("the response has no output list", backend=backend)
+    try:
+        text, reasoning, signature, calls = _read_output(output)
+    except ResponseFormatError as exc:
+        exc.backend = backend
+        raise
+    response_id, model = data.get("id"), data.get("model")
+    return Completion(
+        text=text,
+        reasoning=reasoning,
+        tool_calls=calls,
+        finish_reason=_finish(data, bool(calls), backend),
+        usage=_usage(data.get("usage")),
+        model=model if isinstance(model, str) else None,
+        id=response_id if isinstance(response_id, str) else None,
+        created=_int(data.get("created_at")),
+        message=_message(text, reasoning, signature, calls),
+        raw=data,
+    )
+
+
+class ResponseEventParser:
+    """Turns Responses stream events into :class:`Chunk` objects."""
+
+    def __init__(self, backend: str | None = None) -> None:
+        self.backend = backend
+        self.finished = False
+        self._id: str | None = None
+        self._model: str | None = None
+        self._created: int | None = None
+
+    def _chunk(self, **fields: Any) -> Chunk:
+        return Chunk(id=self._id, model=self._model, created=self._created, **fields)
+
+    def parse(self, event: object) -> Chunk | None:
+        """One decoded event; a chunk when it carries text, reasoning or the end."""
+        if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
+            raise ResponseFormatError("a stream event has no type", backend=self.backend)
+        kind = event["type"]
+        if kind == "response.created":
+            response = event.get("response")
+            if isinstance(response, Mapping):
+                self._id = response.get("id") if isinstance(response.get("id"), str) else None
+                self._model = (
+                    response.get("model") if isinstance(response.get("model"), str) else None
+                )
+                self._created = _int(response.get("created_at"))
+            return None
+        if kind == "response.output_text.delta":
+            return self._chunk(text=str(event.get("delta", "")))
+        if kind == "response.reasoning_summary_text.delta":
+            return self._chunk(reasoning=str(event.get("delta", "")))
+        if kind == "response.output_item.done":
+            item = event.get("item")
+            if isinstance(item, Mapping) and isinstance(item.get("encrypted_content"), str):
+                return self._chunk(signature=item["encrypted_content"])
+            return None
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            response = event.get("response")
+            final = completion_from_response(response, self.backend)
+            self.finished = True
+            return self._chunk(
+                tool_calls=final.tool_calls, finish_reason=final.finish_reason, usage=final.usage
+            )
+        if kind == "error":
+            raise APIError(
+                f"the server reported an error: {event.get('message')}", backend=self.backend
+            )
+        return None

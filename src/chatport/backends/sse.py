@@ -1,0 +1,89 @@
+"""Server-sent-event readers for chat-completion and Responses streams.
+
+Both take the stream one line at a time (:meth:`feed`) and say at the end whether the
+stream was complete (:meth:`end`): a stream that stops before its terminal event raises
+:class:`APIConnectionError`, never a silent truncation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .._errors import APIConnectionError, ResponseFormatError
+from .._types import Chunk
+from .openai_shape import ChunkParser
+from .responses_shape import ResponseEventParser
+
+__all__ = ["ChatEventStream", "ResponsesEventStream", "decode_event"]
+
+
+def decode_event(line: str, backend: str) -> Any:
+    """The JSON of one ``data:`` line; ``None`` for other lines; ``"[DONE]"`` at the end."""
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        return "[DONE]"
+    try:
+        return json.loads(payload)
+    except ValueError:
+        raise ResponseFormatError("a stream event is not JSON", backend=backend) from None
+
+
+class ChatEventStream:
+    """Reads a chat-completions SSE stream (``data:`` lines ending in ``[DONE]``)."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.parser = ChunkParser(backend)
+        self.done = False
+
+    def feed(self, line: str) -> Chunk | None:
+        """One line of the stream; a chunk when it carries one."""
+        data = decode_event(line, self.backend)
+        if data is None:
+            return None
+        if data == "[DONE]":
+            self.done = True
+            return None
+        return self.parser.parse(data)
+
+    def feed_object(self, data: Any) -> Chunk | None:
+        """One already-decoded chunk object (for clients that decode the stream)."""
+        return self.parser.parse(data)
+
+    def end(self) -> Chunk | None:
+        """Check the stream was complete; return a last chunk with pending tool calls."""
+        if not self.done and not self.parser.finished:
+            raise APIConnectionError(
+                "the stream ended before the answer was complete", backend=self.backend
+            )
+        return self.parser.finish()
+
+
+class ResponsesEventStream:
+    """Reads a Responses-API SSE stream (events ending in ``response.completed``)."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.parser = ResponseEventParser(backend)
+
+    @property
+    def done(self) -> bool:
+        """Whether the terminal event arrived."""
+        return self.parser.finished
+
+    def feed(self, line: str) -> Chunk | None:
+        """One line of the stream; a chunk when it carries one."""
+        data = decode_event(line, self.backend)
+        if data is None or data == "[DONE]":
+            return None
+        return self.parser.parse(data)
+
+    def end(self) -> None:
+        """Check the stream reached its terminal event."""
+        if not self.parser.finished:
+            raise APIConnectionError(
+                "the stream ended before the response was complete", backend=self.backend
+            )
