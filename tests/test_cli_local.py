@@ -130,3 +130,36 @@ def test_serve_refuses_non_loopback() -> None:
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 1
     assert "loopback addresses only" in result.stderr
+
+
+def test_compare_table_and_json(workdir: Path, local_workspace: LocalWorkspace) -> None:
+    result = CliRunner().invoke(
+        cli, ["compare", "-m", "databricks-gpt-5", "same question everywhere"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["backend", "text", "finish", "tokens", "p/c/t", "latency"]
+    rows = {line.split()[0]: line for line in lines[2:]}
+    assert set(rows) == {"databricks-sdk", "mlflow", "openai", "responses", "rest"}
+    for line in rows.values():
+        assert "same question everywhere" in line
+        assert " stop " in line
+        assert "3/3/6" in line
+    posted = {r.path for r in local_workspace.requests if r.method == "POST"}
+    assert posted == {
+        "/serving-endpoints/databricks-gpt-5/invocations",
+        "/serving-endpoints/chat/completions",
+        "/serving-endpoints/responses",
+    }
+    result = CliRunner().invoke(cli, ["compare", "--json", "-b", "rest", "-b", "nope", "hi"])
+    data = json_loads(result.stdout)
+    assert [row["backend"] for row in data] == ["rest", "nope"]
+    assert data[0]["text"] == "hi"
+    assert data[0]["total_tokens"] == 2
+    assert data[1]["error"].startswith("BackendNotFoundError: unknown backend 'nope'")
+
+
+def json_loads(text: str) -> list[dict[str, object]]:
+    import json
+
+    return json.loads(text)  # type: ignore[no-any-return]

@@ -133,7 +133,12 @@ def test_unsupported_feature_names_capable_backends(fresh_plugins: None) -> None
         ) as info:
             client.complete("q", tools=tools)
         assert info.value.supported_by == (
-            "databricks-sdk", "fake", "mlflow", "openai", "responses", "rest"
+            "databricks-sdk",
+            "fake",
+            "mlflow",
+            "openai",
+            "responses",
+            "rest",
         )
         with pytest.raises(chatport.UnsupportedFeatureError, match="n > 1") as info:
             client.complete("q", n=2)

@@ -79,3 +79,14 @@ def test_docs_example_plugin_works(fresh_plugins: None, caplog: pytest.LogCaptur
                 model="m",
                 tools=[{"type": "function", "function": {"name": "f"}}],
             )
+
+
+def test_every_builtin_backend_has_a_page() -> None:
+    from chatport import _plugins
+
+    for info in _plugins.get_registry():
+        if info.plugin.startswith("chatport.backends.") and info.name != "fake":
+            page = DOCS / "backends" / f"{info.name}.md"
+            assert page.is_file(), info.name
+            assert page.read_text().startswith(f"# `{info.name}`")
+            assert f"({info.name}.md)" in (DOCS / "backends" / "index.md").read_text()

@@ -135,12 +135,15 @@ def ask(
             )
 
 
-def _embedded_workspace_if_needed(stack: Any, config: Any, backend: str) -> Any:
+def _embedded_workspace_if_needed(
+    stack: Any, config: Any, backend: str, *, check_backend: bool = True
+) -> Any:
     """With no workspace configured, start an in-process local workspace and return it."""
     from ._auth import resolve_workspace
     from ._plugins import get_registry
 
-    get_registry().get(backend)  # an unknown backend fails before anything starts
+    if check_backend:
+        get_registry().get(backend)  # an unknown backend fails before anything starts
     if backend == "fake" or resolve_workspace(config).configured:
         return None
     from .local import LocalWorkspace
@@ -151,13 +154,86 @@ def _embedded_workspace_if_needed(stack: Any, config: Any, backend: str) -> Any:
 
 
 @cli.command()
+@click.argument("prompt")
+@click.option("-s", "--system", help="System prompt sent before the question.")
+@click.option(
+    "-b",
+    "--backend",
+    "backends",
+    multiple=True,
+    help="Backend to include (repeatable; default: all).",
+)
+@click.option("-m", "--model", help="Model, i.e. the serving endpoint name.")
+@click.option("--max-tokens", type=int, help="Cap on generated tokens.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw rows as JSON.")
+@click.pass_context
+@_fail_cleanly
+def compare(
+    ctx: click.Context,
+    prompt: str,
+    system: str | None,
+    backends: tuple[str, ...],
+    model: str | None,
+    max_tokens: int | None,
+    as_json: bool,
+) -> None:
+    """Ask the same question through every installed backend and compare the answers.
+
+    Prints one row per backend: the answer (cut), the finish reason, the tokens
+    (prompt/completion/total) and the latency of the call (the first call of a backend
+    includes importing its SDK). A backend that fails shows its error instead.
+    """
+    from contextlib import ExitStack
+
+    from ._client import Client
+    from ._compare import compare_backends, default_backends
+    from ._config import load_config
+
+    config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
+    names = list(backends) or default_backends()
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt}
+    ]
+    params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens is not None else {}
+    with ExitStack() as stack:
+        local = _embedded_workspace_if_needed(stack, config, "rest", check_backend=False)
+        client = stack.enter_context(Client(config=config))
+        rows = compare_backends(client, messages, names, model=model, **params)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = f"{'backend':<16} {'text':<40} {'finish':<11} {'tokens p/c/t':<14} {'latency':>9}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for row in rows:
+        latency = f"{row['latency_s'] * 1000:.1f} ms" if row.get("latency_s") is not None else "-"
+        if row["error"]:
+            click.echo(f"{row['backend']:<16} {_cut(row['error'], 66):<66} {latency:>9}")
+            continue
+        tokens = "/".join(
+            "-" if row[k] is None else str(row[k])
+            for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+        )
+        finish = row["finish_reason"] or "-"
+        text = _cut(row["text"], 40)
+        click.echo(f"{row['backend']:<16} {text:<40} {finish:<11} {tokens:<14} {latency:>9}")
+    if local is not None:
+        click.echo(f"chatport: answered by the embedded local workspace ({local.url}).", err=True)
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @_fail_cleanly
 def backends(as_json: bool) -> None:
     """List installed backends, the plugin providing each, and its capabilities."""
     from ._plugins import get_registry
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": info.name,
             "plugin": info.plugin,

@@ -1,0 +1,247 @@
+"""One question through every built-in backend gives the same Completion, field for field.
+
+Each backend runs sync, async, streamed and async-streamed against the strict local
+workspace, whose parity endpoints send a fixed id and timestamp so whole completions can
+be compared. Only ``backend``, ``raw`` and ``latency_s`` may differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import chatport
+from chatport import Completion
+from chatport.local import Endpoint, LocalWorkspace
+
+BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
+MODES = ["sync", "async", "stream", "astream"]
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+FIXED = {"fixed_id": "cmpl-parity", "fixed_created": 1_700_000_000}
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "plain": {
+        "model": "parity-echo",
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "one two three"},
+        ],
+    },
+    "reasoning": {
+        "model": "parity-reasoning",
+        "messages": [{"role": "user", "content": "think about it"}],
+    },
+    "tool-call": {
+        "model": "parity-echo",
+        "messages": [{"role": "user", "content": "look this up"}],
+        "tools": TOOLS,
+    },
+    "max-tokens": {
+        "model": "parity-echo",
+        "messages": [{"role": "user", "content": "a b c d e f"}],
+        "max_tokens": 2,
+    },
+    "n-2": {
+        "model": "parity-echo",
+        "messages": [{"role": "user", "content": "twice please"}],
+        "n": 2,
+    },
+    "no-usage-no-id": {
+        "model": "parity-bare",
+        "messages": [{"role": "user", "content": "bare answer"}],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def workspace() -> Iterator[LocalWorkspace]:
+    endpoints = [
+        Endpoint("parity-echo", "echo", **FIXED),
+        Endpoint("parity-reasoning", "reasoning", **FIXED),
+        Endpoint("parity-bare", "echo", omit_usage=True, null_id=True, fixed_created=1_700_000_000),
+    ]
+    with LocalWorkspace(endpoints) as ws:
+        yield ws
+
+
+@pytest.fixture
+def env(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
+    for key, value in workspace.environ().items():
+        monkeypatch.setenv(key, value)
+    return workspace
+
+
+def run(client: chatport.Client, mode: str, scenario: dict[str, Any]) -> Completion:
+    params = {k: v for k, v in scenario.items() if k != "messages"}
+    messages = scenario["messages"]
+    if mode == "sync":
+        return client.complete(messages, **params)
+    if mode == "async":
+        return asyncio.run(client.acomplete(messages, **params))
+    if mode == "stream":
+        return chatport.collect(client.stream(messages, **params))
+
+    async def collect_async() -> Completion:
+        return chatport.collect([chunk async for chunk in client.astream(messages, **params)])
+
+    return asyncio.run(collect_async())
+
+
+def comparable(completion: Completion) -> Completion:
+    return dataclasses.replace(completion, backend=None, raw=None, latency_s=None)
+
+
+@pytest.fixture(scope="module")
+def reference(workspace: LocalWorkspace) -> dict[str, Completion]:
+    with workspace.activated(), chatport.Client(backend="rest", config={}) as client:
+        return {
+            name: client.complete(s["messages"], **{k: v for k, v in s.items() if k != "messages"})
+            for name, s in SCENARIOS.items()
+        }
+
+
+def test_reference_is_what_the_scenarios_describe(reference: dict[str, Completion]) -> None:
+    assert reference["plain"].text == "one two three"
+    assert reference["plain"].usage == chatport.Usage(5, 3, 8)
+    assert (reference["plain"].id, reference["plain"].created) == ("cmpl-parity", 1_700_000_000)
+    assert reference["reasoning"].reasoning == "The user asked: think about it"
+    assert reference["reasoning"].message is not None
+    part = reference["reasoning"].message.content[0]  # type: ignore[index]
+    assert isinstance(part, chatport.ReasoningPart)
+    assert part.signature is not None
+    assert reference["tool-call"].tool_calls[0].parsed() == {"query": "look this up"}
+    assert reference["tool-call"].finish_reason == "tool_calls"
+    assert (reference["max-tokens"].text, reference["max-tokens"].finish_reason) == (
+        "a b",
+        "length",
+    )
+    assert len(reference["n-2"].choices) == 2
+    assert (reference["no-usage-no-id"].id, reference["no-usage-no-id"].usage) == (
+        None,
+        chatport.Usage(),
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parity(
+    env: LocalWorkspace, reference: dict[str, Completion], backend: str, mode: str
+) -> None:
+    with chatport.Client(backend=backend, config={}) as client:
+        for name, scenario in SCENARIOS.items():
+            if name == "n-2" and (backend == "responses" or mode in ("stream", "astream")):
+                if backend == "responses":
+                    with pytest.raises(chatport.UnsupportedFeatureError, match="n > 1"):
+                        run(client, mode, scenario)
+                continue
+            result = run(client, mode, scenario)
+            if mode in ("sync", "async"):
+                assert result.backend == backend
+            assert comparable(result) == comparable(reference[name]), f"{backend}/{mode}/{name}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_reasoning_replay_on_every_backend(env: LocalWorkspace, backend: str) -> None:
+    env.clear_requests()
+    with chatport.Client(backend=backend, model="parity-reasoning", config={}) as client:
+        first = client.complete("first turn")
+        assert first.message is not None
+        second = client.complete(
+            [
+                {"role": "user", "content": "first turn"},
+                first.message,
+                {"role": "user", "content": "second turn"},
+            ]
+        )
+    assert second.text == "second turn"
+    replayed = [r.body for r in env.requests if r.method == "POST"][-1]
+    if backend == "responses":
+        assert replayed["input"][1] == {"role": "assistant", "content": "first turn"}
+    else:
+        assistant = replayed["messages"][1]
+        assert set(assistant) == {"role", "content"}
+        assert assistant["content"][0]["summary"][0]["signature"].startswith("sig-")
+
+
+@pytest.mark.parametrize("backend", ["mlflow", "databricks-sdk"])
+def test_module_level_call_through_the_environment(env: LocalWorkspace, backend: str) -> None:
+    completion = chatport.complete(
+        [{"role": "user", "content": "hello from the environment"}],
+        backend=backend,
+        model="databricks-gpt-5",
+    )
+    assert completion.text == "hello from the environment"
+    assert completion.finish_reason == "stop"
+    assert completion.usage.total_tokens == 8
+
+
+@pytest.mark.parametrize(
+    ("backend", "path"),
+    [
+        ("rest", "/serving-endpoints/databricks-gpt-5/invocations"),
+        ("openai", "/serving-endpoints/chat/completions"),
+        ("responses", "/serving-endpoints/responses"),
+        ("mlflow", "/serving-endpoints/databricks-gpt-5/invocations"),
+        ("databricks-sdk", "/serving-endpoints/databricks-gpt-5/invocations"),
+    ],
+)
+def test_swapping_the_backend_in_config_changes_the_path(
+    env: LocalWorkspace, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, backend: str, path: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chatport.toml").write_text(f'backend = "{backend}"\nmodel = "databricks-gpt-5"\n')
+    env.clear_requests()
+    assert chatport.complete("which path?").backend == backend
+    assert [r.path for r in env.requests if r.method == "POST"] == [path]
+    monkeypatch.setenv("CHATPORT_BACKEND", "openai")
+    env.clear_requests()
+    assert chatport.complete("which path?").backend == "openai"
+    assert [r.path for r in env.requests if r.method == "POST"] == [
+        "/serving-endpoints/chat/completions"
+    ]
+
+
+@pytest.mark.parametrize("backend", ["openai", "responses"])
+def test_ai_gateway_route(env: LocalWorkspace, backend: str) -> None:
+    env.clear_requests()
+    config = {"backends": {backend: {"route": "ai-gateway"}}}
+    with chatport.Client(backend=backend, config=config) as client:
+        assert client.complete("via the gateway", model="system.ai.gpt-5").text == "via the gateway"
+    suffix = "chat/completions" if backend == "openai" else "responses"
+    assert env.requests[-1].path == f"/ai-gateway/mlflow/v1/{suffix}"
+    with pytest.raises(chatport.ConfigError, match="route must be one of"):
+        chatport.Client(
+            backend=backend, config={"backends": {backend: {"route": "elsewhere"}}}
+        ).complete("x")
+
+
+def test_oauth_tokens_are_refreshed_on_every_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tokens live 2.5 s on the server; clients are told 42 s, so databricks-sdk (which
+    # refreshes 40 s before expiry) treats them as stale after 2 s.
+    with LocalWorkspace(
+        oauth_clients={"refresh-client": "refresh-secret"}, token_lifetime=2.5, token_expires_in=42
+    ) as ws:
+        monkeypatch.setenv("DATABRICKS_HOST", ws.url)
+        monkeypatch.delenv("DATABRICKS_TOKEN", raising=False)
+        monkeypatch.setenv("DATABRICKS_CLIENT_ID", "refresh-client")
+        monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", "refresh-secret")
+        clients = {
+            b: chatport.Client(backend=b, model="databricks-gpt-5", config={}) for b in BACKENDS
+        }
+        for backend, client in clients.items():
+            assert client.complete(f"before expiry {backend}").text == f"before expiry {backend}"
+        issued_before = sum(1 for r in ws.requests if r.path == "/oidc/v1/token")
+        time.sleep(3.0)
+        for backend, client in clients.items():
+            assert client.complete(f"after expiry {backend}").text == f"after expiry {backend}"
+            client.close()
+        issued_after = sum(1 for r in ws.requests if r.path == "/oidc/v1/token")
+    assert issued_before >= 1
+    assert issued_after > issued_before
+    rejected = [r for r in ws.requests if r.status == 403]
+    assert rejected == []
