@@ -245,3 +245,23 @@ def test_oauth_tokens_are_refreshed_on_every_backend(monkeypatch: pytest.MonkeyP
     assert issued_after > issued_before
     rejected = [r for r in ws.requests if r.status == 403]
     assert rejected == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tools_and_response_format_pass_through(env: LocalWorkspace, backend: str) -> None:
+    env.clear_requests()
+    with chatport.Client(backend=backend, model="databricks-gpt-5", config={}) as client:
+        extra = {"metadata": {"run": "1"}} if backend == "responses" else {"top_k": 3}
+        client.complete("json please", response_format={"type": "json_object"}, extra=extra)
+        client.complete("tool please", tools=TOOLS, tool_choice="required")
+    first, second = [r.body for r in env.requests if r.method == "POST"]
+    if backend == "responses":
+        assert first["text"] == {"format": {"type": "json_object"}}
+        assert second["tools"] == [
+            {"type": "function", "name": "lookup", "parameters": {"type": "object"}}
+        ]
+    else:
+        assert first["response_format"] == {"type": "json_object"}
+        assert second["tools"] == TOOLS
+    assert all(first[key] == value for key, value in extra.items())
+    assert second["tool_choice"] == "required"

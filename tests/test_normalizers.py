@@ -1,0 +1,402 @@
+"""The shared normalizers: OpenAI chat JSON, chat stream chunks, Responses objects and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import chatport
+from chatport import Chunk, ReasoningPart, TextPart, ToolCall, Usage
+from chatport.backends.openai_shape import (
+    ChunkParser,
+    completion_from_chat,
+    normalize_finish_reason,
+)
+from chatport.backends.responses_shape import (
+    ResponseEventParser,
+    completion_from_response,
+    responses_body,
+)
+
+
+def chat(message: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "created": 5,
+        "model": "m",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        **extra,
+    }
+
+
+def test_block_list_content_with_signature() -> None:
+    completion = completion_from_chat(
+        chat(
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "reasoning",
+                        "summary": [
+                            {"type": "summary_text", "text": "a", "signature": "s1"},
+                            {"type": "summary_text", "text": "b"},
+                        ],
+                    },
+                    {"type": "text", "text": "x"},
+                    {"type": "text", "text": "y", "citations": []},
+                ],
+            }
+        )
+    )
+    assert (completion.text, completion.reasoning) == ("xy", "ab")
+    assert completion.message is not None
+    assert completion.message.content == (
+        ReasoningPart("a", "s1"),
+        ReasoningPart("b"),
+        TextPart("x"),
+        TextPart("y"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("stop", "stop"),
+        ("end_turn", "stop"),
+        ("max_tokens", "length"),
+        ("length", "length"),
+        ("tool_use", "tool_calls"),
+        ("content_filter", "content_filter"),
+        ("weird", None),
+        (None, None),
+    ],
+)
+def test_finish_reasons(raw: Any, expected: str | None) -> None:
+    assert normalize_finish_reason(raw) == expected
+
+
+def test_camel_case_finish_reason_null_id_and_missing_usage() -> None:
+    data = {
+        "id": None,
+        "created": None,
+        "choices": [{"message": {"role": "assistant", "content": "hi"}, "finishReason": "length"}],
+    }
+    completion = completion_from_chat(data)
+    assert (completion.id, completion.created, completion.finish_reason, completion.usage) == (
+        None,
+        None,
+        "length",
+        Usage(),
+    )
+
+
+def test_n_choices_and_tool_calls() -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}
+    data = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                "finish_reason": "tool_calls",
+            },
+            {
+                "index": 1,
+                "message": {"role": "assistant", "content": "second"},
+                "finish_reason": "stop",
+            },
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    }
+    completion = completion_from_chat(data)
+    assert completion.tool_calls == (ToolCall("call_1", "f", '{"a": 1}'),)
+    assert [c.finish_reason for c in completion.choices] == ["tool_calls", "stop"]
+    assert completion.choices[1].text == "second"
+    assert completion.usage == Usage(1, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        [],
+        "text",
+        {},
+        {"choices": []},
+        {"choices": [None]},
+        {"choices": [{"message": "x"}]},
+        {"choices": [{"message": {"content": 5}}]},
+        {"choices": [{"message": {"tool_calls": [{"function": {}}]}}]},
+    ],
+)
+def test_invalid_responses_are_response_format_errors(data: Any) -> None:
+    with pytest.raises(chatport.ResponseFormatError):
+        completion_from_chat(data, "rest")
+
+
+def test_error_objects_in_bodies_are_api_errors() -> None:
+    with pytest.raises(chatport.APIError, match="overloaded"):
+        completion_from_chat({"error": {"message": "overloaded"}})
+
+
+def test_chunk_parser_assembles_tool_calls_and_keeps_last_usage() -> None:
+    parser = ChunkParser("rest")
+    chunks = [
+        parser.parse(
+            {
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}],
+                "usage": {"prompt_tokens": 15, "completion_tokens": None, "total_tokens": None},
+            }
+        ),
+        parser.parse(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": "c1",
+                                    "function": {"name": "look", "arguments": '{"q"'},
+                                }
+                            ]
+                        },
+                    }
+                ]
+            }
+        ),
+        parser.parse(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]},
+                    }
+                ]
+            }
+        ),
+        parser.parse(
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 15, "completion_tokens": 4, "total_tokens": 19},
+            }
+        ),
+    ]
+    collected = chatport.collect(c for c in chunks if c is not None)
+    assert collected.tool_calls == (ToolCall("c1", "look", '{"q": 1}'),)
+    assert collected.usage == Usage(15, 4, 19)
+    assert collected.finish_reason == "tool_calls"
+    assert parser.finished
+
+
+def test_chunk_parser_block_deltas_and_signature() -> None:
+    parser = ChunkParser()
+    parts = [
+        parser.parse(
+            {
+                "choices": [
+                    {
+                        "delta": {
+                            "content": [
+                                {
+                                    "type": "reasoning",
+                                    "summary": [
+                                        {"type": "summary_text", "text": "thi", "signature": ""}
+                                    ],
+                                }
+                            ]
+                        }
+                    }
+                ]
+            }
+        ),
+        parser.parse(
+            {
+                "choices": [
+                    {
+                        "delta": {
+                            "content": [
+                                {
+                                    "type": "reasoning",
+                                    "summary": [
+                                        {"type": "summary_text", "text": "nk", "signature": ""}
+                                    ],
+                                }
+                            ]
+                        }
+                    }
+                ]
+            }
+        ),
+        parser.parse(
+            {
+                "choices": [
+                    {
+                        "delta": {
+                            "content": [
+                                {
+                                    "type": "reasoning",
+                                    "summary": [
+                                        {"type": "summary_text", "text": "", "signature": "SIG"}
+                                    ],
+                                }
+                            ]
+                        }
+                    }
+                ]
+            }
+        ),
+        parser.parse({"choices": [{"delta": {"content": "plain "}}]}),
+        parser.parse(
+            {
+                "choices": [
+                    {
+                        "delta": {"content": [{"type": "text", "text": "block"}]},
+                        "finish_reason": "stop",
+                    }
+                ]
+            }
+        ),
+    ]
+    collected = chatport.collect(c for c in parts if c is not None)
+    assert (collected.text, collected.reasoning) == ("plain block", "think")
+    assert collected.message is not None
+    assert collected.message.content == (ReasoningPart("think", "SIG"), TextPart("plain block"))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        "x",
+        {"choices": "x"},
+        {"choices": [1]},
+        {"choices": [{"delta": 3}]},
+        {"choices": [{"delta": {"content": 3}}]},
+        {"choices": [{"delta": {"tool_calls": "x"}}]},
+    ],
+)
+def test_bad_chunks_are_response_format_errors(data: Any) -> None:
+    with pytest.raises(chatport.ResponseFormatError):
+        ChunkParser("rest").parse(data)
+
+
+def test_chunk_parser_ignores_empty_usage_only_chunks() -> None:
+    parser = ChunkParser()
+    assert parser.parse({"choices": []}) is None
+    chunk = parser.parse(
+        {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+    )
+    assert chunk == Chunk(usage=Usage(1, 1, 2))
+
+
+RESPONSE = {
+    "id": "resp_1",
+    "created_at": 9,
+    "model": "m",
+    "status": "completed",
+    "output": [
+        {
+            "type": "reasoning",
+            "id": "rs",
+            "summary": [{"type": "summary_text", "text": "why"}],
+            "encrypted_content": "SIG",
+        },
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [
+                {"type": "output_text", "text": "Hel"},
+                {"type": "output_text", "text": "lo"},
+            ],
+        },
+    ],
+    "usage": {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5},
+}
+
+
+def test_response_object() -> None:
+    completion = completion_from_response(RESPONSE)
+    assert (completion.text, completion.reasoning, completion.finish_reason) == (
+        "Hello",
+        "why",
+        "stop",
+    )
+    assert completion.usage == Usage(3, 2, 5)
+    assert (completion.id, completion.created) == ("resp_1", 9)
+    assert completion.message is not None
+    assert completion.message.content == (ReasoningPart("why", "SIG"), TextPart("Hello"))
+
+
+def test_response_incomplete_and_function_call() -> None:
+    data = {
+        "status": "incomplete",
+        "incomplete_details": {"reason": "max_output_tokens"},
+        "output": [{"type": "message", "content": [{"type": "output_text", "text": "cut"}]}],
+    }
+    assert completion_from_response(data).finish_reason == "length"
+    data = {
+        "status": "completed",
+        "output": [{"type": "function_call", "call_id": "c9", "name": "f", "arguments": "{}"}],
+    }
+    completion = completion_from_response(data)
+    assert (completion.finish_reason, completion.tool_calls) == (
+        "tool_calls",
+        (ToolCall("c9", "f", "{}"),),
+    )
+    with pytest.raises(chatport.APIError, match="boom"):
+        completion_from_response({"status": "failed", "error": {"message": "boom"}, "output": []})
+    with pytest.raises(chatport.ResponseFormatError):
+        completion_from_response({"output": "nope"})
+
+
+def test_response_events() -> None:
+    parser = ResponseEventParser()
+    events = [
+        {"type": "response.created", "response": {"id": "resp_1", "model": "m", "created_at": 9}},
+        {"type": "response.reasoning_summary_text.delta", "delta": "why"},
+        {"type": "response.output_item.done", "item": RESPONSE["output"][0]},
+        {"type": "response.output_text.delta", "delta": "Hel"},
+        {"type": "response.output_text.delta", "delta": "lo"},
+        {"type": "response.completed", "response": RESPONSE},
+    ]
+    collected = chatport.collect(c for c in (parser.parse(e) for e in events) if c is not None)
+    assert collected == completion_from_response(RESPONSE)
+    assert parser.finished
+    with pytest.raises(chatport.ResponseFormatError):
+        ResponseEventParser().parse({"no": "type"})
+
+
+def test_responses_body_maps_chat_requests() -> None:
+    request = chatport.ChatRequest.build(
+        [
+            {"role": "system", "content": "sys"},
+            {"role": "user", "content": "q"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        ],
+        model="m",
+        max_tokens=7,
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        tool_choice={"type": "function", "function": {"name": "f"}},
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
+    )
+    assert responses_body(request) == {
+        "input": [
+            {"role": "system", "content": "sys"},
+            {"role": "user", "content": "q"},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "42"},
+        ],
+        "max_output_tokens": 7,
+        "tools": [{"type": "function", "name": "f", "parameters": {}}],
+        "tool_choice": {"type": "function", "name": "f"},
+        "text": {"format": {"type": "json_schema", "name": "x", "schema": {}}},
+    }
