@@ -45,7 +45,7 @@ def recorder() -> Iterator[Recorder]:
 
 @pytest.fixture
 def client() -> Iterator[chatport.Client]:
-    with chatport.Client(backend="fake", model="m", config={}) as client:
+    with chatport.Client(backend="fake", model="m", max_retries=0, config={}) as client:
         yield client
 
 

@@ -20,10 +20,10 @@ from typing import Any
 from . import _plugins
 from ._auth import Workspace, resolve_workspace
 from ._config import Config, load_config
+from ._dispatch import Attempts, run_async, run_sync, stream_async, stream_sync
 from ._errors import APIError, ChatportError, ConfigError, UnsupportedFeatureError
 from ._registry import BackendInfo
 from ._request import ChatRequest
-from ._stream import StreamAssembler
 from ._types import Chunk, Completion
 from .backends.base import Backend, BackendSettings
 
@@ -178,15 +178,6 @@ class Client:
 
     # -- observers ----------------------------------------------------------------
 
-    def _before(self, request: ChatRequest, backend: str) -> None:
-        _plugins.notify(
-            "chatport_before_request",
-            request=request,
-            backend=backend,
-            config=self.config,
-            attempt=1,
-        )
-
     def _succeeded(
         self, request: ChatRequest, completion: Completion, backend: str, start: float
     ) -> Completion:
@@ -218,6 +209,22 @@ class Client:
 
     # -- calls ----------------------------------------------------------------------
 
+    def _attempts(
+        self,
+        messages: object,
+        backend: str | None,
+        model: str | None,
+        options: Mapping[str, Any] | None,
+        stream: bool,
+        params: dict[str, Any],
+    ) -> Attempts:
+        def prepare(
+            name: str | None, entry_model: str | None, entry_options: Mapping[str, Any] | None
+        ) -> tuple[Backend, ChatRequest]:
+            return self._prepare(messages, name, entry_model, entry_options, stream, params)
+
+        return Attempts(self, prepare, backend, model, options)
+
     def complete(
         self,
         messages: object,
@@ -233,15 +240,9 @@ class Client:
         them. ``params`` are request parameters: ``max_tokens``, ``temperature``,
         ``top_p``, ``stop``, ``n``, ``tools``, ``tool_choice``, ``response_format``,
         ``extra``. ``options`` are backend options merged over ``[backends.NAME]``.
+        Failures are retried and handed to fallbacks as the configuration says.
         """
-        instance, request = self._prepare(messages, backend, model, options, False, params)
-        self._before(request, instance.name)
-        start = time.perf_counter()
-        try:
-            completion = instance.complete(request)
-        except Exception as exc:
-            raise self._failed(request, exc, instance.name, start)  # noqa: B904
-        return self._succeeded(request, completion, instance.name, start)
+        return run_sync(self._attempts(messages, backend, model, options, False, params))
 
     def stream(
         self,
@@ -254,22 +255,11 @@ class Client:
     ) -> Iterator[Chunk]:
         """Stream one chat request as :class:`Chunk` objects.
 
-        Validation happens at once; the request is sent when iteration starts.
+        Validation happens at once; the request is sent when iteration starts. A stream
+        is retried only before its first chunk; a stream cut later raises
+        :class:`APIConnectionError`.
         """
-        instance, request = self._prepare(messages, backend, model, options, True, params)
-        return self._stream(instance, request)
-
-    def _stream(self, instance: Backend, request: ChatRequest) -> Iterator[Chunk]:
-        self._before(request, instance.name)
-        start = time.perf_counter()
-        assembler = StreamAssembler()
-        try:
-            for chunk in instance.stream(request):
-                assembler.add(chunk)
-                yield chunk
-        except Exception as exc:
-            raise self._failed(request, exc, instance.name, start)  # noqa: B904
-        self._succeeded(request, assembler.completion(), instance.name, start)
+        return stream_sync(self._attempts(messages, backend, model, options, True, params))
 
     async def acomplete(
         self,
@@ -281,14 +271,7 @@ class Client:
         **params: Any,
     ) -> Completion:
         """The async twin of :meth:`complete`."""
-        instance, request = self._prepare(messages, backend, model, options, False, params)
-        self._before(request, instance.name)
-        start = time.perf_counter()
-        try:
-            completion = await instance.acomplete(request)
-        except Exception as exc:
-            raise self._failed(request, exc, instance.name, start)  # noqa: B904
-        return self._succeeded(request, completion, instance.name, start)
+        return await run_async(self._attempts(messages, backend, model, options, False, params))
 
     def astream(
         self,
@@ -299,21 +282,11 @@ class Client:
         options: Mapping[str, Any] | None = None,
         **params: Any,
     ) -> AsyncIterator[Chunk]:
-        """The async twin of :meth:`stream`: ``async for chunk in client.astream(...)``."""
-        instance, request = self._prepare(messages, backend, model, options, True, params)
-        return self._astream(instance, request)
+        """The async twin of :meth:`stream`: ``async for chunk in client.astream(...)``.
 
-    async def _astream(self, instance: Backend, request: ChatRequest) -> AsyncIterator[Chunk]:
-        self._before(request, instance.name)
-        start = time.perf_counter()
-        assembler = StreamAssembler()
-        try:
-            async for chunk in instance.astream(request):
-                assembler.add(chunk)
-                yield chunk
-        except Exception as exc:
-            raise self._failed(request, exc, instance.name, start)  # noqa: B904
-        self._succeeded(request, assembler.completion(), instance.name, start)
+        Closing the iterator early (``break``, ``aclose()``) closes the connection.
+        """
+        return stream_async(self._attempts(messages, backend, model, options, True, params))
 
     # -- lifecycle ------------------------------------------------------------------
 

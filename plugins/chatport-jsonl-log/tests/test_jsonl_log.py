@@ -16,7 +16,8 @@ CANARY = "dapi-CANARY-0123456789abcdef"
 
 def _client(path: Path, **options: object) -> chatport.Client:
     table = {"path": str(path), **options}
-    return chatport.Client(backend="fake", config={"plugins": {"jsonl-log": table}})
+    config = {"max_retries": 0, "plugins": {"jsonl-log": table}}
+    return chatport.Client(backend="fake", config=config)
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

@@ -8,15 +8,25 @@ SDK exceptions mapped into the chatport error tree with ``raise ... from exc``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 
-__all__ = ["Backend", "BackendSettings", "Capabilities", "close_with_loop", "completion_to_chunk"]
+__all__ = [
+    "Backend",
+    "BackendSettings",
+    "Capabilities",
+    "call_with_deadline",
+    "close_with_loop",
+    "completion_to_chunk",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,35 @@ def completion_to_chunk(completion: Completion) -> Chunk:
 
 
 _DONE = object()
+_T = TypeVar("_T")
+
+
+def call_with_deadline(func: Callable[[], _T], timeout: float, backend: str) -> _T:
+    """Run a blocking SDK call, giving up after ``timeout`` seconds.
+
+    For SDKs whose own waits cannot be bounded (a ``Retry-After`` sleep inside a retry
+    loop, a host probe retried for minutes): the call runs in a daemon thread and
+    :class:`APITimeoutError` is raised when the time is up. The abandoned call ends on
+    the SDK's own timeout and never keeps the process from exiting.
+    """
+    future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            future.set_result(context.run(func))
+        except BaseException as exc:  # handed to the caller as it is
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="chatport-deadline", daemon=True).start()
+    try:
+        return future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        from .._errors import APITimeoutError
+
+        raise APITimeoutError(
+            f"the call did not finish within its {timeout:.1f} s deadline", backend=backend
+        ) from None
 
 
 class _AsyncClosable(Protocol):

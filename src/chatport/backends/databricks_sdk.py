@@ -10,6 +10,7 @@ by chatport's ``timeout``.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,8 +20,9 @@ from .._errors import ChatportError, ResponseFormatError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
+from .._retry import remaining
 from .._types import Chunk, Completion
-from .base import Backend, BackendSettings, Capabilities
+from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_databricks_error
 from .openai_shape import completion_from_chat
 from .sse import ChatEventStream
@@ -28,6 +30,30 @@ from .sse import ChatEventStream
 __all__ = ["DatabricksSdkBackend"]
 
 _HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+
+
+class _OneShotBody:
+    """A request body the SDK sends once: it never retries a body that cannot rewind.
+
+    That turns off the SDK's hidden retry loop (429/503 slept out for up to 300 s, and
+    a POST re-sent after a read timeout), so chatport's one retry policy applies.
+    """
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self._data = json.dumps(payload, separators=(",", ":")).encode()
+        self._sent = False
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def read(self, size: int = -1) -> bytes:
+        if self._sent:
+            return b""
+        self._sent = True
+        return self._data
+
+    def seekable(self) -> bool:
+        return False
 
 
 def _lines(stream: Any) -> Iterator[str]:
@@ -77,13 +103,25 @@ class DatabricksSdkBackend(Backend):
     def _path(self, request: ChatRequest) -> str:
         return f"/serving-endpoints/{quote(request.model, safe='')}/invocations"
 
+    def _post(
+        self, request: ChatRequest, body: dict[str, Any], headers: dict[str, str], raw: bool
+    ) -> Any:
+        client = self._client()
+
+        def call() -> Any:
+            return client.api_client.do(
+                "POST", self._path(request), data=_OneShotBody(body), headers=headers, raw=raw
+            )
+
+        left = remaining(self.settings.timeout)
+        if left < self.settings.timeout - 0.5:  # a retry: hold it to what is left
+            return call_with_deadline(call, left, self.name)
+        return call()
+
     def complete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call through the SDK's API client."""
-        client = self._client()
         try:
-            data = client.api_client.do(
-                "POST", self._path(request), body=request.to_dict(), headers=_HEADERS
-            )
+            data = self._post(request, request.to_dict(), _HEADERS, raw=False)
         except ChatportError:
             raise
         except ValueError as exc:  # requests' JSONDecodeError: the body was not JSON
@@ -96,14 +134,11 @@ class DatabricksSdkBackend(Backend):
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
         """A streamed ``/invocations`` call (``query`` itself cannot stream)."""
-        client = self._client()
         events = ChatEventStream(self.name)
         body = {**request.to_dict(), "stream": True}
         headers = {**_HEADERS, "Accept": "text/event-stream"}
         try:
-            response = client.api_client.do(
-                "POST", self._path(request), body=body, headers=headers, raw=True
-            )
+            response = self._post(request, body, headers, raw=True)
             contents = response["contents"]
             try:
                 for line in _lines(contents):

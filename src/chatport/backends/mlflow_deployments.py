@@ -10,6 +10,7 @@ refused with a clear error rather than silently ignored.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ from .._errors import ChatportError, ConfigError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
+from .._retry import remaining
 from .._types import Chunk, Completion
-from .base import Backend, BackendSettings, Capabilities
+from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_mlflow_error
 from .openai_shape import completion_from_chat
 from .sse import ChatEventStream
@@ -34,6 +36,20 @@ def _same_host(a: str, b: str) -> bool:
         return url.rstrip("/").removesuffix(":443")
 
     return norm(a) == norm(b)
+
+
+def _bound_mlflow_retries(timeout: float) -> None:
+    """Bound mlflow's own retry loops through its documented environment variables.
+
+    mlflow reads them on every call, process-wide; values the user set are kept.
+    ``MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`` stops mlflow re-sending 429/500/502/503, and
+    the predict timeouts stop its databricks-sdk layer from retrying past chatport's
+    deadline (default 10 minutes).
+    """
+    seconds = str(max(1, math.ceil(timeout)))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT", seconds)
+    os.environ.setdefault("MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT", seconds)
 
 
 class MlflowBackend(Backend):
@@ -70,6 +86,7 @@ class MlflowBackend(Backend):
         if self._client is None:
             with self._lock:
                 if self._client is None:
+                    _bound_mlflow_retries(self.settings.timeout)
                     from mlflow.deployments import get_deploy_client
 
                     self._client = get_deploy_client(self._target())  # type: ignore[no-untyped-call]
@@ -78,8 +95,13 @@ class MlflowBackend(Backend):
     def complete(self, request: ChatRequest) -> Completion:
         """One ``predict`` call."""
         client = self._deploy_client()
+        inputs = request.to_dict()
         try:
-            data = client.predict(endpoint=request.model, inputs=request.to_dict())
+            data = call_with_deadline(
+                lambda: client.predict(endpoint=request.model, inputs=inputs),
+                remaining(self.settings.timeout),
+                self.name,
+            )
         except ChatportError:
             raise
         except Exception as exc:

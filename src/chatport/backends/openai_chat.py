@@ -16,6 +16,7 @@ from .._errors import ChatportError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
+from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities
 from .openai_client import OpenAIClients, json_of, map_openai_error, split_known
@@ -57,6 +58,7 @@ class OpenAIBackend(Backend):
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
         kwargs, extra = split_known(request.to_dict(), _KNOWN)
         kwargs["model"] = request.model
+        kwargs["timeout"] = remaining(self.settings.timeout)
         if extra:
             kwargs["extra_body"] = extra
         return kwargs

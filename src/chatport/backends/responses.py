@@ -16,6 +16,7 @@ from .._errors import ChatportError, UnsupportedFeatureError
 from .._plugins import get_registry, hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
+from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities
 from .openai_client import OpenAIClients, json_of, map_openai_error, split_known
@@ -52,6 +53,7 @@ class ResponsesBackend(Backend):
             raise UnsupportedFeatureError(self.name, "stop", supported)
         kwargs, extra = split_known(responses_body(request), _KNOWN)
         kwargs["model"] = request.model
+        kwargs["timeout"] = remaining(self.settings.timeout)
         if extra:
             kwargs["extra_body"] = extra
         return kwargs

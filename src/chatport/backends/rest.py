@@ -18,6 +18,7 @@ from .._errors import APIError, ChatportError, ResponseFormatError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
+from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
 from .http_errors import error_from_response
@@ -98,6 +99,9 @@ class RestBackend(Backend):
             self._async_clients[loop] = entry
         return entry[0]
 
+    def _call_timeout(self) -> httpx.Timeout:
+        return _timeout(remaining(self.settings.timeout))
+
     def _path(self, request: ChatRequest) -> str:
         return f"/serving-endpoints/{quote(request.model, safe='')}/invocations"
 
@@ -132,7 +136,10 @@ class RestBackend(Backend):
         client = self._sync_client()
         try:
             response = client.post(
-                self._path(request), content=self._body(request, False), headers=self._headers()
+                self._path(request),
+                content=self._body(request, False),
+                headers=self._headers(),
+                timeout=self._call_timeout(),
             )
         except ChatportError:
             raise
@@ -145,7 +152,10 @@ class RestBackend(Backend):
         client = await self._async_client()
         try:
             response = await client.post(
-                self._path(request), content=self._body(request, False), headers=self._headers()
+                self._path(request),
+                content=self._body(request, False),
+                headers=self._headers(),
+                timeout=self._call_timeout(),
             )
         except ChatportError:
             raise
@@ -163,6 +173,7 @@ class RestBackend(Backend):
                 self._path(request),
                 content=self._body(request, True),
                 headers=self._headers(),
+                timeout=self._call_timeout(),
             ) as response:
                 if response.status_code >= 400:
                     response.read()
@@ -193,6 +204,7 @@ class RestBackend(Backend):
                 self._path(request),
                 content=self._body(request, True),
                 headers=self._headers(),
+                timeout=self._call_timeout(),
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()

@@ -1,0 +1,232 @@
+"""Running one call: attempts, retries, fallbacks and observer hooks.
+
+:class:`Attempts` holds the logic once; the four call shapes (sync, async, streamed,
+async-streamed) only differ in how they wait and call the backend.
+
+A call walks a chain of entries: the requested backend and model, then each configured
+fallback. Each entry gets its own deadline (``timeout``) and retry budget
+(``max_retries``). A failure that the policy retries is tried again on the same entry;
+a rate limit, 5xx, timeout or connection failure that is out of retries moves to the
+next entry; anything else is raised at once. A stream is retried only until its first
+chunk has been delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import _plugins
+from ._errors import ChatportError, UnsupportedFeatureError
+from ._request import ChatRequest
+from ._retry import RetryPolicy, deadline_scope, is_fallback_error
+from ._stream import StreamAssembler
+from ._types import Chunk, Completion
+from .backends.base import Backend
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["Attempt", "Attempts", "run_async", "run_sync", "stream_async", "stream_sync"]
+
+Prepare = Callable[[str | None, str | None, Mapping[str, Any] | None], tuple[Backend, ChatRequest]]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one entry of the chain."""
+
+    backend: Backend
+    request: ChatRequest
+    deadline: float
+    number: int
+    started: float
+
+
+class Attempts:
+    """Yields attempts; :meth:`failed` says how long to wait, or raises the final error."""
+
+    def __init__(
+        self,
+        client: Client,
+        prepare: Prepare,
+        backend: str | None,
+        model: str | None,
+        options: Mapping[str, Any] | None,
+    ) -> None:
+        self.client = client
+        config = client.config
+        self.policy = RetryPolicy(
+            max_retries=config.max_retries,
+            timeout=config.timeout,
+            retry_on_timeout=bool(config.get("retry_on_timeout")),
+        )
+        self._prepare = prepare
+        self._primary = prepare(backend, model, options)
+        self._fallbacks = list(config.get("fallbacks") or ())
+        self._number = 0
+        self._retry = False
+        self._retries = 0
+        self._last: ChatportError | None = None
+
+    def _entries(self) -> Iterator[tuple[Backend, ChatRequest]]:
+        yield self._primary
+        model = self._primary[1].model
+        for entry in self._fallbacks:
+            try:
+                prepared = self._prepare(
+                    entry["backend"], entry.get("model") or model, entry.get("options")
+                )
+            except UnsupportedFeatureError as exc:  # this fallback cannot take the request
+                self._last = exc
+                continue
+            yield prepared
+
+    def __iter__(self) -> Iterator[Attempt]:
+        for backend, request in self._entries():
+            deadline = time.monotonic() + self.policy.timeout
+            self._retries = 0
+            while True:
+                self._number += 1
+                _plugins.notify(
+                    "chatport_before_request",
+                    request=request,
+                    backend=backend.name,
+                    config=self.client.config,
+                    attempt=self._number,
+                )
+                self._retry = False
+                yield Attempt(backend, request, deadline, self._number, time.perf_counter())
+                if not self._retry:
+                    break
+
+    def failed(self, attempt: Attempt, exc: Exception) -> float:
+        """Record a failure; return seconds to wait before the next attempt, or raise."""
+        error = self.client._failed(attempt.request, exc, attempt.backend.name, attempt.started)
+        wait = self.policy.delay(error, self._retries, attempt.deadline)
+        if wait is not None:
+            self._retries += 1
+            self._retry = True
+            return wait
+        if not is_fallback_error(error) or not self._fallbacks:
+            raise error
+        self._last = error
+        return 0.0
+
+    def exhausted(self) -> ChatportError:
+        """The error to raise when every entry of the chain has failed."""
+        assert self._last is not None
+        return self._last
+
+    def succeeded(self, attempt: Attempt, completion: Completion) -> Completion:
+        """Finish the call with ``completion``."""
+        return self.client._succeeded(
+            attempt.request, completion, attempt.backend.name, attempt.started
+        )
+
+
+def run_sync(attempts: Attempts) -> Completion:
+    """A blocking call."""
+    for attempt in attempts:
+        try:
+            with deadline_scope(attempt.deadline):
+                completion = attempt.backend.complete(attempt.request)
+        except Exception as exc:
+            time.sleep(attempts.failed(attempt, exc))
+            continue
+        return attempts.succeeded(attempt, completion)
+    raise attempts.exhausted()
+
+
+async def run_async(attempts: Attempts) -> Completion:
+    """An async call."""
+    for attempt in attempts:
+        try:
+            with deadline_scope(attempt.deadline):
+                completion = await attempt.backend.acomplete(attempt.request)
+        except Exception as exc:
+            await asyncio.sleep(attempts.failed(attempt, exc))
+            continue
+        return attempts.succeeded(attempt, completion)
+    raise attempts.exhausted()
+
+
+def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
+    """A blocking stream; retried or handed over only before its first chunk."""
+    for attempt in attempts:
+        assembler = StreamAssembler()
+        chunks = attempt.backend.stream(attempt.request)
+        try:
+            with deadline_scope(attempt.deadline):
+                first = next(iter(chunks), None)
+        except Exception as exc:
+            time.sleep(attempts.failed(attempt, exc))
+            continue
+        try:
+            if first is not None:
+                assembler.add(first)
+                yield first
+            for chunk in chunks:
+                assembler.add(chunk)
+                yield chunk
+        except GeneratorExit:
+            _close(chunks)
+            raise
+        except Exception as exc:
+            failed = attempts.client._failed(
+                attempt.request, exc, attempt.backend.name, attempt.started
+            )
+            raise failed  # noqa: B904 - the backend error is already its __cause__
+        attempts.succeeded(attempt, assembler.completion(attempt.backend.name))
+        return
+    raise attempts.exhausted()
+
+
+async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
+    """An async stream; closing it early closes the connection."""
+    for attempt in attempts:
+        assembler = StreamAssembler()
+        chunks = attempt.backend.astream(attempt.request).__aiter__()
+        try:
+            with deadline_scope(attempt.deadline):
+                first: Chunk | None = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = None
+        except Exception as exc:
+            await asyncio.sleep(attempts.failed(attempt, exc))
+            continue
+        try:
+            if first is not None:
+                assembler.add(first)
+                yield first
+            async for chunk in chunks:
+                assembler.add(chunk)
+                yield chunk
+        except GeneratorExit:
+            await _aclose(chunks)
+            raise
+        except Exception as exc:
+            failed = attempts.client._failed(
+                attempt.request, exc, attempt.backend.name, attempt.started
+            )
+            raise failed  # noqa: B904 - the backend error is already its __cause__
+        finally:
+            await _aclose(chunks)
+        attempts.succeeded(attempt, assembler.completion(attempt.backend.name))
+        return
+    raise attempts.exhausted()
+
+
+def _close(chunks: object) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+async def _aclose(chunks: object) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()

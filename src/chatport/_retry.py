@@ -1,0 +1,108 @@
+"""One retry and timeout policy for every backend.
+
+* Retried: 429, 502, 503, 504 and connection errors; a timeout only with
+  ``retry_on_timeout = true`` (a generation is not idempotent). Never other 4xx, and
+  never a 500 (the server failed the request itself).
+* Backoff: exponential with full jitter; a server's ``Retry-After`` is honoured up to
+  :data:`MAX_RETRY_AFTER` seconds.
+* ``timeout`` is the overall deadline of a call, retries included: no retry starts that
+  could not finish in time, and every attempt runs with the time that is left.
+
+Backends read the time left with :func:`remaining`, so their SDKs never outlive the call.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ChatportError,
+    RateLimitError,
+    ServerError,
+)
+
+__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "deadline_scope", "remaining"]
+
+#: The longest ``Retry-After`` chatport waits for before giving up instead.
+MAX_RETRY_AFTER = 60.0
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "chatport_deadline", default=None
+)
+
+
+@contextmanager
+def deadline_scope(deadline: float) -> Iterator[None]:
+    """Make ``deadline`` (a ``time.monotonic()`` value) the current call's deadline."""
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def remaining(default: float) -> float:
+    """Seconds left before the current call's deadline (``default`` outside a call)."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return default
+    return max(0.001, deadline - time.monotonic())
+
+
+def deadline_passed() -> bool:
+    """Whether the current call's deadline has passed."""
+    deadline = _deadline.get()
+    return deadline is not None and time.monotonic() >= deadline
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before trying again."""
+
+    max_retries: int = 2
+    timeout: float = 60.0
+    retry_on_timeout: bool = False
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+
+    def retryable(self, error: ChatportError) -> bool:
+        """Whether ``error`` may succeed if the same request is sent again."""
+        if isinstance(error, RateLimitError):
+            return True
+        if isinstance(error, APITimeoutError):
+            return self.retry_on_timeout
+        if isinstance(error, APIConnectionError):
+            return True
+        if isinstance(error, ServerError):
+            return error.status_code in _RETRY_STATUSES
+        return isinstance(error, APIError) and error.status_code in _RETRY_STATUSES
+
+    def delay(self, error: ChatportError, retries_done: int, deadline: float) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` to stop retrying."""
+        if retries_done >= self.max_retries or not self.retryable(error):
+            return None
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after > 0:
+            if retry_after > MAX_RETRY_AFTER:
+                return None
+            wait = float(retry_after)
+        else:
+            wait = random.uniform(0, min(self.max_delay, self.base_delay * 2**retries_done))
+        if time.monotonic() + wait >= deadline:
+            return None  # the retry could not finish before the deadline
+        return wait
+
+
+def is_fallback_error(error: ChatportError) -> bool:
+    """Whether a failed entry of a fallback chain should hand over to the next one."""
+    if isinstance(error, RateLimitError | ServerError | APITimeoutError | APIConnectionError):
+        return True
+    return isinstance(error, APIError) and (error.status_code or 0) >= 500

@@ -1,0 +1,203 @@
+"""The core retry, deadline and fallback policy, on the fake backend (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import chatport
+from chatport import Chunk
+from chatport._retry import MAX_RETRY_AFTER, RetryPolicy
+from chatport.testing import FakeBackend, temporary_plugin
+
+
+class Attempts:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any, ...]] = []  # type: ignore[misc]
+
+    @chatport.hookimpl
+    def chatport_before_request(self, request: chatport.ChatRequest, backend: str, attempt: int) -> None:
+        self.seen.append(("before", backend, request.model, attempt))
+
+    @chatport.hookimpl
+    def chatport_on_error(self, error: chatport.ChatportError, backend: str) -> None:
+        self.seen.append(("error", backend, type(error).__name__))
+
+    @chatport.hookimpl
+    def chatport_after_completion(self, completion: chatport.Completion, backend: str) -> None:
+        self.seen.append(("after", backend, completion.model))
+
+
+@pytest.fixture
+def observed() -> Iterator[Attempts]:
+    plugin = Attempts()
+    with temporary_plugin(plugin, "attempts"):
+        yield plugin
+
+
+def fake_client(**settings: Any) -> tuple[chatport.Client, FakeBackend]:
+    client = chatport.Client(backend="fake", model="m", config={}, **settings)
+    backend = client.backend()
+    assert isinstance(backend, FakeBackend)
+    return client, backend
+
+
+def rate_limited(retry_after: float | None = 0.01) -> chatport.RateLimitError:
+    return chatport.RateLimitError("slow down", status_code=429, retry_after=retry_after)
+
+
+def server_error(status: int) -> chatport.ServerError:
+    return chatport.ServerError(f"HTTP {status}", status_code=status)
+
+
+def test_rate_limit_then_success(observed: Attempts) -> None:
+    client, fake = fake_client()
+    fake.enqueue(rate_limited(), "ok")
+    assert client.complete("q").text == "ok"
+    assert observed.seen == [
+        ("before", "fake", "m", 1),
+        ("error", "fake", "RateLimitError"),
+        ("before", "fake", "m", 2),
+        ("after", "fake", "m"),
+    ]
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_retryable_statuses(status: int) -> None:
+    client, fake = fake_client(max_retries=1)
+    fake.enqueue(server_error(status), "recovered")
+    assert client.complete("q").text == "recovered"
+    assert len(fake.history) == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        server_error(500),
+        chatport.BadRequestError("bad", status_code=400),
+        chatport.AuthenticationError("who", status_code=401),
+        chatport.PermissionDeniedError("no", status_code=403),
+        chatport.NotFoundError("gone", status_code=404),
+        chatport.ResponseFormatError("garbage"),
+        chatport.APITimeoutError("slow"),
+    ],
+)
+def test_not_retried(error: chatport.APIError) -> None:
+    client, fake = fake_client(max_retries=3)
+    fake.enqueue(error, "never reached")
+    with pytest.raises(type(error)):
+        client.complete("q")
+    assert len(fake.history) == 1
+
+
+def test_timeouts_retry_only_when_allowed() -> None:
+    client, fake = fake_client(max_retries=1, retry_on_timeout=True)
+    fake.enqueue(chatport.APITimeoutError("slow"), "second try")
+    assert client.complete("q").text == "second try"
+
+
+def test_connection_errors_back_off_and_give_up() -> None:
+    client, fake = fake_client(max_retries=2)
+    fake.enqueue(*(chatport.APIConnectionError("refused") for _ in range(3)))
+    with pytest.raises(chatport.APIConnectionError):
+        client.complete("q")
+    assert len(fake.history) == 3
+
+
+def test_retry_after_is_honoured() -> None:
+    client, fake = fake_client(max_retries=1)
+    fake.enqueue(rate_limited(0.3), "after the wait")
+    started = time.monotonic()
+    assert client.complete("q").text == "after the wait"
+    assert time.monotonic() - started >= 0.3
+
+
+def test_no_retry_that_cannot_finish_before_the_deadline() -> None:
+    client, fake = fake_client(max_retries=5, timeout=1)
+    fake.enqueue(rate_limited(5.0), "too late")
+    started = time.monotonic()
+    with pytest.raises(chatport.RateLimitError):
+        client.complete("q")
+    assert time.monotonic() - started < 0.5
+    assert len(fake.history) == 1
+
+
+def test_policy_delays() -> None:
+    policy = RetryPolicy(max_retries=2, timeout=100)
+    deadline = time.monotonic() + 100
+    assert policy.delay(rate_limited(2.0), 0, deadline) == 2.0
+    assert policy.delay(rate_limited(MAX_RETRY_AFTER + 1), 0, deadline) is None
+    assert policy.delay(rate_limited(1.0), 2, deadline) is None  # out of retries
+    waits = [policy.delay(chatport.APIConnectionError("x"), n, deadline) for n in (0, 1)]
+    assert all(w is not None and 0 <= w <= 0.25 * 2**n for n, w in enumerate(waits))
+
+
+def test_fallbacks(observed: Attempts) -> None:
+    fallbacks = [{"backend": "fake", "model": "backup-1"}, {"backend": "fake", "model": "backup-2"}]
+    client, fake = fake_client(max_retries=0, fallbacks=fallbacks)
+    fake.enqueue(server_error(503), server_error(500), "served by backup-2")
+    completion = client.complete("q")
+    assert (completion.text, completion.model, completion.backend) == ("served by backup-2", "backup-2", "fake")
+    assert [m.model for m in fake.history] == ["m", "backup-1", "backup-2"]
+    assert [e for e in observed.seen if e[0] == "before"] == [
+        ("before", "fake", "m", 1),
+        ("before", "fake", "backup-1", 2),
+        ("before", "fake", "backup-2", 3),
+    ]
+    assert [e[2] for e in observed.seen if e[0] == "error"] == ["ServerError", "ServerError"]
+
+
+def test_fallbacks_do_not_hide_client_errors() -> None:
+    client, fake = fake_client(max_retries=0, fallbacks=[{"backend": "fake", "model": "backup"}])
+    fake.enqueue(chatport.BadRequestError("bad", status_code=400), "unused")
+    with pytest.raises(chatport.BadRequestError):
+        client.complete("q")
+    assert len(fake.history) == 1
+
+
+def test_all_fallbacks_failing_raises_the_last_error() -> None:
+    client, fake = fake_client(max_retries=0, fallbacks=[{"backend": "fake", "model": "b"}, {"backend": "nope"}])
+    fake.enqueue(rate_limited(), chatport.APITimeoutError("slow"))
+    with pytest.raises(chatport.BackendNotFoundError):
+        client.complete("q")
+    assert [m.model for m in fake.history] == ["m", "b"]
+
+
+def test_fallbacks_from_the_config_file(workdir: Any) -> None:
+    (workdir / "chatport.toml").write_text(
+        'backend = "fake"\nmodel = "primary"\nmax_retries = 0\nfallbacks = [{backend = "fake", model = "secondary"}]\n'
+    )
+    with chatport.Client() as client:
+        fake = client.backend()
+        assert isinstance(fake, FakeBackend)
+        fake.enqueue(rate_limited())
+        assert client.complete("hi").model == "secondary"
+
+
+def test_stream_retried_before_the_first_chunk_only() -> None:
+    client, fake = fake_client(max_retries=2)
+    fake.enqueue(rate_limited(), ["a", "b", Chunk(finish_reason="stop")])
+    assert "".join(c.text for c in client.stream("q")) == "ab"
+    fake.enqueue(["a", chatport.APIConnectionError("dropped")], ["never"])
+    stream = client.stream("q")
+    assert next(stream).text == "a"
+    with pytest.raises(chatport.APIConnectionError, match="dropped"):
+        next(stream)
+    assert fake.pending == 1  # the dropped stream was not retried
+
+
+def test_async_retries_and_streams() -> None:
+    client, fake = fake_client(max_retries=1)
+
+    async def main() -> tuple[str, str]:
+        fake.enqueue(rate_limited(), "async ok")
+        completion = await client.acomplete("q")
+        fake.enqueue(server_error(503), ["x", "y"])
+        streamed = "".join([c.text async for c in client.astream("q")])
+        return completion.text, streamed
+
+    assert asyncio.run(main()) == ("async ok", "xy")
