@@ -20,7 +20,9 @@ class Attempts:
         self.seen: list[tuple[str, Any, ...]] = []  # type: ignore[misc]
 
     @chatport.hookimpl
-    def chatport_before_request(self, request: chatport.ChatRequest, backend: str, attempt: int) -> None:
+    def chatport_before_request(
+        self, request: chatport.ChatRequest, backend: str, attempt: int
+    ) -> None:
         self.seen.append(("before", backend, request.model, attempt))
 
     @chatport.hookimpl
@@ -141,7 +143,11 @@ def test_fallbacks(observed: Attempts) -> None:
     client, fake = fake_client(max_retries=0, fallbacks=fallbacks)
     fake.enqueue(server_error(503), server_error(500), "served by backup-2")
     completion = client.complete("q")
-    assert (completion.text, completion.model, completion.backend) == ("served by backup-2", "backup-2", "fake")
+    assert (completion.text, completion.model, completion.backend) == (
+        "served by backup-2",
+        "backup-2",
+        "fake",
+    )
     assert [m.model for m in fake.history] == ["m", "backup-1", "backup-2"]
     assert [e for e in observed.seen if e[0] == "before"] == [
         ("before", "fake", "m", 1),
@@ -160,7 +166,9 @@ def test_fallbacks_do_not_hide_client_errors() -> None:
 
 
 def test_all_fallbacks_failing_raises_the_last_error() -> None:
-    client, fake = fake_client(max_retries=0, fallbacks=[{"backend": "fake", "model": "b"}, {"backend": "nope"}])
+    client, fake = fake_client(
+        max_retries=0, fallbacks=[{"backend": "fake", "model": "b"}, {"backend": "nope"}]
+    )
     fake.enqueue(rate_limited(), chatport.APITimeoutError("slow"))
     with pytest.raises(chatport.BackendNotFoundError):
         client.complete("q")

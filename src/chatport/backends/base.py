@@ -133,6 +133,8 @@ def call_with_deadline(func: Callable[[], _T], timeout: float, backend: str) -> 
     try:
         return future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:
+        if future.done():  # the SDK call itself raised TimeoutError
+            raise
         from .._errors import APITimeoutError
 
         raise APITimeoutError(

@@ -6,7 +6,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from .._errors import APIError, RateLimitError, error_for_status
+from .._errors import APIError, RateLimitError, ResponseFormatError, error_for_status
 from .http_errors import error_from_response
 from .transport import map_transport_error
 
@@ -101,4 +101,10 @@ def map_mlflow_error(exc: BaseException, backend: str) -> APIError:
         return error_from_response(status, response.headers, response.content, backend)
     if isinstance(exc, TimeoutError) and exc.__cause__ is not None:
         return map_databricks_error(exc, backend)
+    if isinstance(exc, json.JSONDecodeError):
+        return ResponseFormatError(
+            f"the server answered a body that is not JSON: {exc}", backend=backend
+        )
+    if type(exc).__name__ == "MlflowException" and "format" in str(exc).lower():
+        return ResponseFormatError(f"the server answered an invalid stream: {exc}", backend=backend)
     return map_transport_error(exc, backend)

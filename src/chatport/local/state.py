@@ -25,9 +25,13 @@ __all__ = ["LoggedRequest", "WorkspaceState"]
 _MAX_LOG = 10_000
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoggedRequest:
-    """One request the local workspace received. Credentials in ``headers`` are masked."""
+    """One request the local workspace received. Credentials in ``headers`` are masked.
+
+    It is logged as soon as it arrives; ``body`` is filled in once received and
+    ``status`` once the answer starts (``None`` until then, or if it never does).
+    """
 
     method: str
     path: str
@@ -178,13 +182,6 @@ class WorkspaceState:
         with self._lock:
             self._log.clear()
 
-    def _record(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._log.append(entry)
-            if self._log_path is not None:
-                with self._log_path.open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(entry.to_dict(), default=str) + "\n")
-
     def logging_middleware(
         self, app: Callable[[Scope, Receive, Send], Awaitable[None]]
     ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -195,30 +192,41 @@ class WorkspaceState:
                 await app(scope, receive, send)
                 return
             chunks: list[bytes] = []
+            entry = LoggedRequest(
+                method=scope["method"],
+                path=scope["path"],
+                headers=_mask_headers(scope["headers"]),
+                body=None,
+            )
+            with self._lock:
+                self._log.append(entry)
 
             async def recording_receive() -> Message:
                 message = await receive()
                 if message["type"] == "http.request":
                     chunks.append(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        entry.body = _decode_body(b"".join(chunks))
                 return message
 
-            recorded = False
+            written = False
+
+            def write() -> None:
+                nonlocal written
+                if not written and self._log_path is not None:
+                    written = True
+                    with self._lock, self._log_path.open("a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(entry.to_dict(), default=str) + "\n")
 
             async def recording_send(message: Message) -> None:
-                nonlocal recorded
-                if message["type"] == "http.response.start" and not recorded:
-                    recorded = True
-                    self._record(
-                        LoggedRequest(
-                            method=scope["method"],
-                            path=scope["path"],
-                            headers=_mask_headers(scope["headers"]),
-                            body=_decode_body(b"".join(chunks)),
-                            status=message["status"],
-                        )
-                    )
+                if message["type"] == "http.response.start" and entry.status is None:
+                    entry.status = message["status"]
+                    write()
                 await send(message)
 
-            await app(scope, recording_receive, recording_send)
+            try:
+                await app(scope, recording_receive, recording_send)
+            finally:
+                write()
 
         return middleware
