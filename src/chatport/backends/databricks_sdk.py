@@ -26,6 +26,7 @@ from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_databricks_error
 from .openai_shape import completion_from_chat
 from .sse import ChatEventStream
+from .transport import check_host
 
 __all__ = ["DatabricksSdkBackend"]
 
@@ -94,6 +95,8 @@ class DatabricksSdkBackend(Backend):
                     from databricks.sdk import WorkspaceClient
 
                     timeout = max(1, round(self.settings.timeout))
+                    if self.settings.host:
+                        check_host(self.settings)
                     config = self.settings.sdk_config(
                         retry_timeout_seconds=timeout, http_timeout_seconds=timeout
                     )

@@ -26,6 +26,7 @@ from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_mlflow_error
 from .openai_shape import completion_from_chat
 from .sse import ChatEventStream
+from .transport import check_host
 
 __all__ = ["MlflowBackend"]
 
@@ -86,6 +87,8 @@ class MlflowBackend(Backend):
         if self._client is None:
             with self._lock:
                 if self._client is None:
+                    if self.settings.host:
+                        check_host(self.settings)
                     _bound_mlflow_retries(self.settings.timeout)
                     from mlflow.deployments import get_deploy_client
 

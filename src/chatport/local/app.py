@@ -35,23 +35,45 @@ def _error_response(error: WireError) -> JSONResponse:
 
 
 class _EventStream(Response):
-    """A ``text/event-stream`` answer that can be cut short to simulate a dropped connection."""
+    """A ``text/event-stream`` answer that can be slowed down or cut short.
+
+    With ``chunk_delay`` it waits between events while watching for the client to go
+    away, and counts a client that disconnects mid-stream in the workspace state.
+    """
 
     media_type = "text/event-stream"
 
     def __init__(
-        self, events: Iterable[bytes], drop_after: int | None, headers: dict[str, str]
+        self,
+        events: Iterable[bytes],
+        drop_after: int | None,
+        headers: dict[str, str],
+        chunk_delay: float = 0.0,
+        state: WorkspaceState | None = None,
     ) -> None:
         super().__init__(None, status_code=200, headers=headers)
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self.events = events
         self.drop_after = drop_after
+        self.chunk_delay = chunk_delay
+        self.state = state
+
+    async def _client_left(self, receive: Receive) -> bool:
+        try:
+            message = await asyncio.wait_for(receive(), timeout=self.chunk_delay)
+        except TimeoutError:
+            return False
+        return bool(message["type"] == "http.disconnect")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         for index, event in enumerate(self.events):
             if self.drop_after is not None and index >= self.drop_after:
                 return  # response left incomplete: the server closes the connection
+            if index and self.chunk_delay and await self._client_left(receive):
+                if self.state is not None:
+                    self.state.count_disconnect()
+                return
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -72,6 +94,7 @@ class _Faults:
         self.status: Fault | None = None
         self.body: str | None = None
         self.drop_after: int | None = None
+        self.chunk_delay = 0.0
         for fault in state.firing_faults(endpoint):
             self.latency += fault.latency
             if fault.status is not None and self.status is None:
@@ -80,6 +103,7 @@ class _Faults:
                 self.body = fault.body
             if fault.drop_after is not None and self.drop_after is None:
                 self.drop_after = fault.drop_after
+            self.chunk_delay = max(self.chunk_delay, fault.chunk_delay)
 
     async def before(self, endpoint: Endpoint) -> None:
         if self.latency:
@@ -170,7 +194,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         headers = {"served-model-name": model}
         if stream:
             events = [_data(chunk) for chunk in chat_chunks(*args)] + [b"data: [DONE]\n\n"]
-            return _EventStream(events, faults.drop_after, headers)
+            return _EventStream(events, faults.drop_after, headers, faults.chunk_delay, state)
         return JSONResponse(chat_response(*args), headers=headers)
 
     async def invocations(request: Request) -> Response:
@@ -212,7 +236,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         events = []
         for sequence, event in enumerate(response_events(final)):
             events.append(_event({**event, "sequence_number": sequence}))
-        return _EventStream(events, faults.drop_after, {})
+        return _EventStream(events, faults.drop_after, {}, faults.chunk_delay, state)
 
     async def list_endpoints(request: Request) -> Response:
         return JSONResponse({"endpoints": [e.info() for e in state.endpoints_snapshot()]})

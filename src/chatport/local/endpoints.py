@@ -32,6 +32,7 @@ class Fault:
     retry_after: float | None = None
     latency: float = 0.0
     drop_after: int | None = None
+    chunk_delay: float = 0.0
     body: Literal["garbage", "wrong_shape"] | None = None
     triggered: int = field(default=0, compare=False)
 
@@ -65,6 +66,11 @@ class Fault:
         return cls(drop_after=after_chunks, times=times)
 
     @classmethod
+    def slow_stream(cls, seconds_per_chunk: float, times: int | None = None) -> Fault:
+        """Wait ``seconds_per_chunk`` between the chunks of a streamed answer."""
+        return cls(chunk_delay=seconds_per_chunk, times=times)
+
+    @classmethod
     def garbage(cls, times: int | None = None) -> Fault:
         """Answer 200 with a body that is not JSON."""
         return cls(body="garbage", times=times)
@@ -77,7 +83,16 @@ class Fault:
     @classmethod
     def from_table(cls, table: Mapping[str, Any], where: str) -> Fault:
         """Build a fault from a TOML table such as ``{status = 429, times = 2}``."""
-        known = {"status", "times", "probability", "retry_after", "latency", "drop_after", "body"}
+        known = {
+            "status",
+            "times",
+            "probability",
+            "retry_after",
+            "latency",
+            "drop_after",
+            "chunk_delay",
+            "body",
+        }
         unknown = sorted(set(table) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown fault key {unknown[0]!r}", key=where)

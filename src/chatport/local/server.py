@@ -82,7 +82,7 @@ class LocalWorkspace:
     them). ``token`` is the workspace PAT: generated when omitted, ``None`` turns auth
     off. ``oauth_clients`` maps OAuth client ids to secrets for M2M; tokens it issues
     live ``token_lifetime`` seconds (``token_expires_in`` is what clients are told).
-    ``port=0`` picks a free port.
+    ``port=0`` picks a free port. ``ws.requests`` keeps the last ``max_logged`` requests.
     """
 
     def __init__(
@@ -100,6 +100,7 @@ class LocalWorkspace:
         log_path: str | os.PathLike[str] | None = None,
         seed: int = 0,
         log_level: str = "critical",
+        max_logged: int = 10_000,
     ) -> None:
         if not is_loopback(host):
             raise LocalWorkspaceError(
@@ -126,6 +127,7 @@ class LocalWorkspace:
             token_expires_in=settings.get("token_expires_in", token_expires_in),
             log_path=log_path,
             seed=seed,
+            max_logged=max_logged,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -271,6 +273,11 @@ class LocalWorkspace:
     def set_faults(self, name: str, *faults: Fault) -> None:
         """Replace the faults injected on endpoint ``name`` (none given: clear them)."""
         self.endpoint(name).faults = list(faults)
+
+    @property
+    def stream_disconnects(self) -> int:
+        """How many clients closed a stream before its end (seen with ``Fault.slow_stream``)."""
+        return self._state.stream_disconnects
 
     @property
     def requests(self) -> list[LoggedRequest]:

@@ -22,8 +22,6 @@ from .errors import status_error
 
 __all__ = ["LoggedRequest", "WorkspaceState"]
 
-_MAX_LOG = 10_000
-
 
 @dataclass
 class LoggedRequest:
@@ -91,6 +89,7 @@ class WorkspaceState:
         token_expires_in: int | None,
         log_path: str | os.PathLike[str] | None,
         seed: int,
+        max_logged: int = 10_000,
     ) -> None:
         self._lock = threading.Lock()
         self._endpoints = {e.name: e for e in endpoints}
@@ -101,11 +100,12 @@ class WorkspaceState:
             int(token_lifetime) if token_expires_in is None else int(token_expires_in)
         )
         self._issued: dict[str, float] = {}
-        self._log: deque[LoggedRequest] = deque(maxlen=_MAX_LOG)
+        self._log: deque[LoggedRequest] = deque(maxlen=max_logged)
         self._log_path = Path(log_path) if log_path else None
         self._random = random.Random(seed)
         self._ids = itertools.count(1)
         self.public_url: str | None = None
+        self.stream_disconnects = 0
 
     # -- endpoints ------------------------------------------------------------------
 
@@ -143,6 +143,11 @@ class WorkspaceState:
                 fault.triggered += 1
                 fired.append(fault)
         return fired
+
+    def count_disconnect(self) -> None:
+        """Note a client that went away in the middle of a stream."""
+        with self._lock:
+            self.stream_disconnects += 1
 
     def next_id(self, prefix: str) -> str:
         """A fresh response id."""
