@@ -5,6 +5,8 @@ The public surface is listed in ``__all__``; everything else is private.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._api import acomplete, astream, complete, stream
 from ._client import Client
 from ._config import Config, load_config
@@ -25,7 +27,6 @@ from ._errors import (
     ServerError,
     UnsupportedFeatureError,
 )
-from ._plugins import hookimpl
 from ._registry import BackendInfo, BackendRegistry, ChatportPluginWarning
 from ._request import ChatRequest
 from ._stream import collect
@@ -43,6 +44,19 @@ from ._types import (
 from .backends.base import Backend, BackendSettings, Capabilities
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from ._plugins import hookimpl
+
+
+def __getattr__(name: str) -> Any:
+    """``chatport.hookimpl`` imports pluggy on first use, keeping ``import chatport`` light."""
+    if name == "hookimpl":
+        from ._plugins import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module 'chatport' has no attribute {name!r}")
+
 
 __all__ = [
     "APIConnectionError",

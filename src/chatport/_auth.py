@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from configparser import ConfigParser
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ def _databrickscfg_has_profile(environ: Mapping[str, str], profile: str | None) 
     path = Path(environ.get("DATABRICKS_CONFIG_FILE") or Path.home() / ".databrickscfg")
     if not path.is_file():
         return False
+    from configparser import ConfigParser
+
     parser = ConfigParser()
     try:
         parser.read(path)

@@ -7,27 +7,35 @@ can be shared between threads.
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import _plugins
 from ._auth import Workspace, resolve_workspace
 from ._config import Config, load_config
 from ._dispatch import Attempts, run_async, run_sync, stream_async, stream_sync
 from ._errors import APIError, ChatportError, ConfigError, UnsupportedFeatureError
-from ._registry import BackendInfo
 from ._request import ChatRequest
+from ._retry import RetryPolicy
+from ._suggest import did_you_mean
 from ._types import Chunk, Completion
 from .backends.base import Backend, BackendSettings
 
+if TYPE_CHECKING:
+    from ._registry import BackendInfo
+
 __all__ = ["Client"]
+
+
+def _registry() -> Any:
+    from ._plugins import get_registry  # pluggy loads on first use, not at import
+
+    return get_registry()
+
 
 _FEATURES: tuple[tuple[str, str, Callable[[ChatRequest], bool]], ...] = (
     ("tools", "tools", lambda r: r.needs_tools),
@@ -72,6 +80,11 @@ class Client:
             source = Path(config) if isinstance(config, str | os.PathLike) else config
             self.config = load_config(source, profile=profile, overrides=overrides)
         self._instances: dict[tuple[str, Any], Backend] = {}
+        self.retry_policy = RetryPolicy(
+            max_retries=self.config.max_retries,
+            timeout=self.config.timeout,
+            retry_on_timeout=bool(self.config.get("retry_on_timeout")),
+        )
         self._lock = threading.RLock()
         self._workspace: Workspace | None = None
         self._closed = False
@@ -93,7 +106,7 @@ class Client:
         """The backend instance for ``name`` (default: the configured backend), built once."""
         if self._closed:
             raise ChatportError("this Client is closed")
-        info = _plugins.get_registry().get(name or self.config.backend)
+        info = _registry().get(name or self.config.backend)
         key = (info.name, tuple(sorted(options.items())) if options else None)
         instance = self._instances.get(key)
         if instance is None:
@@ -112,8 +125,7 @@ class Client:
             where = f"backends.{info.name}.{key}"
             expected = info.cls.option_types.get(key)
             if expected is None:
-                close = difflib.get_close_matches(key, list(info.cls.option_types), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(key, info.cls.option_types)
                 known = ", ".join(sorted(info.cls.option_types)) or "none"
                 raise ConfigError(
                     f"unknown option {where!r}{hint}; backend {info.name!r} takes: {known}",
@@ -168,11 +180,7 @@ class Client:
         capabilities = type(instance).capabilities
         for attr, label, needed in _FEATURES:
             if needed(request) and not getattr(capabilities, attr):
-                supported = [
-                    info.name
-                    for info in _plugins.get_registry()
-                    if getattr(info.capabilities, attr)
-                ]
+                supported = [info.name for info in _registry() if getattr(info.capabilities, attr)]
                 raise UnsupportedFeatureError(instance.name, label, supported)
         return instance, request
 
@@ -181,8 +189,12 @@ class Client:
     def _succeeded(
         self, request: ChatRequest, completion: Completion, backend: str, start: float
     ) -> Completion:
-        completion = replace(completion, backend=backend, latency_s=time.perf_counter() - start)
-        _plugins.notify(
+        from ._plugins import notify
+
+        # the backend built this completion for this call alone: stamp it in place
+        object.__setattr__(completion, "backend", backend)
+        object.__setattr__(completion, "latency_s", time.perf_counter() - start)
+        notify(
             "chatport_after_completion",
             request=request,
             completion=completion,
@@ -194,10 +206,12 @@ class Client:
     def _failed(
         self, request: ChatRequest, exc: Exception, backend: str, start: float
     ) -> ChatportError:
+        from ._plugins import notify
+
         error = exc if isinstance(exc, ChatportError) else _wrap_unexpected(exc, backend)
         if isinstance(error, APIError) and error.backend is None:
             error.backend = backend
-        _plugins.notify(
+        notify(
             "chatport_on_error",
             request=request,
             error=error,

@@ -10,9 +10,7 @@ in ``./pyproject.toml`` and ``~/.config/chatport/config.toml``. Every problem ra
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._errors import ConfigError
+from ._suggest import did_you_mean as _suggest
 
 __all__ = ["DEFAULTS", "SETTINGS", "Config", "find_config_file", "load_config"]
 
@@ -106,11 +105,6 @@ class Config:
     def plugin_options(self, name: str) -> Mapping[str, Any]:
         """The ``[plugins.NAME]`` table, where plugins keep their own settings."""
         return self.plugins.get(name, MappingProxyType({}))
-
-
-def _suggest(key: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(key, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _check_value(key: str, value: Any, where: str, path: str | None) -> Any:
@@ -209,6 +203,8 @@ def _user_config_path(environ: Mapping[str, str]) -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a file to read
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

@@ -13,16 +13,14 @@ chunk has been delivered.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _plugins
 from ._errors import ChatportError, UnsupportedFeatureError
 from ._request import ChatRequest
-from ._retry import RetryPolicy, deadline_scope, is_fallback_error
+from ._retry import deadline_scope, is_fallback_error
 from ._stream import StreamAssembler
 from ._types import Chunk, Completion
 from .backends.base import Backend
@@ -59,11 +57,7 @@ class Attempts:
     ) -> None:
         self.client = client
         config = client.config
-        self.policy = RetryPolicy(
-            max_retries=config.max_retries,
-            timeout=config.timeout,
-            retry_on_timeout=bool(config.get("retry_on_timeout")),
-        )
+        self.policy = client.retry_policy
         self._prepare = prepare
         self._primary = prepare(backend, model, options)
         self._fallbacks = list(config.get("fallbacks") or ())
@@ -86,12 +80,14 @@ class Attempts:
             yield prepared
 
     def __iter__(self) -> Iterator[Attempt]:
+        from ._plugins import notify
+
         for backend, request in self._entries():
             deadline = time.monotonic() + self.policy.timeout
             self._retries = 0
             while True:
                 self._number += 1
-                _plugins.notify(
+                notify(
                     "chatport_before_request",
                     request=request,
                     backend=backend.name,
@@ -143,6 +139,8 @@ def run_sync(attempts: Attempts) -> Completion:
 
 async def run_async(attempts: Attempts) -> Completion:
     """An async call."""
+    import asyncio
+
     for attempt in attempts:
         try:
             with deadline_scope(attempt.deadline):
@@ -187,6 +185,8 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
 
 async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
     """An async stream; closing it early closes the connection."""
+    import asyncio
+
     for attempt in attempts:
         assembler = StreamAssembler()
         chunks = attempt.backend.astream(attempt.request).__aiter__()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -12,6 +11,7 @@ from typing import Any
 
 from ._convert import coerce_messages
 from ._errors import InvalidRequestError
+from ._suggest import did_you_mean
 from ._types import Message
 
 __all__ = ["REQUEST_PARAMS", "ChatRequest"]
@@ -74,8 +74,7 @@ class ChatRequest:
         """
         for name in params:
             if name not in REQUEST_PARAMS:
-                close = difflib.get_close_matches(name, REQUEST_PARAMS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(name, REQUEST_PARAMS)
                 raise InvalidRequestError(
                     f"unknown parameter{hint}; put backend-specific fields in extra={{...}}",
                     field=name,

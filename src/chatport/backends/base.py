@@ -7,8 +7,6 @@ SDK exceptions mapped into the chatport error tree with ``raise ... from exc``.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextvars
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
@@ -112,14 +110,45 @@ _DONE = object()
 _T = TypeVar("_T")
 
 
+class _DaemonPool:
+    """Reusable daemon worker threads: cheap to hand work to, never block process exit."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, task: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle == 0:
+                threading.Thread(target=self._work, name="chatport-deadline", daemon=True).start()
+            else:
+                self._idle -= 1
+        self._tasks.put(task)
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            task()
+            with self._lock:
+                self._idle += 1
+
+
+_pool = _DaemonPool()
+
+
 def call_with_deadline(func: Callable[[], _T], timeout: float, backend: str) -> _T:
     """Run a blocking SDK call, giving up after ``timeout`` seconds.
 
     For SDKs whose own waits cannot be bounded (a ``Retry-After`` sleep inside a retry
-    loop, a host probe retried for minutes): the call runs in a daemon thread and
+    loop, a host probe retried for minutes): the call runs on a daemon worker thread and
     :class:`APITimeoutError` is raised when the time is up. The abandoned call ends on
     the SDK's own timeout and never keeps the process from exiting.
     """
+    import concurrent.futures
+
     future: concurrent.futures.Future[_T] = concurrent.futures.Future()
     context = contextvars.copy_context()
 
@@ -129,7 +158,7 @@ def call_with_deadline(func: Callable[[], _T], timeout: float, backend: str) -> 
         except BaseException as exc:  # handed to the caller as it is
             future.set_exception(exc)
 
-    threading.Thread(target=run, name="chatport-deadline", daemon=True).start()
+    _pool.submit(run)
     try:
         return future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:
@@ -221,10 +250,14 @@ class Backend:
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """Answer one request asynchronously. The default runs :meth:`complete` in a thread."""
+        import asyncio
+
         return await asyncio.to_thread(self.complete, request)
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """Stream asynchronously. The default iterates :meth:`stream` in worker threads."""
+        import asyncio
+
         iterator = iter(self.stream(request))
         try:
             while True:

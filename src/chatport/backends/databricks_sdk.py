@@ -33,28 +33,15 @@ __all__ = ["DatabricksSdkBackend"]
 _HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
-class _OneShotBody:
-    """A request body the SDK sends once: it never retries a body that cannot rewind.
+def _one_shot_body(payload: dict[str, Any]) -> bytearray:
+    """A request body the SDK sends once: it never retries a body it cannot rewind.
 
-    That turns off the SDK's hidden retry loop (429/503 slept out for up to 300 s, and
-    a POST re-sent after a read timeout), so chatport's one retry policy applies.
+    ``api_client.do`` retries only ``body=`` dicts, ``str``/``bytes`` and seekable
+    streams; any other ``data`` (here a ``bytearray``) is sent exactly once. That turns
+    off the SDK's hidden retry loop (429/503 slept out for up to 300 s, a POST re-sent
+    after a read timeout), so chatport's one retry policy applies.
     """
-
-    def __init__(self, payload: dict[str, Any]) -> None:
-        self._data = json.dumps(payload, separators=(",", ":")).encode()
-        self._sent = False
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def read(self, size: int = -1) -> bytes:
-        if self._sent:
-            return b""
-        self._sent = True
-        return self._data
-
-    def seekable(self) -> bool:
-        return False
+    return bytearray(json.dumps(payload, separators=(",", ":")).encode())
 
 
 def _lines(stream: Any) -> Iterator[str]:
@@ -113,7 +100,7 @@ class DatabricksSdkBackend(Backend):
 
         def call() -> Any:
             return client.api_client.do(
-                "POST", self._path(request), data=_OneShotBody(body), headers=headers, raw=raw
+                "POST", self._path(request), data=_one_shot_body(body), headers=headers, raw=raw
             )
 
         left = remaining(self.settings.timeout)

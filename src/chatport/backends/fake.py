@@ -7,6 +7,7 @@ is kept in :attr:`FakeBackend.history`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -84,7 +85,7 @@ class FakeBackend(Backend):
         if isinstance(reply, BaseException):
             raise reply
         if isinstance(reply, Completion):
-            return reply
+            return dataclasses.replace(reply)  # the caller's object stays untouched
         prompt = sum(_words(m.text) for m in request.messages)
         if isinstance(reply, str):
             text = reply

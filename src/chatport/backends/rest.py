@@ -54,6 +54,7 @@ class RestBackend(Backend):
         ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._base: str | None = None
+        self._default_timeout = _timeout(settings.timeout)
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -77,7 +78,6 @@ class RestBackend(Backend):
                     import httpx
 
                     self._client = httpx.Client(
-                        base_url=self._base_url(),
                         timeout=_timeout(self.settings.timeout),
                         limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
                     )
@@ -91,7 +91,6 @@ class RestBackend(Backend):
             import httpx
 
             client = httpx.AsyncClient(
-                base_url=self._base_url(),
                 timeout=_timeout(self.settings.timeout),
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
             )
@@ -99,11 +98,15 @@ class RestBackend(Backend):
             self._async_clients[loop] = entry
         return entry[0]
 
-    def _call_timeout(self) -> httpx.Timeout:
-        return _timeout(remaining(self.settings.timeout))
+    def _call_timeout(self) -> httpx.Timeout | None:
+        left = remaining(self.settings.timeout)
+        if left >= self.settings.timeout - 0.001:
+            return self._default_timeout  # a first attempt: the client's own timeout
+        return _timeout(left)
 
     def _path(self, request: ChatRequest) -> str:
-        return f"/serving-endpoints/{quote(request.model, safe='')}/invocations"
+        # an absolute URL: httpx parses it once instead of merging it with a base URL
+        return f"{self._base_url()}/serving-endpoints/{quote(request.model, safe='')}/invocations"
 
     def _body(self, request: ChatRequest, stream: bool) -> bytes:
         body = request.to_dict()
