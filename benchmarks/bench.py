@@ -456,9 +456,9 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "smoke": smoke,
     }
-    print(
-        f"# chatport benchmarks ({'smoke' if smoke else 'full'} run, {os.cpu_count()} CPUs, Python {platform.python_version()})"
-    )
+    kind = "smoke" if smoke else "full"
+    python = platform.python_version()
+    print(f"# chatport benchmarks ({kind} run, {os.cpu_count()} CPUs, Python {python})")
     try:
         if "overhead" in sections:
             overhead(url, 2 if smoke else 10, 5 if smoke else 100)
