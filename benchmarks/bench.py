@@ -290,9 +290,8 @@ def throughput(url: str, total: int, concurrency: int) -> None:
     async def run(name: str) -> float:
         semaphore = asyncio.Semaphore(concurrency)
         if name == "raw httpx.AsyncClient":
-            client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
-            )
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+            client = httpx.AsyncClient(limits=limits)  # the same pool as chatport's rest
 
             async def one() -> None:
                 async with semaphore:

@@ -158,3 +158,20 @@ def test_token_never_leaks(
     assert len(caplog.records) > 10  # and DEBUG logging was on
     leaks = [t for t in texts if CANARY in t]
     assert leaks == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_credentials_are_refused_over_plain_http_to_remote_hosts(
+    monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    monkeypatch.setenv("DATABRICKS_HOST", "http://dbc-1234.example.com")
+    monkeypatch.setenv("DATABRICKS_TOKEN", CANARY)
+    with (
+        chatport.Client(backend=backend, model=MODEL, config={}) as client,
+        pytest.raises(chatport.ConfigError, match="plain http://") as info,
+    ):
+        client.complete("hi")
+    assert CANARY not in str(info.value)
+    config = {"allow_insecure_http": True, "timeout": 1, "max_retries": 0}
+    with chatport.Client(backend=backend, model=MODEL, config=config) as client:
+        assert client.backend().settings.allow_insecure_http

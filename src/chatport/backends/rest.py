@@ -10,8 +10,9 @@ import asyncio
 import json
 import threading
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from .._errors import APIError, ChatportError, ResponseFormatError
@@ -45,6 +46,7 @@ class RestBackend(Backend):
         streaming=True, tools=True, response_format=True, native_async=True, multiple_choices=True
     )
     description = "raw REST to /serving-endpoints/{name}/invocations (httpx)"
+    option_types: ClassVar[Mapping[str, type]] = MappingProxyType({"max_connections": int})
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
@@ -79,7 +81,7 @@ class RestBackend(Backend):
 
                     self._client = httpx.Client(
                         timeout=_timeout(self.settings.timeout),
-                        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+                        limits=self._limits(),
                     )
                 client = self._client
         return client
@@ -92,11 +94,17 @@ class RestBackend(Backend):
 
             client = httpx.AsyncClient(
                 timeout=_timeout(self.settings.timeout),
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+                limits=self._limits(),
             )
             entry = (client, await close_with_loop(client))
             self._async_clients[loop] = entry
         return entry[0]
+
+    def _limits(self) -> httpx.Limits:
+        import httpx
+
+        size = int(self.settings.option("max_connections", 100))
+        return httpx.Limits(max_connections=size, max_keepalive_connections=size)
 
     def _call_timeout(self) -> httpx.Timeout | None:
         left = remaining(self.settings.timeout)
