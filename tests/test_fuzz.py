@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,11 @@ from chatport.backends.openai_shape import ChunkParser, completion_from_chat
 from chatport.backends.responses_shape import ResponseEventParser, completion_from_response
 from chatport.backends.sse import ChatEventStream, ResponsesEventStream
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CHATPORT_FUZZ_EXAMPLES=5000 for a longer hunt
+EXAMPLES = int(os.environ.get("CHATPORT_FUZZ_EXAMPLES", "300"))
+SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)

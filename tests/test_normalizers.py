@@ -400,3 +400,10 @@ def test_responses_body_maps_chat_requests() -> None:
         "tool_choice": {"type": "function", "name": "f"},
         "text": {"format": {"type": "json_schema", "name": "x", "schema": {}}},
     }
+
+
+def test_response_items_with_wrong_typed_fields_are_skipped_not_crashed() -> None:
+    # found by hypothesis: content and summary that are not lists
+    data = {"output": [{"type": "message", "content": True}, {"type": "reasoning", "summary": 3}]}
+    completion = completion_from_response(data)
+    assert (completion.text, completion.reasoning) == ("", None)

@@ -25,7 +25,7 @@ from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_databricks_error
 from .openai_shape import completion_from_chat
-from .sse import ChatEventStream
+from .sse import ChatEventStream, read_lines
 from .transport import check_host
 
 __all__ = ["DatabricksSdkBackend"]
@@ -131,12 +131,7 @@ class DatabricksSdkBackend(Backend):
             response = self._post(request, body, headers, raw=True)
             contents = response["contents"]
             try:
-                for line in _lines(contents):
-                    chunk = events.feed(line)
-                    if chunk is not None:
-                        yield chunk
-                    if events.done:
-                        break
+                yield from read_lines(events, _lines(contents))
             finally:
                 contents.close()
         except ChatportError:

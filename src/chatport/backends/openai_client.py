@@ -12,21 +12,27 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Generator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from .._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    ChatportError,
     ConfigError,
     ResponseFormatError,
 )
-from .base import BackendSettings, close_with_loop
+from .._request import ChatRequest
+from .._retry import remaining
+from .._types import Chunk, Completion
+from .base import Backend, BackendSettings, Capabilities, close_with_loop
 from .http_errors import error_from_response
+from .sse import EventStream, aread_lines, read_lines
 from .transport import check_host, map_transport_error
 
-__all__ = ["ROUTES", "OpenAIClients", "map_openai_error", "split_known"]
+__all__ = ["ROUTES", "OpenAIClients", "OpenAISDKBackend", "map_openai_error", "split_known"]
 
 #: Base paths for the ``route`` option.
 ROUTES = {"serving-endpoints": "/serving-endpoints", "ai-gateway": "/ai-gateway/mlflow/v1"}
@@ -169,3 +175,106 @@ def json_of(response: Any, backend: str) -> Any:
             status_code=response.status_code,
             backend=backend,
         ) from None
+
+
+class OpenAISDKBackend(Backend):
+    """What the ``openai`` and ``responses`` backends share: clients, calls, streams.
+
+    A subclass names the SDK resource to call (:meth:`_resource`), builds its arguments,
+    normalizes the raw JSON answer and says which event stream its SSE lines form.
+    """
+
+    capabilities = Capabilities(streaming=True, tools=True, response_format=True, native_async=True)
+    option_types: ClassVar[Mapping[str, type]] = MappingProxyType({"route": str})
+    requires = ("openai",)
+    extra = "openai"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self._clients = OpenAIClients(settings)
+
+    def _resource(self, client: Any) -> Any:
+        raise NotImplementedError
+
+    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _normalize(self, data: Any) -> Completion:
+        raise NotImplementedError
+
+    def _events(self) -> EventStream:
+        raise NotImplementedError
+
+    def _sdk_arguments(
+        self, request: ChatRequest, body: dict[str, Any], known: frozenset[str]
+    ) -> dict[str, Any]:
+        kwargs, extra = split_known(body, known)
+        kwargs["model"] = request.model
+        kwargs["timeout"] = remaining(self.settings.timeout)
+        if extra:
+            kwargs["extra_body"] = extra
+        return kwargs
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One call; the raw JSON answer goes through chatport's normalizer."""
+        arguments = self._arguments(request)
+        try:
+            raw = self._resource(self._clients.sync()).with_raw_response.create(**arguments)
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise map_openai_error(exc, self.name) from exc
+        return self._normalize(json_of(raw, self.name))
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """One call with ``AsyncOpenAI``."""
+        arguments = self._arguments(request)
+        client = await self._clients.async_()
+        try:
+            raw = await self._resource(client).with_raw_response.create(**arguments)
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise map_openai_error(exc, self.name) from exc
+        return self._normalize(json_of(raw, self.name))
+
+    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
+        """A streamed call; chatport reads the event stream itself."""
+        arguments = self._arguments(request)
+        events = self._events()
+        create = self._resource(self._clients.sync()).with_streaming_response.create
+        try:
+            with create(stream=True, **arguments) as response:
+                yield from read_lines(events, response.iter_lines())
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise map_openai_error(exc, self.name) from exc
+        last = events.end()
+        if last is not None:
+            yield last
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """A streamed call with ``AsyncOpenAI``; closing it closes the connection."""
+        arguments = self._arguments(request)
+        events = self._events()
+        create = self._resource(await self._clients.async_()).with_streaming_response.create
+        try:
+            async with create(stream=True, **arguments) as response:
+                async for chunk in aread_lines(events, response.iter_lines()):
+                    yield chunk
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise map_openai_error(exc, self.name) from exc
+        last = events.end()
+        if last is not None:
+            yield last
+
+    def close(self) -> None:
+        """Close the openai client."""
+        self._clients.close()
+
+    async def aclose(self) -> None:
+        """Close the openai clients, including this event loop's."""
+        await self._clients.aclose()

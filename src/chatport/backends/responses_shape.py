@@ -145,11 +145,13 @@ def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[
             raise ResponseFormatError(f"output[{index}] is not an object")
         kind = item.get("type")
         if kind == "message":
-            for part in item.get("content") or []:
+            content = item.get("content")
+            for part in content if isinstance(content, list) else []:
                 if isinstance(part, Mapping) and part.get("type") == "output_text":
                     texts.append(str(part.get("text", "")))
         elif kind == "reasoning":
-            for summary in item.get("summary") or []:
+            summaries = item.get("summary")
+            for summary in summaries if isinstance(summaries, list) else []:
                 if isinstance(summary, Mapping) and isinstance(summary.get("text"), str):
                     reasoning.append(summary["text"])
             if isinstance(item.get("encrypted_content"), str):

@@ -24,7 +24,7 @@ from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
 from .http_errors import error_from_response
 from .openai_shape import completion_from_chat
-from .sse import ChatEventStream
+from .sse import ChatEventStream, aread_lines, read_lines
 from .transport import check_host, map_transport_error
 
 if TYPE_CHECKING:
@@ -191,12 +191,7 @@ class RestBackend(Backend):
                     raise error_from_response(
                         response.status_code, response.headers, response.content, self.name
                     )
-                for line in response.iter_lines():
-                    chunk = events.feed(line)
-                    if chunk is not None:
-                        yield chunk
-                    if events.done:
-                        break
+                yield from read_lines(events, response.iter_lines())
         except ChatportError:
             raise
         except Exception as exc:
@@ -222,12 +217,8 @@ class RestBackend(Backend):
                     raise error_from_response(
                         response.status_code, response.headers, response.content, self.name
                     )
-                async for line in response.aiter_lines():
-                    chunk = events.feed(line)
-                    if chunk is not None:
-                        yield chunk
-                    if events.done:
-                        break
+                async for chunk in aread_lines(events, response.aiter_lines()):
+                    yield chunk
         except ChatportError:
             raise
         except Exception as exc:

@@ -8,6 +8,7 @@ stream was complete (:meth:`end`): a stream that stops before its terminal event
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 from .._errors import APIConnectionError, ResponseFormatError
@@ -15,7 +16,14 @@ from .._types import Chunk
 from .openai_shape import ChunkParser
 from .responses_shape import ResponseEventParser
 
-__all__ = ["ChatEventStream", "ResponsesEventStream", "decode_event"]
+__all__ = [
+    "ChatEventStream",
+    "EventStream",
+    "ResponsesEventStream",
+    "aread_lines",
+    "decode_event",
+    "read_lines",
+]
 
 
 def decode_event(line: str, backend: str) -> Any:
@@ -81,9 +89,33 @@ class ResponsesEventStream:
             return None
         return self.parser.parse(data)
 
-    def end(self) -> None:
-        """Check the stream reached its terminal event."""
+    def end(self) -> Chunk | None:
+        """Check the stream reached its terminal event (it carries no extra chunk)."""
         if not self.parser.finished:
             raise APIConnectionError(
                 "the stream ended before the response was complete", backend=self.backend
             )
+        return None
+
+
+EventStream = ChatEventStream | ResponsesEventStream
+
+
+def read_lines(events: EventStream, lines: Iterable[str]) -> Iterator[Chunk]:
+    """Feed SSE lines to ``events``, yielding chunks, until its terminal event."""
+    for line in lines:
+        chunk = events.feed(line)
+        if chunk is not None:
+            yield chunk
+        if events.done:
+            break
+
+
+async def aread_lines(events: EventStream, lines: AsyncIterable[str]) -> AsyncIterator[Chunk]:
+    """The async twin of :func:`read_lines`."""
+    async for line in lines:
+        chunk = events.feed(line)
+        if chunk is not None:
+            yield chunk
+        if events.done:
+            break
