@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,13 @@ from chatport.backends.sse import ChatEventStream, ResponsesEventStream
 EXAMPLES = int(os.environ.get("CHATPORT_FUZZ_EXAMPLES", "300"))
 SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+# Abandoned SDK calls from other tests (mlflow's host probe, held to chatport's deadline
+# but left to finish on a daemon thread) keep using the global `random` module, which
+# hypothesis would take for a strategy using it.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
 )
 
 scalars = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -28,8 +29,19 @@ def default_client(profile: str | None = None) -> Client:
         with _lock:
             client = _clients.get(key)
             if client is None:
+                if not _clients:
+                    atexit.register(_close_default_clients)
                 client = _clients[key] = Client(profile=profile)
     return client
+
+
+def _close_default_clients() -> None:
+    """Close the cached default clients' connections at interpreter exit."""
+    with _lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
 
 
 def complete(

@@ -34,6 +34,7 @@ __all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "deadline_scope", "remaining"]
 #: The longest ``Retry-After`` chatport waits for before giving up instead.
 MAX_RETRY_AFTER = 60.0
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_jitter = random.Random()  # private: chatport never touches the global random state
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "chatport_deadline", default=None
 )
@@ -95,7 +96,7 @@ class RetryPolicy:
                 return None
             wait = float(retry_after)
         else:
-            wait = random.uniform(0, min(self.max_delay, self.base_delay * 2**retries_done))
+            wait = _jitter.uniform(0, min(self.max_delay, self.base_delay * 2**retries_done))
         if time.monotonic() + wait >= deadline:
             return None  # the retry could not finish before the deadline
         return wait
