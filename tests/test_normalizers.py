@@ -407,3 +407,14 @@ def test_response_items_with_wrong_typed_fields_are_skipped_not_crashed() -> Non
     data = {"output": [{"type": "message", "content": True}, {"type": "reasoning", "summary": 3}]}
     completion = completion_from_response(data)
     assert (completion.text, completion.reasoning) == ("", None)
+
+
+def test_non_finite_numbers_are_ignored() -> None:
+    # found by hypothesis: {"created": inf} raised OverflowError
+    data = {
+        "created": float("inf"),
+        "choices": [{"message": {"content": "x"}}],
+        "usage": {"prompt_tokens": float("nan")},
+    }
+    completion = completion_from_chat(data)
+    assert (completion.created, completion.usage.prompt_tokens) == (None, None)

@@ -8,6 +8,7 @@ assembling tool-call fragments by index. Anything that is not a valid response r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +54,8 @@ def normalize_finish_reason(value: object) -> FinishReason | None:
 def _int_or_none(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # found by hypothesis: int(inf) would raise OverflowError
     return int(value)
 
 
