@@ -84,8 +84,10 @@ class DatabricksSdkBackend(Backend):
                     timeout = max(1, round(self.settings.timeout))
                     if self.settings.host:
                         check_host(self.settings)
+                    # The SDK never retries chatport's one-shot bodies; its retry budget
+                    # only bounds the host-metadata probe, which must not eat the deadline.
                     config = self.settings.sdk_config(
-                        retry_timeout_seconds=timeout, http_timeout_seconds=timeout
+                        retry_timeout_seconds=1, http_timeout_seconds=timeout
                     )
                     self._workspace_client = WorkspaceClient(config=config)
         return self._workspace_client
