@@ -58,12 +58,6 @@ def remaining(default: float) -> float:
     return max(0.001, deadline - time.monotonic())
 
 
-def deadline_passed() -> bool:
-    """Whether the current call's deadline has passed."""
-    deadline = _deadline.get()
-    return deadline is not None and time.monotonic() >= deadline
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """When and how long to wait before trying again."""

@@ -7,7 +7,7 @@ All of them are frozen dataclasses. Conversion from OpenAI-style dicts lives in
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -316,8 +316,3 @@ class Chunk:
 
     def __post_init__(self) -> None:
         _check_finish_reason(self.finish_reason)
-
-
-def as_tuple(value: Sequence[Any] | None) -> tuple[Any, ...]:
-    """A tuple from any sequence (``None`` gives an empty tuple)."""
-    return () if value is None else tuple(value)

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from .._errors import APIError, ChatportError, ResponseFormatError
+from .._errors import ChatportError, ResponseFormatError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
@@ -122,8 +122,14 @@ class RestBackend(Backend):
             body["stream"] = True
         return json.dumps(body, separators=(",", ":")).encode()
 
-    def _transport_error(self, exc: Exception) -> APIError:
-        return map_transport_error(exc, self.name)
+    def _send(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        """The keyword arguments of the httpx call for ``request``."""
+        return {
+            "url": self._path(request),
+            "content": self._body(request, stream),
+            "headers": self._headers(),
+            "timeout": self._call_timeout(),
+        }
 
     def _completion(self, response: httpx.Response) -> Completion:
         if response.status_code >= 400:
@@ -146,32 +152,22 @@ class RestBackend(Backend):
         """One ``/invocations`` call."""
         client = self._sync_client()
         try:
-            response = client.post(
-                self._path(request),
-                content=self._body(request, False),
-                headers=self._headers(),
-                timeout=self._call_timeout(),
-            )
+            response = client.post(**self._send(request, False))
         except ChatportError:
             raise
         except Exception as exc:
-            raise self._transport_error(exc) from exc
+            raise map_transport_error(exc, self.name) from exc
         return self._completion(response)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call on the event loop (no threads)."""
         client = await self._async_client()
         try:
-            response = await client.post(
-                self._path(request),
-                content=self._body(request, False),
-                headers=self._headers(),
-                timeout=self._call_timeout(),
-            )
+            response = await client.post(**self._send(request, False))
         except ChatportError:
             raise
         except Exception as exc:
-            raise self._transport_error(exc) from exc
+            raise map_transport_error(exc, self.name) from exc
         return self._completion(response)
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
@@ -179,13 +175,7 @@ class RestBackend(Backend):
         client = self._sync_client()
         events = ChatEventStream(self.name)
         try:
-            with client.stream(
-                "POST",
-                self._path(request),
-                content=self._body(request, True),
-                headers=self._headers(),
-                timeout=self._call_timeout(),
-            ) as response:
+            with client.stream("POST", **self._send(request, True)) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_from_response(
@@ -195,7 +185,7 @@ class RestBackend(Backend):
         except ChatportError:
             raise
         except Exception as exc:
-            raise self._transport_error(exc) from exc
+            raise map_transport_error(exc, self.name) from exc
         last = events.end()
         if last is not None:
             yield last
@@ -205,13 +195,7 @@ class RestBackend(Backend):
         client = await self._async_client()
         events = ChatEventStream(self.name)
         try:
-            async with client.stream(
-                "POST",
-                self._path(request),
-                content=self._body(request, True),
-                headers=self._headers(),
-                timeout=self._call_timeout(),
-            ) as response:
+            async with client.stream("POST", **self._send(request, True)) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise error_from_response(
@@ -222,7 +206,7 @@ class RestBackend(Backend):
         except ChatportError:
             raise
         except Exception as exc:
-            raise self._transport_error(exc) from exc
+            raise map_transport_error(exc, self.name) from exc
         last = events.end()
         if last is not None:
             yield last

@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import Any
 
 from .._errors import ChatportError, ConfigError
-from .endpoints import Endpoint, Fault, default_endpoints, endpoints_from_table, merge_endpoints
+from .endpoints import Endpoint, Fault, endpoints_from_table, merge_endpoints
+from .endpoints import default_endpoints as _default_endpoints  # a parameter shadows it
 from .state import LoggedRequest, WorkspaceState
 
 __all__ = ["LocalWorkspace", "LocalWorkspaceError", "is_loopback", "load_workspace_file"]
@@ -112,7 +113,7 @@ class LocalWorkspace:
         if oauth_clients is None:
             oauth_clients = settings.get("oauth_clients", {"local-client": "local-secret"})
         use_defaults = settings.get("default_endpoints", default_endpoints)
-        base = default_endpoints_list() if use_defaults else []
+        base = _default_endpoints() if use_defaults else []
         merged = merge_endpoints(
             merge_endpoints(base, settings.get("endpoints", [])).values(), endpoints
         )
@@ -290,8 +291,3 @@ class LocalWorkspace:
 
     def __repr__(self) -> str:
         return f"<LocalWorkspace {self.url} endpoints={len(self.endpoints)}>"
-
-
-def default_endpoints_list() -> list[Endpoint]:
-    """The default endpoint set (a fresh copy)."""
-    return default_endpoints()

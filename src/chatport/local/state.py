@@ -38,11 +38,6 @@ class LoggedRequest:
     status: int | None = None
     time: float = field(default_factory=time.time)
 
-    @property
-    def json(self) -> Any:
-        """The body (already decoded when it was JSON)."""
-        return self.body
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of this entry."""
         return {
