@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, TypeVar
 
+from .._family import ModelProfile, profile_from_metadata, profile_from_name
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 
@@ -239,6 +240,48 @@ class Backend:
     def name(self) -> str:
         """The name the backend was selected by."""
         return self.settings.name
+
+    # -- what each endpoint is ----------------------------------------------------------
+
+    def _profile_cache(self) -> dict[str, ModelProfile]:
+        # created on first use, so subclasses that skip __init__ still work
+        cache: dict[str, ModelProfile] = self.__dict__.setdefault("_profiles", {})
+        return cache
+
+    def endpoint_metadata(self, endpoint: str) -> Mapping[str, Any] | None:
+        """The serving-endpoint metadata of ``endpoint``, or ``None`` when it cannot be read.
+
+        The default reads ``GET /api/2.0/serving-endpoints/{name}`` with the workspace
+        token; backends with their own client may override it. It never raises.
+        """
+        from .transport import fetch_endpoint_metadata
+
+        return fetch_endpoint_metadata(self.settings, endpoint)
+
+    def profile(self, endpoint: str) -> ModelProfile:
+        """What ``endpoint`` is (model family, reasoning style), looked up once and cached.
+
+        From the endpoint's metadata where it can be read, else from its name.
+        """
+        cache = self._profile_cache()
+        profile = cache.get(endpoint)
+        if profile is None:
+            metadata = self.endpoint_metadata(endpoint)
+            if metadata is None:
+                profile = profile_from_name(endpoint)
+            else:
+                profile = profile_from_metadata(endpoint, metadata)
+            profile = cache.setdefault(endpoint, profile)  # one winner under races
+        return profile
+
+    async def aprofile(self, endpoint: str) -> ModelProfile:
+        """:meth:`profile` for async code: a first lookup runs in a worker thread."""
+        profile = self._profile_cache().get(endpoint)
+        if profile is None:
+            import asyncio
+
+            profile = await asyncio.to_thread(self.profile, endpoint)
+        return profile
 
     def complete(self, request: ChatRequest) -> Completion:
         """Answer one request."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from .._errors import APIConnectionError, APIError, APITimeoutError, ConfigError
 from .base import BackendSettings
 
-__all__ = ["check_host", "map_transport_error"]
+__all__ = ["check_host", "fetch_endpoint_metadata", "map_transport_error"]
 
 _LOOPBACK = ("127.", "localhost", "[::1]")
 
@@ -60,3 +62,36 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
     if isinstance(exc, ConnectionError):
         return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
     return APIError(f"unexpected failure: {name}: {exc}", backend=backend)
+
+
+#: How long an endpoint-metadata lookup may take at most (it is cached afterwards).
+METADATA_TIMEOUT = 5.0
+
+
+def fetch_endpoint_metadata(settings: BackendSettings, endpoint: str) -> Mapping[str, Any] | None:
+    """``GET /api/2.0/serving-endpoints/{endpoint}``; ``None`` on any failure.
+
+    Bounded by the call's remaining deadline (and at most :data:`METADATA_TIMEOUT`).
+    """
+    import httpx
+
+    from .._retry import remaining
+
+    if not settings.host:
+        return None
+    try:
+        base = check_host(settings)
+    except ConfigError:
+        return None
+    token = settings.token()
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    url = f"{base}/api/2.0/serving-endpoints/{quote(endpoint, safe='')}"
+    timeout = max(0.1, min(METADATA_TIMEOUT, remaining(settings.timeout)))
+    try:
+        response = httpx.get(url, headers=headers, timeout=timeout)
+        data = response.json() if response.status_code == 200 else None
+    except Exception:  # metadata is a hint: any failure falls back to the endpoint name
+        return None
+    return data if isinstance(data, Mapping) else None
