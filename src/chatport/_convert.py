@@ -85,7 +85,8 @@ def _part_from_dict(data: object, where: str) -> Part:
         text = data.get("text")
         if not isinstance(text, str):
             raise InvalidRequestError("text must be a string", field=f"{where}.text")
-        return TextPart(text)
+        signature = data.get("thoughtSignature")
+        return TextPart(text, signature if isinstance(signature, str) and signature else None)
     if kind == "image_url":
         image = data.get("image_url")
         if isinstance(image, str):

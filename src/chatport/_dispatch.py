@@ -117,8 +117,28 @@ class Attempts:
         assert self._last is not None
         return self._last
 
+    def checked(self, attempt: Attempt, completion: Completion) -> Completion:
+        """``completion`` with its structured output validated into ``parsed``.
+
+        Raises :class:`ResponseFormatError` (carrying the raw text) when the request gave
+        a schema and the answer does not match it. A tool-call answer has no output.
+        """
+        output = attempt.request.output
+        if output is not None and completion.finish_reason != "tool_calls":
+            parsed = output.parse(completion.text, attempt.backend.name)
+            object.__setattr__(completion, "parsed", parsed)  # built for this call alone
+        return completion
+
+    def structured_chunk(self, attempt: Attempt, assembler: StreamAssembler) -> Chunk | None:
+        """A last chunk carrying the validated structured output of a finished stream."""
+        if attempt.request.output is None:
+            return None
+        completion = self.checked(attempt, assembler.completion(attempt.backend.name))
+        return None if completion.parsed is None else Chunk(parsed=completion.parsed)
+
     def succeeded(self, attempt: Attempt, completion: Completion) -> Completion:
         """Finish the call with ``completion``."""
+        object.__setattr__(completion, "attempts", attempt.number)
         return self.client._succeeded(
             attempt.request, completion, attempt.backend.name, attempt.started
         )
@@ -130,6 +150,7 @@ def run_sync(attempts: Attempts) -> Completion:
         try:
             with deadline_scope(attempt.deadline):
                 completion = attempt.backend.complete(attempt.request)
+            completion = attempts.checked(attempt, completion)
         except Exception as exc:
             time.sleep(attempts.failed(attempt, exc))
             continue
@@ -145,6 +166,7 @@ async def run_async(attempts: Attempts) -> Completion:
         try:
             with deadline_scope(attempt.deadline):
                 completion = await attempt.backend.acomplete(attempt.request)
+            completion = attempts.checked(attempt, completion)
         except Exception as exc:
             await asyncio.sleep(attempts.failed(attempt, exc))
             continue
@@ -170,6 +192,10 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
             for chunk in chunks:
                 assembler.add(chunk)
                 yield chunk
+            last = attempts.structured_chunk(attempt, assembler)
+            if last is not None:
+                assembler.add(last)
+                yield last
         except GeneratorExit:
             _close(chunks)
             raise
@@ -205,6 +231,10 @@ async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
             async for chunk in chunks:
                 assembler.add(chunk)
                 yield chunk
+            last = attempts.structured_chunk(attempt, assembler)
+            if last is not None:
+                assembler.add(last)
+                yield last
         except GeneratorExit:
             await _aclose(chunks)
             raise

@@ -25,6 +25,7 @@ available as ``__cause__``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -77,15 +78,25 @@ class UnsupportedFeatureError(ChatportError):
     """The request needs a capability the chosen backend does not declare.
 
     ``feature`` names the capability and ``supported_by`` the backends that have it.
+    ``message`` replaces the default text where the limit is the model's or the route's
+    rather than the backend's.
     """
 
-    def __init__(self, backend: str, feature: str, supported_by: Sequence[str]) -> None:
+    def __init__(
+        self,
+        backend: str,
+        feature: str,
+        supported_by: Sequence[str],
+        *,
+        message: str | None = None,
+    ) -> None:
         self.backend = backend
         self.feature = feature
         self.supported_by = tuple(supported_by)
         alternatives = ", ".join(self.supported_by) or "no installed backend"
         super().__init__(
-            f"backend {backend!r} does not support {feature}; supported by: {alternatives}"
+            message
+            or f"backend {backend!r} does not support {feature}; supported by: {alternatives}"
         )
 
 
@@ -173,7 +184,15 @@ class APIConnectionError(APIError):
 
 
 class ResponseFormatError(APIError):
-    """The server answered something that is not a valid response."""
+    """The server answered something that is not a valid response.
+
+    ``text`` holds the model's raw answer when it was an answer that did not match the
+    requested ``response_format`` schema (``None`` otherwise).
+    """
+
+    def __init__(self, message: str, *, text: str | None = None, **kwargs: Any) -> None:
+        self.text = text
+        super().__init__(message, **kwargs)
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

@@ -11,6 +11,8 @@ from typing import Any
 
 from ._convert import coerce_messages
 from ._errors import InvalidRequestError
+from ._reasoning import Reasoning, check_reasoning
+from ._structured import OutputSpec, normalize_response_format
 from ._suggest import did_you_mean
 from ._types import Message
 
@@ -26,6 +28,7 @@ REQUEST_PARAMS = (
     "tools",
     "tool_choice",
     "response_format",
+    "reasoning",
     "extra",
 )
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
@@ -45,6 +48,12 @@ class ChatRequest:
 
     Build one with :meth:`build`, which accepts OpenAI-style dicts for the messages.
     ``extra`` is passed through to the backend as additional body fields.
+
+    ``response_format`` also takes a bare JSON schema or a pydantic model class; it is
+    stored as the wire ``json_schema`` format, and ``output`` keeps the schema (and the
+    class) the answer is validated against. ``reasoning`` is ``"low"``, ``"medium"``,
+    ``"high"``, an int token budget, or ``False``; each backend spells it the way the
+    endpoint's model family takes it.
     """
 
     model: str
@@ -59,6 +68,8 @@ class ChatRequest:
     response_format: Mapping[str, Any] | None = None
     stream: bool = False
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    reasoning: Reasoning = None
+    output: OutputSpec | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _normalize(self)
@@ -89,6 +100,15 @@ class ChatRequest:
     def needs_tools(self) -> bool:
         """Whether the request uses tools."""
         return bool(self.tools) or self.tool_choice is not None
+
+    @property
+    def needs_profile(self) -> bool:
+        """Whether the wire body depends on what the endpoint is (its model family).
+
+        Streams do (usage must be asked for on some families) and so does
+        ``reasoning=``; a plain call does not, so it costs no metadata lookup.
+        """
+        return self.stream or self.reasoning not in (None, False)
 
     def to_dict(self) -> dict[str, Any]:
         """The OpenAI chat-completions body (without ``model`` and ``stream``).
@@ -123,6 +143,10 @@ def _normalize(request: ChatRequest) -> None:
         setattr_(request, "stop", tuple(request.stop))
     if isinstance(request.tools, list):
         setattr_(request, "tools", tuple(copy.deepcopy(request.tools)))
+    if request.output is None and request.response_format is not None:
+        wire, output = normalize_response_format(request.response_format)
+        setattr_(request, "response_format", wire)
+        setattr_(request, "output", output)
     if request.extra is None:
         setattr_(request, "extra", MappingProxyType({}))
     elif isinstance(request.extra, dict):
@@ -161,6 +185,7 @@ def _validate(request: ChatRequest) -> None:
         raise InvalidRequestError("must be a bool", field="stream")
     if not isinstance(request.extra, Mapping):
         raise InvalidRequestError("must be a dict", field="extra")
+    check_reasoning(request.reasoning, request.extra)
     clashes = sorted(set(request.extra) & {"messages", "model", "stream", *REQUEST_PARAMS})
     if clashes:
         raise InvalidRequestError(

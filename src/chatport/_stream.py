@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from ._types import (
-    Chunk,
-    Completion,
-    FinishReason,
-    Message,
-    Part,
-    ReasoningPart,
-    TextPart,
-    ToolCall,
-    Usage,
+from ._types import Chunk, Completion, FinishReason, ToolCall, Usage, assistant_message
+
+_USAGE_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "reasoning_tokens",
+    "cached_tokens",
 )
 
 __all__ = ["StreamAssembler", "collect"]
@@ -30,11 +29,11 @@ class StreamAssembler:
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._signature: str | None = None
+        self._text_signature: str | None = None
         self._tool_calls: list[ToolCall] = []
         self._finish_reason: FinishReason | None = None
-        self._prompt: int | None = None
-        self._completion: int | None = None
-        self._total: int | None = None
+        self._usage: dict[str, int | None] = dict.fromkeys(_USAGE_FIELDS)
+        self._parsed: Any = None
         self._id: str | None = None
         self._model: str | None = None
         self._created: int | None = None
@@ -47,15 +46,18 @@ class StreamAssembler:
             self._reasoning.append(chunk.reasoning)
         if chunk.signature:
             self._signature = chunk.signature
+        if chunk.text_signature:
+            self._text_signature = chunk.text_signature
         self._tool_calls.extend(chunk.tool_calls)
         if chunk.finish_reason is not None:
             self._finish_reason = chunk.finish_reason
         if chunk.usage is not None:
-            usage = chunk.usage
-            self._prompt = usage.prompt_tokens if usage.prompt_tokens is not None else self._prompt
-            if usage.completion_tokens is not None:
-                self._completion = usage.completion_tokens
-            self._total = usage.total_tokens if usage.total_tokens is not None else self._total
+            for name in _USAGE_FIELDS:  # the last non-null value of each field wins
+                value = getattr(chunk.usage, name)
+                if value is not None:
+                    self._usage[name] = value
+        if chunk.parsed is not None:
+            self._parsed = chunk.parsed
         self._id = self._id or chunk.id
         self._model = self._model or chunk.model
         if self._created is None:
@@ -66,25 +68,21 @@ class StreamAssembler:
         text = "".join(self._text)
         reasoning = "".join(self._reasoning) if self._reasoning else None
         tool_calls = tuple(self._tool_calls)
-        content: str | tuple[Part, ...] | None
-        if reasoning is not None or self._signature is not None:
-            parts: list[Part] = [ReasoningPart(reasoning or "", self._signature)]
-            if text:
-                parts.append(TextPart(text))
-            content = tuple(parts)
-        else:
-            content = text if (text or not tool_calls) else None
+        message = assistant_message(
+            text, reasoning, self._signature, tool_calls, self._text_signature
+        )
         return Completion(
             text=text,
             reasoning=reasoning,
             tool_calls=tool_calls,
             finish_reason=self._finish_reason,
-            usage=Usage(self._prompt, self._completion, self._total),
+            usage=Usage(**self._usage),
             model=self._model,
             id=self._id,
             created=self._created,
             backend=backend,
-            message=Message("assistant", content, tool_calls=tool_calls),
+            message=message,
+            parsed=self._parsed,
         )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "TextPart",
     "ToolCall",
     "Usage",
+    "assistant_message",
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
@@ -38,13 +39,21 @@ FINISH_REASONS: frozenset[str] = frozenset({"stop", "length", "tool_calls", "con
 
 @dataclass(frozen=True, slots=True)
 class TextPart:
-    """A piece of text content."""
+    """A piece of text content.
+
+    ``signature`` is an opaque provider signature attached to the text (Gemini's
+    ``thoughtSignature``); it is kept so the part can be sent back on the next turn.
+    """
 
     text: str
+    signature: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The OpenAI content-part shape."""
-        return {"type": "text", "text": self.text}
+        """The OpenAI content-part shape (with ``thoughtSignature`` when there is one)."""
+        out: dict[str, Any] = {"type": "text", "text": self.text}
+        if self.signature is not None:
+            out["thoughtSignature"] = self.signature
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +184,17 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts. ``total_tokens`` is derived when the other two are known."""
+    """Token counts. ``total_tokens`` is derived when the other two are known.
+
+    ``reasoning_tokens`` (part of ``completion_tokens``) and ``cached_tokens`` (part of
+    ``prompt_tokens``) are ``None`` where the server does not report them.
+    """
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -189,13 +204,41 @@ class Usage:
         ):
             object.__setattr__(self, "total_tokens", self.prompt_tokens + self.completion_tokens)
 
-    def to_dict(self) -> dict[str, int | None]:
-        """The OpenAI ``usage`` shape."""
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI ``usage`` shape (token details only where they are known)."""
+        out: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+        if self.reasoning_tokens is not None:
+            out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        if self.cached_tokens is not None:
+            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return out
+
+
+def assistant_message(
+    text: str,
+    reasoning: str | None,
+    signature: str | None,
+    tool_calls: tuple[ToolCall, ...] = (),
+    text_signature: str | None = None,
+) -> Message:
+    """The assistant message for an answer, built the same way by every normalizer.
+
+    Reasoning (or a bare reasoning signature) comes first as a :class:`ReasoningPart`,
+    then the text as a :class:`TextPart` when there is any; a plain answer is a string,
+    and a pure tool-call answer has ``None`` content.
+    """
+    parts: list[Part] = []
+    if reasoning is not None or signature is not None:
+        parts.append(ReasoningPart(reasoning or "", signature))
+    if text_signature is not None or (text and parts):
+        parts.append(TextPart(text, text_signature))
+    if parts:
+        return Message("assistant", tuple(parts), tool_calls=tool_calls)
+    return Message("assistant", text if (text or not tool_calls) else None, tool_calls=tool_calls)
 
 
 def _check_finish_reason(value: str | None) -> None:
@@ -238,6 +281,11 @@ class Completion:
     Only ``text`` is required. ``message`` defaults to an assistant message built from
     ``text`` and ``tool_calls``; ``choices`` defaults to that one message. ``raw`` holds
     the backend's own response and is excluded from equality.
+
+    ``parsed`` is the validated structured output when the request gave a
+    ``response_format`` schema (a dict, or an instance of the pydantic model given).
+    ``latency_s`` is the wall time of the attempt that answered, and ``attempts`` how
+    many tries the call took (retries and fallbacks included).
     """
 
     text: str
@@ -253,6 +301,8 @@ class Completion:
     choices: tuple[Choice, ...] = field(default=(), repr=False)
     latency_s: float | None = None
     raw: Any = field(default=None, compare=False, repr=False)
+    parsed: Any = field(default=None, repr=False)
+    attempts: int = field(default=1, compare=False)
 
     def __post_init__(self) -> None:
         _check_finish_reason(self.finish_reason)
@@ -261,15 +311,7 @@ class Completion:
         if not isinstance(self.choices, tuple):
             object.__setattr__(self, "choices", tuple(self.choices))
         if self.message is None:
-            parts: list[Part] = []
-            if self.reasoning:
-                parts.append(ReasoningPart(self.reasoning))
-            content: str | tuple[Part, ...] | None
-            if parts:
-                content = (*parts, TextPart(self.text)) if self.text else tuple(parts)
-            else:
-                content = self.text if (self.text or not self.tool_calls) else None
-            message = Message("assistant", content, tool_calls=self.tool_calls)
+            message = assistant_message(self.text, self.reasoning or None, None, self.tool_calls)
             object.__setattr__(self, "message", message)
         if not self.choices:
             assert self.message is not None
@@ -301,7 +343,10 @@ class Chunk:
 
     ``text`` and ``reasoning`` are deltas. ``tool_calls`` holds complete calls once they
     are assembled. ``finish_reason`` and ``usage`` are set on the last chunk when known.
-    ``signature`` carries a reasoning signature when the stream sends one.
+    ``signature`` carries a reasoning signature and ``text_signature`` a signature
+    attached to the text (Gemini's ``thoughtSignature``) when the stream sends one.
+    ``parsed`` is set on a last chunk of its own when the request gave a
+    ``response_format`` schema: the validated structured output.
     """
 
     text: str = ""
@@ -313,6 +358,8 @@ class Chunk:
     id: str | None = None
     model: str | None = None
     created: int | None = None
+    text_signature: str | None = None
+    parsed: Any = None
 
     def __post_init__(self) -> None:
         _check_finish_reason(self.finish_reason)

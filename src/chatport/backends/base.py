@@ -274,6 +274,14 @@ class Backend:
             profile = cache.setdefault(endpoint, profile)  # one winner under races
         return profile
 
+    def request_profile(self, request: ChatRequest) -> ModelProfile | None:
+        """The endpoint's profile when the request's wire body depends on it, else ``None``."""
+        return self.profile(request.model) if request.needs_profile else None
+
+    async def arequest_profile(self, request: ChatRequest) -> ModelProfile | None:
+        """The async twin of :meth:`request_profile`."""
+        return await self.aprofile(request.model) if request.needs_profile else None
+
     async def aprofile(self, endpoint: str) -> ModelProfile:
         """:meth:`profile` for async code: a first lookup runs in a worker thread."""
         profile = self._profile_cache().get(endpoint)

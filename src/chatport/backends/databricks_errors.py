@@ -63,6 +63,7 @@ def map_databricks_error(exc: BaseException, backend: str) -> APIError:
         return map_transport_error(exc, backend)
     status = _status_of_sdk_error(exc)
     message = f"HTTP {status}: {exc}" if status else str(exc)
+    request_id = _sdk_request_id(exc)
     if status == 429:
         retry_after = getattr(exc, "retry_after_secs", None)
         return RateLimitError(
@@ -70,9 +71,24 @@ def map_databricks_error(exc: BaseException, backend: str) -> APIError:
             retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
             status_code=status,
             backend=backend,
+            request_id=request_id,
         )
     cls = error_for_status(status) if status else APIError
-    return cls(message, status_code=status, backend=backend)
+    return cls(message, status_code=status, backend=backend, request_id=request_id)
+
+
+def _sdk_request_id(exc: BaseException) -> str | None:
+    """The request id the SDK parsed from the error body's ``RequestInfo`` detail.
+
+    The SDK keeps no response headers on its errors; Databricks repeats the request id
+    of the ``x-request-id`` header in the body's details.
+    """
+    try:
+        info = exc.get_error_details().request_info  # type: ignore[attr-defined]
+    except Exception:  # an SDK without error details: no id
+        return None
+    request_id = getattr(info, "request_id", None)
+    return request_id if isinstance(request_id, str) and request_id else None
 
 
 def _mlflow_status(response: Any) -> int:

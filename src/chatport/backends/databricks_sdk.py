@@ -24,7 +24,7 @@ from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_databricks_error
-from .openai_shape import completion_from_chat
+from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream, read_lines
 from .transport import check_host
 
@@ -112,8 +112,9 @@ class DatabricksSdkBackend(Backend):
 
     def complete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call through the SDK's API client."""
+        body = chat_body(request, self.request_profile(request), self.name)
         try:
-            data = self._post(request, request.to_dict(), _HEADERS, raw=False)
+            data = self._post(request, body, _HEADERS, raw=False)
         except ChatportError:
             raise
         except ValueError as exc:  # requests' JSONDecodeError: the body was not JSON
@@ -127,7 +128,7 @@ class DatabricksSdkBackend(Backend):
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
         """A streamed ``/invocations`` call (``query`` itself cannot stream)."""
         events = ChatEventStream(self.name)
-        body = {**request.to_dict(), "stream": True}
+        body = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
         headers = {**_HEADERS, "Accept": "text/event-stream"}
         try:
             response = self._post(request, body, headers, raw=True)

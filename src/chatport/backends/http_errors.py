@@ -31,12 +31,17 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
-def request_id_from(headers: Mapping[str, str]) -> str | None:
-    """The server's request id, when it sent one."""
+def request_id_from(headers: Mapping[str, str], body: Any = None) -> str | None:
+    """The server's request id: the ``x-request-id`` header, else the error body's
+    ``details`` (a ``google.rpc.RequestInfo`` entry), when the server sent one."""
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)
         if value:
             return value
+    details = body.get("details") if isinstance(body, Mapping) else None
+    for entry in details if isinstance(details, list) else ():
+        if isinstance(entry, Mapping) and isinstance(entry.get("request_id"), str):
+            return str(entry["request_id"]) or None
     return None
 
 
@@ -73,7 +78,7 @@ def error_from_response(
     kwargs: dict[str, Any] = {
         "status_code": status,
         "backend": backend,
-        "request_id": request_id_from(headers),
+        "request_id": request_id_from(headers, body),
     }
     cls = error_for_status(status)
     if cls is RateLimitError:

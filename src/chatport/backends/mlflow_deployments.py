@@ -24,7 +24,7 @@ from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_mlflow_error
-from .openai_shape import completion_from_chat
+from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream
 from .transport import check_host
 
@@ -98,7 +98,7 @@ class MlflowBackend(Backend):
     def complete(self, request: ChatRequest) -> Completion:
         """One ``predict`` call."""
         client = self._deploy_client()
-        inputs = request.to_dict()
+        inputs = chat_body(request, self.request_profile(request), self.name)
         try:
             data = call_with_deadline(
                 lambda: client.predict(endpoint=request.model, inputs=inputs),
@@ -115,8 +115,9 @@ class MlflowBackend(Backend):
         """A ``predict_stream`` call."""
         client = self._deploy_client()
         events = ChatEventStream(self.name)
+        inputs = chat_body(request, self.request_profile(request), self.name)
         try:
-            for data in client.predict_stream(endpoint=request.model, inputs=request.to_dict()):
+            for data in client.predict_stream(endpoint=request.model, inputs=inputs):
                 chunk = events.feed_object(data)
                 if chunk is not None:
                     yield chunk

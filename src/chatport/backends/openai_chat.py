@@ -8,16 +8,19 @@ reasoning models is handled instead of being left as a raw list.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
 from .base import Capabilities
-from .openai_client import OpenAISDKBackend
-from .openai_shape import completion_from_chat
+from .openai_client import OpenAISDKBackend, SDKCall
+from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream
+
+if TYPE_CHECKING:
+    from .._family import ModelProfile
 
 __all__ = ["OpenAIBackend"]
 
@@ -32,6 +35,8 @@ _KNOWN = frozenset(
         "tools",
         "tool_choice",
         "response_format",
+        "stream_options",
+        "reasoning_effort",
     }
 )
 
@@ -47,8 +52,8 @@ class OpenAIBackend(OpenAISDKBackend):
     def _resource(self, client: Any) -> Any:
         return client.chat.completions
 
-    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
-        return self._sdk_arguments(request, request.to_dict(), _KNOWN)
+    def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
+        return SDKCall(self._sdk_arguments(request, chat_body(request, profile, self.name), _KNOWN))
 
     def _normalize(self, data: Any) -> Completion:
         return completion_from_chat(data, self.name)

@@ -12,9 +12,20 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import (
     APIConnectionError,
@@ -28,11 +39,21 @@ from .._request import ChatRequest
 from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
-from .http_errors import error_from_response
+from .http_errors import error_from_response, request_id_from
 from .sse import EventStream, aread_lines, read_lines
 from .transport import check_host, map_transport_error
 
-__all__ = ["ROUTES", "OpenAIClients", "OpenAISDKBackend", "map_openai_error", "split_known"]
+if TYPE_CHECKING:
+    from .._family import ModelProfile
+
+__all__ = [
+    "ROUTES",
+    "OpenAIClients",
+    "OpenAISDKBackend",
+    "SDKCall",
+    "map_openai_error",
+    "split_known",
+]
 
 #: Base paths for the ``route`` option.
 ROUTES = {"serving-endpoints": "/serving-endpoints", "ai-gateway": "/ai-gateway/mlflow/v1"}
@@ -55,17 +76,27 @@ def _auth_class(token: Callable[[], str | None]) -> Any:
 
 
 class OpenAIClients:
-    """Lazily built sync and per-loop async openai clients for one backend instance."""
+    """Lazily built sync and per-loop async openai clients for one backend instance.
 
-    def __init__(self, settings: BackendSettings) -> None:
+    ``routes`` are the ``route`` option's allowed values and their base paths; the
+    option's absence means ``default``.
+    """
+
+    def __init__(
+        self,
+        settings: BackendSettings,
+        routes: Mapping[str, str] = ROUTES,
+        default: str = "serving-endpoints",
+    ) -> None:
         self.settings = settings
-        route = settings.option("route", "serving-endpoints")
-        if route not in ROUTES:
+        route = settings.option("route", default)
+        if route not in routes:
             raise ConfigError(
-                f"backends.{settings.name}.route must be one of {', '.join(ROUTES)}, not {route!r}",
+                f"backends.{settings.name}.route must be one of {', '.join(routes)}, not {route!r}",
                 key=f"backends.{settings.name}.route",
             )
         self.route = str(route)
+        self.base_path = routes[self.route]
         self._sync: Any = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]]
         self._async = weakref.WeakKeyDictionary()
@@ -73,7 +104,7 @@ class OpenAIClients:
 
     def base_url(self) -> str:
         """The workspace URL plus the route's base path."""
-        return check_host(self.settings) + ROUTES[self.route]
+        return check_host(self.settings) + self.base_path
 
     def sync(self) -> Any:
         """The ``openai.OpenAI`` client, built once."""
@@ -166,22 +197,45 @@ def map_openai_error(exc: BaseException, backend: str) -> APIError:
 
 
 def json_of(response: Any, backend: str) -> Any:
-    """The decoded JSON body of an openai raw response, or :class:`ResponseFormatError`."""
+    """The decoded JSON body of an HTTP response, or :class:`ResponseFormatError`."""
     try:
-        return response.http_response.json()
+        return response.json()
     except ValueError:
         raise ResponseFormatError(
             f"the server answered HTTP {response.status_code} with a body that is not JSON",
             status_code=response.status_code,
             backend=backend,
+            request_id=request_id_from(response.headers),
         ) from None
+
+
+@dataclass(frozen=True)
+class SDKCall:
+    """One prepared call: the SDK keyword arguments, and a path when the SDK has no method.
+
+    With ``path`` set the call goes through the openai client's generic ``post`` (its
+    documented way to reach routes it has no resource for), with the same auth,
+    connection pool and error handling.
+    """
+
+    kwargs: dict[str, Any]
+    path: str | None = None
+
+    def body(self, stream: bool) -> dict[str, Any]:
+        """The JSON body for a generic ``post``."""
+        body = {k: v for k, v in self.kwargs.items() if k not in ("timeout", "extra_body")}
+        body.update(self.kwargs.get("extra_body") or {})
+        if stream:
+            body["stream"] = True
+        return body
 
 
 class OpenAISDKBackend(Backend):
     """What the ``openai`` and ``responses`` backends share: clients, calls, streams.
 
-    A subclass names the SDK resource to call (:meth:`_resource`), builds its arguments,
-    normalizes the raw JSON answer and says which event stream its SSE lines form.
+    A subclass names the SDK resource to call (:meth:`_resource`), prepares the call
+    (:meth:`_prepare`), normalizes the raw JSON answer and says which event stream its
+    SSE lines form.
     """
 
     capabilities = Capabilities(streaming=True, tools=True, response_format=True, native_async=True)
@@ -196,7 +250,7 @@ class OpenAISDKBackend(Backend):
     def _resource(self, client: Any) -> Any:
         raise NotImplementedError
 
-    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+    def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
         raise NotImplementedError
 
     def _normalize(self, data: Any) -> Completion:
@@ -204,6 +258,12 @@ class OpenAISDKBackend(Backend):
 
     def _events(self) -> EventStream:
         raise NotImplementedError
+
+    def _profile_for(self, request: ChatRequest) -> ModelProfile | None:
+        return self.request_profile(request)
+
+    async def _aprofile_for(self, request: ChatRequest) -> ModelProfile | None:
+        return await self.arequest_profile(request)
 
     def _sdk_arguments(
         self, request: ChatRequest, body: dict[str, Any], known: frozenset[str]
@@ -217,35 +277,90 @@ class OpenAISDKBackend(Backend):
 
     def complete(self, request: ChatRequest) -> Completion:
         """One call; the raw JSON answer goes through chatport's normalizer."""
-        arguments = self._arguments(request)
+        call = self._prepare(request, self._profile_for(request))
+        client = self._clients.sync()
         try:
-            raw = self._resource(self._clients.sync()).with_raw_response.create(**arguments)
+            if call.path is None:
+                http = self._resource(client).with_raw_response.create(**call.kwargs).http_response
+            else:
+                http = client.post(
+                    call.path,
+                    cast_to=_response_type(),
+                    body=call.body(False),
+                    options={"timeout": call.kwargs["timeout"]},
+                )
         except ChatportError:
             raise
         except Exception as exc:
             raise map_openai_error(exc, self.name) from exc
-        return self._normalize(json_of(raw, self.name))
+        return self._normalize(json_of(http, self.name))
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One call with ``AsyncOpenAI``."""
-        arguments = self._arguments(request)
+        call = self._prepare(request, await self._aprofile_for(request))
         client = await self._clients.async_()
         try:
-            raw = await self._resource(client).with_raw_response.create(**arguments)
+            if call.path is None:
+                raw = await self._resource(client).with_raw_response.create(**call.kwargs)
+                http = raw.http_response
+            else:
+                http = await client.post(
+                    call.path,
+                    cast_to=_response_type(),
+                    body=call.body(False),
+                    options={"timeout": call.kwargs["timeout"]},
+                )
         except ChatportError:
             raise
         except Exception as exc:
             raise map_openai_error(exc, self.name) from exc
-        return self._normalize(json_of(raw, self.name))
+        return self._normalize(json_of(http, self.name))
+
+    @contextmanager
+    def _open_stream(self, client: Any, call: SDKCall) -> Iterator[Iterable[str]]:
+        if call.path is None:
+            create = self._resource(client).with_streaming_response.create
+            with create(stream=True, **call.kwargs) as response:
+                yield response.iter_lines()
+            return
+        http = client.post(
+            call.path,
+            cast_to=_response_type(),
+            body=call.body(True),
+            options={"timeout": call.kwargs["timeout"]},
+            stream=True,
+        )
+        try:
+            yield http.iter_lines()
+        finally:
+            http.close()
+
+    @asynccontextmanager
+    async def _aopen_stream(self, client: Any, call: SDKCall) -> AsyncIterator[AsyncIterable[str]]:
+        if call.path is None:
+            create = self._resource(client).with_streaming_response.create
+            async with create(stream=True, **call.kwargs) as response:
+                yield response.iter_lines()
+            return
+        http = await client.post(
+            call.path,
+            cast_to=_response_type(),
+            body=call.body(True),
+            options={"timeout": call.kwargs["timeout"]},
+            stream=True,
+        )
+        try:
+            yield http.aiter_lines()
+        finally:
+            await http.aclose()
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
         """A streamed call; chatport reads the event stream itself."""
-        arguments = self._arguments(request)
+        call = self._prepare(request, self._profile_for(request))
         events = self._events()
-        create = self._resource(self._clients.sync()).with_streaming_response.create
         try:
-            with create(stream=True, **arguments) as response:
-                yield from read_lines(events, response.iter_lines())
+            with self._open_stream(self._clients.sync(), call) as lines:
+                yield from read_lines(events, lines)
         except ChatportError:
             raise
         except Exception as exc:
@@ -256,12 +371,11 @@ class OpenAISDKBackend(Backend):
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """A streamed call with ``AsyncOpenAI``; closing it closes the connection."""
-        arguments = self._arguments(request)
+        call = self._prepare(request, await self._aprofile_for(request))
         events = self._events()
-        create = self._resource(await self._clients.async_()).with_streaming_response.create
         try:
-            async with create(stream=True, **arguments) as response:
-                async for chunk in aread_lines(events, response.iter_lines()):
+            async with self._aopen_stream(await self._clients.async_(), call) as lines:
+                async for chunk in aread_lines(events, lines):
                     yield chunk
         except ChatportError:
             raise
@@ -278,3 +392,10 @@ class OpenAISDKBackend(Backend):
     async def aclose(self) -> None:
         """Close the openai clients, including this event loop's."""
         await self._clients.aclose()
+
+
+def _response_type() -> Any:
+    """``httpx2.Response``: as ``cast_to``, the openai client returns the raw response."""
+    import httpx2
+
+    return httpx2.Response

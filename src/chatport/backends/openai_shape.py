@@ -13,20 +13,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._errors import APIError, ResponseFormatError
+from .._family import ModelProfile
+from .._reasoning import chat_reasoning
+from .._request import ChatRequest
 from .._types import (
     Choice,
     Chunk,
     Completion,
     FinishReason,
-    Message,
     Part,
     ReasoningPart,
     TextPart,
     ToolCall,
     Usage,
+    assistant_message,
 )
 
-__all__ = ["ChunkParser", "completion_from_chat", "normalize_finish_reason", "usage_from"]
+__all__ = [
+    "ChunkParser",
+    "chat_body",
+    "completion_from_chat",
+    "normalize_finish_reason",
+    "usage_from",
+]
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -59,6 +68,12 @@ def _int_or_none(value: object) -> int | None:
     return int(value)
 
 
+def detail(data: Mapping[str, Any], holder: str, name: str) -> int | None:
+    """``data[holder][name]`` as an int (token details such as ``reasoning_tokens``)."""
+    details = data.get(holder)
+    return _int_or_none(details.get(name)) if isinstance(details, Mapping) else None
+
+
 def usage_from(data: object) -> Usage | None:
     """A :class:`Usage` from an OpenAI ``usage`` object (``None`` when absent)."""
     if not isinstance(data, Mapping):
@@ -67,15 +82,47 @@ def usage_from(data: object) -> Usage | None:
         _int_or_none(data.get("prompt_tokens")),
         _int_or_none(data.get("completion_tokens")),
         _int_or_none(data.get("total_tokens")),
+        detail(data, "completion_tokens_details", "reasoning_tokens"),
+        detail(data, "prompt_tokens_details", "cached_tokens"),
     )
 
 
-def _content_parts(content: object, where: str) -> tuple[str, str | None, tuple[Part, ...] | None]:
-    """Text, reasoning, and the parts (``None`` for plain string content)."""
+def chat_body(request: ChatRequest, profile: ModelProfile | None, backend: str) -> dict[str, Any]:
+    """The chat-completions body a real workspace needs for ``request`` on this endpoint.
+
+    ``reasoning=`` is spelled the endpoint family's way, and a stream asks for usage
+    (``stream_options.include_usage``) where the family reports it only on request,
+    unless the caller set ``stream_options`` in ``extra``. ``profile`` is ``None`` when
+    the request needs neither (see :meth:`ChatRequest.needs_profile`).
+    """
+    body = request.to_dict()
+    if profile is not None:
+        body.update(chat_reasoning(request, profile, backend))
+        if request.stream and profile.asks_for_stream_usage and "stream_options" not in body:
+            body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _summary(parts: tuple[Part, ...]) -> tuple[str, str | None, str | None, str | None]:
+    """Text, reasoning, reasoning signature and text signature of content parts."""
+    text = "".join(p.text for p in parts if isinstance(p, TextPart))
+    reasoning = "".join(p.text for p in parts if isinstance(p, ReasoningPart)) or None
+    signature = next(
+        (p.signature for p in reversed(parts) if isinstance(p, ReasoningPart) and p.signature),
+        None,
+    )
+    text_signature = next(
+        (p.signature for p in reversed(parts) if isinstance(p, TextPart) and p.signature), None
+    )
+    return text, reasoning, signature, text_signature
+
+
+def _content_parts(content: object, where: str) -> tuple[Part, ...]:
+    """The parts of a message's (or delta's) content; plain strings are one text part."""
     if content is None:
-        return "", None, None
+        return ()
     if isinstance(content, str):
-        return content, None, None
+        return (TextPart(content),) if content else ()
     if not isinstance(content, list):
         raise ResponseFormatError(f"{where}.content is neither a string nor a list of blocks")
     parts: list[Part] = []
@@ -85,18 +132,20 @@ def _content_parts(content: object, where: str) -> tuple[str, str | None, tuple[
         kind = block.get("type")
         if kind == "text":
             text = block.get("text")
+            signature = block.get("thoughtSignature")
             if isinstance(text, str):
-                parts.append(TextPart(text))
+                sig = signature if isinstance(signature, str) and signature else None
+                if text or sig:
+                    parts.append(TextPart(text, sig))
         elif kind == "reasoning":
             summary = block.get("summary")
             items = summary if isinstance(summary, list) else [block]
             for item in items:
                 if isinstance(item, Mapping) and isinstance(item.get("text"), str):
                     signature = item.get("signature")
-                    parts.append(ReasoningPart(item["text"], signature or None))
-    text = "".join(p.text for p in parts if isinstance(p, TextPart))
-    reasoning_texts = [p.text for p in parts if isinstance(p, ReasoningPart)]
-    return text, ("".join(reasoning_texts) if reasoning_texts else None), tuple(parts)
+                    sig = signature if isinstance(signature, str) and signature else None
+                    parts.append(ReasoningPart(item["text"], sig))
+    return tuple(parts)
 
 
 def _tool_calls(raw: object, where: str) -> tuple[ToolCall, ...]:
@@ -126,15 +175,13 @@ def _choice(data: object, position: int) -> tuple[Choice, str, str | None]:
     if not isinstance(data, Mapping) or not isinstance(data.get("message"), Mapping):
         raise ResponseFormatError(f"{where} has no message object")
     message = data["message"]
-    text, reasoning, parts = _content_parts(message.get("content"), f"{where}.message")
+    parts = _content_parts(message.get("content"), f"{where}.message")
+    text, reasoning, signature, text_signature = _summary(parts)
     calls = _tool_calls(message.get("tool_calls"), f"{where}.message")
-    content: str | tuple[Part, ...] | None = parts
-    if parts is None:
-        content = text if (text or not calls) else None
     index = data.get("index")
     choice = Choice(
         index if isinstance(index, int) and not isinstance(index, bool) else position,
-        Message("assistant", content, tool_calls=calls),
+        assistant_message(text, reasoning, signature, calls, text_signature),
         normalize_finish_reason(data.get("finish_reason") or data.get("finishReason")),
     )
     return choice, text, reasoning
@@ -232,7 +279,7 @@ class ChunkParser:
             raise ResponseFormatError(
                 "a stream chunk has choices that are not a list", backend=self.backend
             )
-        text, reasoning, signature = "", "", None
+        text, reasoning, signature, text_signature = "", "", None, None
         finish: FinishReason | None = None
         for choice in choices:
             if not isinstance(choice, Mapping):
@@ -251,13 +298,14 @@ class ChunkParser:
                 text += content
             elif isinstance(content, list):
                 try:
-                    _, _, parts = _content_parts(content, "delta")
+                    parts = _content_parts(content, "delta")
                 except ResponseFormatError as exc:
                     exc.backend = self.backend
                     raise
-                for part in parts or ():
+                for part in parts:
                     if isinstance(part, TextPart):
                         text += part.text
+                        text_signature = part.signature or text_signature
                     elif isinstance(part, ReasoningPart):
                         reasoning += part.text
                         signature = part.signature or signature
@@ -273,7 +321,7 @@ class ChunkParser:
                 self.finished = True
         usage = usage_from(data.get("usage"))
         calls = self._assembled_calls() if self.finished and self._calls else ()
-        if not (text or reasoning or signature or calls or finish or usage):
+        if not (text or reasoning or signature or text_signature or calls or finish or usage):
             return None
         response_id = data.get("id")
         model = data.get("model")
@@ -287,6 +335,7 @@ class ChunkParser:
             id=response_id if isinstance(response_id, str) else None,
             model=model if isinstance(model, str) else None,
             created=_int_or_none(data.get("created")),
+            text_signature=text_signature,
         )
 
     def finish(self) -> Chunk | None:

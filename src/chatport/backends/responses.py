@@ -8,43 +8,109 @@ Messages become Responses ``input`` items (tool calls as ``function_call`` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import UnsupportedFeatureError
 from .._plugins import get_registry, hookimpl
+from .._reasoning import responses_reasoning
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
-from .base import Capabilities
-from .openai_client import OpenAISDKBackend
+from .base import BackendSettings, Capabilities
+from .openai_client import OpenAIClients, OpenAISDKBackend, SDKCall
 from .responses_shape import completion_from_response, responses_body
 from .sse import ResponsesEventStream
 
-__all__ = ["ResponsesBackend"]
+if TYPE_CHECKING:
+    from .._family import ModelProfile
+
+__all__ = ["RESPONSES_ROUTES", "ResponsesBackend"]
 
 _KNOWN = frozenset(
-    {"input", "max_output_tokens", "temperature", "top_p", "tools", "tool_choice", "text"}
+    {
+        "input",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "tools",
+        "tool_choice",
+        "text",
+        "reasoning",
+    }
 )
+#: The ``route`` option's values and the base path of each. Open Responses is
+#: ``POST /serving-endpoints/open-responses``, reached through the client's generic post.
+RESPONSES_ROUTES = {
+    "serving-endpoints": "/serving-endpoints",
+    "ai-gateway": "/ai-gateway/mlflow/v1",
+    "open-responses": "/serving-endpoints",
+}
+_OPEN_RESPONSES_PATH = "/open-responses"
+#: Fields that need server-side state, which the stateless Open Responses route lacks.
+_STATEFUL = ("previous_response_id", "conversation")
 
 
 class ResponsesBackend(OpenAISDKBackend):
-    """The Responses API through the openai SDK."""
+    """The Responses API through the openai SDK, on the route each model needs.
+
+    Databricks' ``/serving-endpoints/responses`` (and the gateway's ``/responses``) is a
+    passthrough for OpenAI models only; every other model takes the Responses format
+    at ``/serving-endpoints/open-responses``. Without a ``route`` option the route is
+    chosen per endpoint from its metadata (its model family); ``route`` always wins.
+    """
 
     capabilities = Capabilities(
         streaming=True, tools=True, response_format=True, native_async=True, multiple_choices=False
     )
-    description = "openai SDK responses.create (the OpenAI Responses API)"
+    description = "openai SDK responses.create (OpenAI models) or Open Responses (the others)"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self._clients = OpenAIClients(settings, RESPONSES_ROUTES)
+        self._route: str | None = settings.option("route")
+
+    def route_for(self, profile: ModelProfile | None) -> str:
+        """The route serving an endpoint with this profile (the option, if set, wins)."""
+        if self._route is not None or profile is None:
+            return self._route or "serving-endpoints"
+        return "serving-endpoints" if profile.family == "openai" else "open-responses"
+
+    def _needs_profile(self, request: ChatRequest) -> bool:
+        return self._route is None or request.reasoning not in (None, False)
+
+    def _profile_for(self, request: ChatRequest) -> ModelProfile | None:
+        return self.profile(request.model) if self._needs_profile(request) else None
+
+    async def _aprofile_for(self, request: ChatRequest) -> ModelProfile | None:
+        return await self.aprofile(request.model) if self._needs_profile(request) else None
 
     def _resource(self, client: Any) -> Any:
         return client.responses
 
-    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+    def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
         if request.stop:
             supported = [
                 info.name for info in get_registry() if info.name not in ("responses", self.name)
             ]
             raise UnsupportedFeatureError(self.name, "stop", supported)
-        return self._sdk_arguments(request, responses_body(request), _KNOWN)
+        route = self.route_for(profile)
+        stateful = [name for name in _STATEFUL if name in request.extra]
+        if route == "open-responses" and stateful:
+            raise UnsupportedFeatureError(
+                self.name,
+                stateful[0],
+                (),
+                message=(
+                    f"{stateful[0]} is not supported on the open-responses route, which "
+                    f"serves {request.model!r}: it is stateless, so send the whole "
+                    "conversation in the messages"
+                ),
+            )
+        body = responses_body(request)
+        if profile is not None:
+            body.update(responses_reasoning(request, profile, self.name))
+        kwargs = self._sdk_arguments(request, body, _KNOWN)
+        return SDKCall(kwargs, _OPEN_RESPONSES_PATH if route == "open-responses" else None)
 
     def _normalize(self, data: Any) -> Completion:
         return completion_from_response(data, self.name)

@@ -20,12 +20,13 @@ from .._types import (
     FinishReason,
     ImagePart,
     Message,
-    Part,
     ReasoningPart,
     TextPart,
     ToolCall,
     Usage,
+    assistant_message,
 )
+from .openai_shape import detail
 
 __all__ = ["ResponseEventParser", "completion_from_response", "responses_body"]
 
@@ -117,6 +118,8 @@ def _usage(data: object) -> Usage:
         _int(data.get("input_tokens")),
         _int(data.get("output_tokens")),
         _int(data.get("total_tokens")),
+        detail(data, "output_tokens_details", "reasoning_tokens"),
+        detail(data, "input_tokens_details", "cached_tokens"),
     )
 
 
@@ -168,17 +171,6 @@ def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[
     return "".join(texts), ("".join(reasoning) if reasoning else None), signature, tuple(calls)
 
 
-def _message(
-    text: str, reasoning: str | None, signature: str | None, calls: tuple[ToolCall, ...]
-) -> Message:
-    content: str | tuple[Part, ...] | None
-    if reasoning is not None or signature is not None:
-        content = (ReasoningPart(reasoning or "", signature), TextPart(text))
-    else:
-        content = text if (text or not calls) else None
-    return Message("assistant", content, tool_calls=calls)
-
-
 def completion_from_response(data: object, backend: str | None = None) -> Completion:
     """Normalize one Responses-API ``response`` object (already decoded JSON)."""
     if not isinstance(data, Mapping):
@@ -201,13 +193,19 @@ def completion_from_response(data: object, backend: str | None = None) -> Comple
         model=model if isinstance(model, str) else None,
         id=response_id if isinstance(response_id, str) else None,
         created=_int(data.get("created_at")),
-        message=_message(text, reasoning, signature, calls),
+        message=assistant_message(text, reasoning, signature, calls),
         raw=data,
     )
 
 
 class ResponseEventParser:
-    """Turns Responses stream events into :class:`Chunk` objects."""
+    """Turns Responses stream events into :class:`Chunk` objects.
+
+    Text, reasoning and the reasoning signature stream as their delta events arrive.
+    What a stream only reports in its final ``response.completed`` event (some
+    providers send no delta events for reasoning or tool calls) is taken from there,
+    so the assembled result equals the non-streamed one.
+    """
 
     def __init__(self, backend: str | None = None) -> None:
         self.backend = backend
@@ -215,6 +213,9 @@ class ResponseEventParser:
         self._id: str | None = None
         self._model: str | None = None
         self._created: int | None = None
+        self._streamed_text = False
+        self._streamed_reasoning = False
+        self._streamed_signature = False
 
     def _chunk(self, **fields: Any) -> Chunk:
         return Chunk(id=self._id, model=self._model, created=self._created, **fields)
@@ -234,23 +235,39 @@ class ResponseEventParser:
                 self._created = _int(response.get("created_at"))
             return None
         if kind == "response.output_text.delta":
+            self._streamed_text = True
             return self._chunk(text=str(event.get("delta", "")))
         if kind == "response.reasoning_summary_text.delta":
+            self._streamed_reasoning = True
             return self._chunk(reasoning=str(event.get("delta", "")))
         if kind == "response.output_item.done":
             item = event.get("item")
             if isinstance(item, Mapping) and isinstance(item.get("encrypted_content"), str):
+                self._streamed_signature = True
                 return self._chunk(signature=item["encrypted_content"])
             return None
         if kind in ("response.completed", "response.incomplete", "response.failed"):
-            response = event.get("response")
-            final = completion_from_response(response, self.backend)
-            self.finished = True
-            return self._chunk(
-                tool_calls=final.tool_calls, finish_reason=final.finish_reason, usage=final.usage
-            )
+            return self._final(event.get("response"))
         if kind == "error":
             raise APIError(
                 f"the server reported an error: {event.get('message')}", backend=self.backend
             )
         return None
+
+    def _final(self, response: object) -> Chunk:
+        final = completion_from_response(response, self.backend)
+        self.finished = True
+        signature = None
+        if not self._streamed_signature and isinstance(final.message, Message):
+            parts = final.message.content if isinstance(final.message.content, tuple) else ()
+            signature = next(
+                (p.signature for p in parts if isinstance(p, ReasoningPart) and p.signature), None
+            )
+        return self._chunk(
+            text="" if self._streamed_text else final.text,
+            reasoning=None if self._streamed_reasoning else final.reasoning,
+            signature=signature,
+            tool_calls=final.tool_calls,
+            finish_reason=final.finish_reason,
+            usage=final.usage,
+        )

@@ -23,12 +23,14 @@ from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
 from .http_errors import error_from_response
-from .openai_shape import completion_from_chat
+from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream, aread_lines, read_lines
 from .transport import check_host, map_transport_error
 
 if TYPE_CHECKING:
     import httpx
+
+    from .._family import ModelProfile
 
 __all__ = ["RestBackend"]
 
@@ -116,17 +118,14 @@ class RestBackend(Backend):
         # an absolute URL: httpx parses it once instead of merging it with a base URL
         return f"{self._base_url()}/serving-endpoints/{quote(request.model, safe='')}/invocations"
 
-    def _body(self, request: ChatRequest, stream: bool) -> bytes:
-        body = request.to_dict()
-        if stream:
-            body["stream"] = True
-        return json.dumps(body, separators=(",", ":")).encode()
-
-    def _send(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+    def _send(self, request: ChatRequest, profile: ModelProfile | None) -> dict[str, Any]:
         """The keyword arguments of the httpx call for ``request``."""
+        body = chat_body(request, profile, self.name)
+        if request.stream:
+            body["stream"] = True
         return {
             "url": self._path(request),
-            "content": self._body(request, stream),
+            "content": json.dumps(body, separators=(",", ":")).encode(),
             "headers": self._headers(),
             "timeout": self._call_timeout(),
         }
@@ -151,8 +150,9 @@ class RestBackend(Backend):
     def complete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call."""
         client = self._sync_client()
+        arguments = self._send(request, self.request_profile(request))
         try:
-            response = client.post(**self._send(request, False))
+            response = client.post(**arguments)
         except ChatportError:
             raise
         except Exception as exc:
@@ -162,8 +162,9 @@ class RestBackend(Backend):
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call on the event loop (no threads)."""
         client = await self._async_client()
+        arguments = self._send(request, await self.arequest_profile(request))
         try:
-            response = await client.post(**self._send(request, False))
+            response = await client.post(**arguments)
         except ChatportError:
             raise
         except Exception as exc:
@@ -174,8 +175,9 @@ class RestBackend(Backend):
         """Server-sent events from ``/invocations`` with ``"stream": true``."""
         client = self._sync_client()
         events = ChatEventStream(self.name)
+        arguments = self._send(request, self.request_profile(request))
         try:
-            with client.stream("POST", **self._send(request, True)) as response:
+            with client.stream("POST", **arguments) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_from_response(
@@ -194,8 +196,9 @@ class RestBackend(Backend):
         """The async twin of :meth:`stream`; closing it closes the connection."""
         client = await self._async_client()
         events = ChatEventStream(self.name)
+        arguments = self._send(request, await self.arequest_profile(request))
         try:
-            async with client.stream("POST", **self._send(request, True)) as response:
+            async with client.stream("POST", **arguments) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise error_from_response(
