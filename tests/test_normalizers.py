@@ -418,3 +418,162 @@ def test_non_finite_numbers_are_ignored() -> None:
     }
     completion = completion_from_chat(data)
     assert (completion.created, completion.usage.prompt_tokens) == (None, None)
+
+
+# -- what real workspaces send (wire-protocol §11) ---------------------------------------
+
+
+def _stream(chunks: list[dict[str, Any]]) -> chatport.Completion:
+    from chatport.backends.sse import ChatEventStream
+
+    events = ChatEventStream("rest")
+    produced = [events.feed_object(chunk) for chunk in chunks]
+    events.done = True
+    tail = events.end()
+    return chatport.collect([c for c in [*produced, tail] if c is not None])
+
+
+def _chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    return {"id": "c1", "created": 5, "model": "m", "choices": choices, **extra}
+
+
+FULL = {
+    "prompt_tokens": 7,
+    "completion_tokens": 3,
+    "total_tokens": 10,
+    "completion_tokens_details": {"reasoning_tokens": 2},
+    "prompt_tokens_details": {"cached_tokens": 4},
+}
+
+
+def test_usage_token_details() -> None:
+    completion = completion_from_chat(chat({"role": "assistant", "content": "x"}, usage=FULL))
+    assert completion.usage == Usage(7, 3, 10, reasoning_tokens=2, cached_tokens=4)
+    assert completion.usage.to_dict() == FULL
+    assert Usage(1, 2).to_dict() == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        # usage on the finish chunk
+        [_chunk({"content": "a "}), _chunk({"content": "b"}, "stop", usage=FULL)],
+        # OpenAI include_usage: a trailing chunk with no choices
+        [_chunk({"content": "a "}), _chunk({"content": "b"}, "stop"), _chunk(None, usage=FULL)],
+        # Claude and Llama: partial usage in every chunk, the full numbers last
+        [
+            _chunk(
+                {"content": "a "},
+                usage={"prompt_tokens": 7, "completion_tokens": None, "total_tokens": None},
+            ),
+            _chunk({"content": "b"}, usage={"prompt_tokens": 7, "completion_tokens": 1}),
+            _chunk({}, "stop", usage=FULL),
+        ],
+    ],
+    ids=["last-chunk", "trailing-empty-choices", "cumulative"],
+)
+def test_the_three_real_stream_usage_shapes_assemble_alike(shape: list[dict[str, Any]]) -> None:
+    completion = _stream(shape)
+    assert completion.text == "a b"
+    assert completion.finish_reason == "stop"
+    assert completion.usage == Usage(7, 3, 10, reasoning_tokens=2, cached_tokens=4)
+
+
+def test_gemini_text_parts_keep_their_thought_signature() -> None:
+    answer = completion_from_chat(
+        chat(
+            {
+                "role": "assistant",
+                "content": [{"type": "text", "text": "hi there", "thoughtSignature": "g1"}],
+            }
+        )
+    )
+    assert answer.text == "hi there"
+    assert answer.message is not None
+    assert answer.message.content == (TextPart("hi there", "g1"),)
+    assert answer.message.to_dict()["content"] == [
+        {"type": "text", "text": "hi there", "thoughtSignature": "g1"}
+    ]
+    streamed = _stream(
+        [
+            _chunk({"content": [{"type": "text", "text": "hi "}]}),
+            _chunk({"content": [{"type": "text", "text": "there", "thoughtSignature": "g1"}]}),
+            _chunk({}, "stop"),
+        ]
+    )
+    assert streamed.message == answer.message
+    replayed = chatport.Message.from_dict(answer.message.to_dict())
+    assert replayed.content == (TextPart("hi there", "g1"),)
+
+
+def test_responses_usage_details() -> None:
+    data = {
+        "output": [{"type": "message", "content": [{"type": "output_text", "text": "x"}]}],
+        "usage": {
+            "input_tokens": 5,
+            "output_tokens": 4,
+            "total_tokens": 9,
+            "input_tokens_details": {"cached_tokens": 1},
+            "output_tokens_details": {"reasoning_tokens": 3},
+        },
+    }
+    assert completion_from_response(data).usage == Usage(5, 4, 9, 3, 1)
+
+
+def test_responses_stream_with_reasoning_and_calls_only_in_completed() -> None:
+    final = {
+        "id": "r1",
+        "created_at": 5,
+        "model": "m",
+        "status": "completed",
+        "output": [
+            {
+                "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": "think"}],
+                "encrypted_content": "sig",
+            },
+            {"type": "message", "content": [{"type": "output_text", "text": "answer"}]},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        ],
+        "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3},
+    }
+    parser = ResponseEventParser("responses")
+    chunks = [
+        parser.parse({"type": "response.created", "response": {**final, "output": []}}),
+        parser.parse({"type": "response.completed", "response": final}),
+    ]
+    streamed = chatport.collect([c for c in chunks if c is not None])
+    whole = completion_from_response(final)
+    assert streamed == whole
+    assert streamed.reasoning == "think"
+    assert streamed.tool_calls == (ToolCall("c1", "f", "{}"),)
+    assert streamed.message is not None
+    assert streamed.message.content == (ReasoningPart("think", "sig"), TextPart("answer"))
+
+
+def test_responses_deltas_are_not_repeated_by_the_completed_event() -> None:
+    final = {
+        "status": "completed",
+        "output": [{"type": "message", "content": [{"type": "output_text", "text": "ab"}]}],
+    }
+    parser = ResponseEventParser("responses")
+    chunks = [
+        parser.parse({"type": "response.output_text.delta", "delta": "a"}),
+        parser.parse({"type": "response.output_text.delta", "delta": "b"}),
+        parser.parse({"type": "response.completed", "response": final}),
+    ]
+    assert chatport.collect([c for c in chunks if c is not None]).text == "ab"
+
+
+def test_reasoning_with_tool_calls_builds_one_message_shape() -> None:
+    data = {
+        "status": "completed",
+        "output": [
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "t"}]},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        ],
+    }
+    completion = completion_from_response(data)
+    assert completion.message is not None
+    assert completion.message.content == (ReasoningPart("t"),)

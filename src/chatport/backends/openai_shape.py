@@ -21,6 +21,7 @@ from .._types import (
     Chunk,
     Completion,
     FinishReason,
+    Message,
     Part,
     ReasoningPart,
     TextPart,
@@ -178,10 +179,15 @@ def _choice(data: object, position: int) -> tuple[Choice, str, str | None]:
     parts = _content_parts(message.get("content"), f"{where}.message")
     text, reasoning, signature, text_signature = _summary(parts)
     calls = _tool_calls(message.get("tool_calls"), f"{where}.message")
+    if reasoning is not None or signature is not None:
+        # reasoning blocks are kept as sent: each signature covers its own block
+        assistant = Message("assistant", parts, tool_calls=calls)
+    else:
+        assistant = assistant_message(text, None, None, calls, text_signature)
     index = data.get("index")
     choice = Choice(
         index if isinstance(index, int) and not isinstance(index, bool) else position,
-        assistant_message(text, reasoning, signature, calls, text_signature),
+        assistant,
         normalize_finish_reason(data.get("finish_reason") or data.get("finishReason")),
     )
     return choice, text, reasoning
