@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import pydantic
 import pytest
 
 import chatport
@@ -23,6 +24,16 @@ BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
 MODES = ["sync", "async", "stream", "astream"]
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
 FIXED = {"fixed_id": "cmpl-parity", "fixed_created": 1_700_000_000}
+SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}, "score": {"type": "integer"}},
+    "required": ["answer", "score"],
+}
+
+
+class Verdict(pydantic.BaseModel):
+    answer: str
+    confident: bool
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "plain": {
@@ -55,7 +66,53 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "model": "parity-bare",
         "messages": [{"role": "user", "content": "bare answer"}],
     },
+    # what real endpoint families do (wire-protocol §11)
+    "usage-only-on-request": {
+        "model": "parity-gpt",
+        "messages": [{"role": "user", "content": "openai family usage"}],
+    },
+    "cumulative-usage-claude": {
+        "model": "parity-claude",
+        "messages": [{"role": "user", "content": "claude sends usage in every chunk"}],
+    },
+    "cumulative-usage-llama": {
+        "model": "parity-llama",
+        "messages": [{"role": "user", "content": "llama does too"}],
+    },
+    "reasoning-claude": {
+        "model": "parity-claude",
+        "messages": [{"role": "user", "content": "think hard"}],
+        "reasoning": "low",
+    },
+    "reasoning-gpt-oss": {
+        "model": "parity-oss",
+        "messages": [{"role": "user", "content": "think as well"}],
+        "reasoning": "high",
+    },
+    "schema": {
+        "model": "parity-gpt",
+        "messages": [{"role": "user", "content": "rate this"}],
+        "response_format": SCHEMA,
+    },
+    "pydantic": {
+        "model": "parity-claude",
+        "messages": [{"role": "user", "content": "judge this"}],
+        "response_format": Verdict,
+    },
+    "stop": {
+        "model": "parity-echo",
+        "messages": [{"role": "user", "content": "one two three four"}],
+        "stop": [" three"],
+    },
+    "reasoning-and-tools": {
+        "model": "parity-oss",
+        "messages": [{"role": "user", "content": "look it up"}],
+        "tools": TOOLS,
+        "reasoning": "low",
+    },
 }
+#: Scenarios a backend declares unsupported, and the error's text.
+UNSUPPORTED = {("responses", "n-2"): "n > 1", ("responses", "stop"): "stop"}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +121,10 @@ def workspace() -> Iterator[LocalWorkspace]:
         Endpoint("parity-echo", "echo", **FIXED),
         Endpoint("parity-reasoning", "reasoning", **FIXED),
         Endpoint("parity-bare", "echo", omit_usage=True, null_id=True, fixed_created=1_700_000_000),
+        Endpoint("parity-gpt", "echo", family="openai", **FIXED),
+        Endpoint("parity-oss", "reasoning", family="openai", signature=False, **FIXED),
+        Endpoint("parity-claude", "reasoning", family="anthropic", **FIXED),
+        Endpoint("parity-llama", "echo", family="meta", **FIXED),
     ]
     with LocalWorkspace(endpoints) as ws:
         yield ws
@@ -125,6 +186,24 @@ def test_reference_is_what_the_scenarios_describe(reference: dict[str, Completio
         None,
         chatport.Usage(),
     )
+    for name in ("usage-only-on-request", "cumulative-usage-claude", "cumulative-usage-llama"):
+        usage = reference[name].usage
+        words = len(SCENARIOS[name]["messages"][-1]["content"].split())
+        assert usage == chatport.Usage(words, words, 2 * words), name
+        assert reference[name].reasoning is None
+    claude = reference["reasoning-claude"]
+    assert claude.reasoning == "The user asked: think hard"
+    assert claude.usage.reasoning_tokens == 5
+    oss = reference["reasoning-gpt-oss"]
+    assert (oss.reasoning, oss.usage.reasoning_tokens) == ("The user asked: think as well", 6)
+    schema = reference["schema"].parsed
+    assert isinstance(schema, dict)
+    assert set(schema) == {"answer", "score"}
+    assert isinstance(reference["pydantic"].parsed, Verdict)
+    assert (reference["stop"].text, reference["stop"].finish_reason) == ("one two", "stop")
+    both = reference["reasoning-and-tools"]
+    assert both.reasoning is not None
+    assert both.tool_calls[0].name == "lookup"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -134,11 +213,13 @@ def test_parity(
 ) -> None:
     with chatport.Client(backend=backend, config={}) as client:
         for name, scenario in SCENARIOS.items():
-            if name == "n-2" and (backend == "responses" or mode in ("stream", "astream")):
-                if backend == "responses":
-                    with pytest.raises(chatport.UnsupportedFeatureError, match="n > 1"):
-                        run(client, mode, scenario)
+            unsupported = UNSUPPORTED.get((backend, name))
+            if unsupported is not None:
+                with pytest.raises(chatport.UnsupportedFeatureError, match=unsupported):
+                    run(client, mode, scenario)
                 continue
+            if name == "n-2" and mode in ("stream", "astream"):
+                continue  # only the first choice is streamed
             result = run(client, mode, scenario)
             if mode in ("sync", "async"):
                 assert result.backend == backend
