@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,9 +36,55 @@ def test_ask_with_a_workspace_uses_it(workdir: Path, local_workspace: LocalWorks
     assert result.exit_code == 0, result.output
     assert result.stdout == "to the real one\n"
     assert "embedded" not in result.stderr
-    (logged,) = local_workspace.requests
+    (logged,) = [r for r in local_workspace.requests if r.method == "POST"]
     assert logged.path == "/serving-endpoints/databricks-gpt-5/invocations"
     assert logged.body["stream"] is True
+    # an OpenAI-family endpoint reports stream usage only when asked
+    assert logged.body["stream_options"] == {"include_usage": True}
+
+
+def test_ask_responses_with_the_default_model_goes_to_open_responses(
+    workdir: Path, local_workspace: LocalWorkspace
+) -> None:
+    result = CliRunner().invoke(cli, ["ask", "-b", "responses", "--json", "a Claude question"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["choices"][0]["message"]["content"] == "a Claude question"
+    assert answer["model"] == "databricks-claude-sonnet-4-5"
+    posts = [r.path for r in local_workspace.requests if r.method == "POST"]
+    assert posts == ["/serving-endpoints/open-responses"]
+    lookups = [r.path for r in local_workspace.requests if r.method == "GET"]
+    assert lookups == ["/api/2.0/serving-endpoints/databricks-claude-sonnet-4-5"]
+
+
+@pytest.mark.parametrize(
+    ("option", "sent"),
+    [
+        ("low", {"thinking": {"type": "enabled", "budget_tokens": 1024}}),
+        ("2048", {"thinking": {"type": "enabled", "budget_tokens": 2048}}),
+        ("off", {}),
+    ],
+)
+def test_ask_reasoning_option(
+    workdir: Path, local_workspace: LocalWorkspace, option: str, sent: dict[str, object]
+) -> None:
+    result = CliRunner().invoke(cli, ["ask", "-r", option, "--json", "think first"])
+    assert result.exit_code == 0, result.output
+    (logged,) = [r for r in local_workspace.requests if r.method == "POST"]
+    assert {k: v for k, v in logged.body.items() if k == "thinking"} == sent
+    content = json.loads(result.stdout)["choices"][0]["message"]["content"]
+    assert isinstance(content, list) == bool(sent)  # reasoning blocks only when asked
+
+
+def test_ask_reasoning_on_a_model_that_cannot(
+    workdir: Path, local_workspace: LocalWorkspace
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["ask", "-m", "databricks-meta-llama-3-3-70b-instruct", "-r", "high", "hi"]
+    )
+    assert result.exit_code != 0
+    assert "cannot be asked to reason" in result.stderr
+    assert [r for r in local_workspace.requests if r.method == "POST"] == []
 
 
 def test_backend_swap_in_config_changes_the_path(

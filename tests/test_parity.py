@@ -35,6 +35,7 @@ class Verdict(pydantic.BaseModel):
     answer: str
     confident: bool
 
+
 SCENARIOS: dict[str, dict[str, Any]] = {
     "plain": {
         "model": "parity-echo",

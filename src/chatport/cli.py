@@ -60,6 +60,16 @@ def _client(ctx: click.Context, **settings: Any) -> Any:
     return Client(config=ctx.obj["config"], profile=ctx.obj["profile"], **settings)
 
 
+def _reasoning_value(text: str) -> str | int | bool:
+    """``--reasoning``: a level, ``off``, or a token budget."""
+    lowered = text.strip().lower()
+    if lowered in ("off", "false", "no", "none"):
+        return False
+    if lowered.isdigit():
+        return int(lowered)
+    return lowered  # a level; anything else is refused by the request's validation
+
+
 @cli.command()
 @click.argument("prompt")
 @click.option("-s", "--system", help="System prompt sent before the question.")
@@ -67,6 +77,11 @@ def _client(ctx: click.Context, **settings: Any) -> Any:
 @click.option("-m", "--model", help="Model, i.e. the serving endpoint name.")
 @click.option("--max-tokens", type=int, help="Cap on generated tokens.")
 @click.option("-t", "--temperature", type=float, help="Sampling temperature, 0 to 2.")
+@click.option(
+    "-r",
+    "--reasoning",
+    help="Ask the model to reason: low, medium, high, a token budget (Claude), or off.",
+)
 @click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole completion as JSON.")
 @click.pass_context
@@ -79,6 +94,7 @@ def ask(
     model: str | None,
     max_tokens: int | None,
     temperature: float | None,
+    reasoning: str | None,
     stream: bool,
     as_json: bool,
 ) -> None:
@@ -91,6 +107,7 @@ def ask(
       chatport ask "What is a lakehouse?"
       chatport ask -b mlflow -m databricks-gpt-5 "Summarize:" < notes.txt
       echo "hi" | chatport ask - --json
+      chatport ask -m databricks-claude-sonnet-4-5 -r low "Plan a 3-day trip"
     """
     if prompt == "-":
         prompt = sys.stdin.read()
@@ -103,6 +120,8 @@ def ask(
         for k, v in {"max_tokens": max_tokens, "temperature": temperature}.items()
         if v is not None
     }
+    if reasoning is not None:
+        params["reasoning"] = _reasoning_value(reasoning)
     from contextlib import ExitStack
 
     from ._client import Client
