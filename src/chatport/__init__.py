@@ -27,6 +27,7 @@ from ._errors import (
     ServerError,
     UnsupportedFeatureError,
 )
+from ._models import ModelInfo
 from ._registry import BackendInfo, BackendRegistry, ChatportPluginWarning
 from ._request import ChatRequest
 from ._stream import collect
@@ -82,6 +83,7 @@ __all__ = [
     "ImagePart",
     "InvalidRequestError",
     "Message",
+    "ModelInfo",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",

@@ -19,6 +19,7 @@ from ._auth import Workspace, resolve_workspace
 from ._config import Config, load_config
 from ._dispatch import Attempts, run_async, run_sync, stream_async, stream_sync
 from ._errors import APIError, ChatportError, ConfigError, UnsupportedFeatureError
+from ._models import ModelInfo, model_info
 from ._request import ChatRequest
 from ._retry import RetryPolicy
 from ._suggest import did_you_mean
@@ -344,3 +345,38 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<chatport.Client backend={self.config.backend!r} model={self.config.model!r}>"
+
+    # -- what the workspace serves ----------------------------------------------------
+
+    def models(self, *, backend: str | None = None, chat_only: bool = True) -> list[ModelInfo]:
+        """The workspace's serving endpoints as :class:`ModelInfo`, sorted by name.
+
+        By default only chat endpoints: task ``llm/v1/chat`` (foundation and external
+        chat models) and ``agent/v1/chat`` (agents built on MLflow's ``ChatModel``,
+        which answer chat completions). ``ChatAgent`` (``agent/v2/chat``) and
+        ``ResponsesAgent`` (``agent/v1/responses``) endpoints answer other shapes and,
+        like embeddings and custom models, are listed only with ``chat_only=False``.
+
+        The list comes through ``backend``'s own client (default: the configured
+        backend), e.g. mlflow's ``list_endpoints()`` for ``backend="mlflow"``. What it
+        lists also tells later calls each endpoint's model family. Sent once, without
+        retries or observer hooks; failures raise chatport errors.
+        """
+        instance = self.backend(backend)
+        try:
+            listed = instance.list_endpoints()
+        except ChatportError:
+            raise
+        except Exception as exc:
+            raise _wrap_unexpected(exc, instance.name) from exc
+        profiles = instance._profile_cache()
+        result = []
+        for metadata in listed:
+            described = model_info(metadata)
+            if described is None:
+                continue
+            info, profile = described
+            profiles.setdefault(info.name, profile)
+            if info.is_chat or not chat_only:
+                result.append(info)
+        return sorted(result, key=lambda info: info.name)

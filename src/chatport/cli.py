@@ -279,6 +279,60 @@ def backends(as_json: bool) -> None:
             click.echo(f"{'':<{width}}  not usable, missing {', '.join(row['missing'])}{hint}")
 
 
+@cli.command()
+@click.option(
+    "-b", "--backend", help="Backend whose client lists the endpoints (default: from config)."
+)
+@click.option("--all", "show_all", is_flag=True, help="List every endpoint, not only chat ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.pass_context
+@_fail_cleanly
+def models(ctx: click.Context, backend: str | None, show_all: bool, as_json: bool) -> None:
+    """List the workspace's chat models (serving endpoints) you can ask.
+
+    Prints each endpoint's name (the -m/--model of `chatport ask`), task, state, model
+    family and underlying model. Only chat endpoints by default; --all adds embeddings,
+    completions, agents and custom models. With no workspace configured, it lists the
+    embedded local workspace's endpoints.
+
+    \b
+    Examples:
+      chatport models
+      chatport models -b mlflow --all --json
+    """
+    from contextlib import ExitStack
+
+    from ._client import Client
+    from ._config import load_config
+
+    config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
+    with ExitStack() as stack:
+        local = _embedded_workspace_if_needed(stack, config, backend or config.backend)
+        client = stack.enter_context(Client(config=config))
+        infos = client.models(backend=backend, chat_only=not show_all)
+        if local is not None:
+            click.echo(
+                f"chatport: no Databricks workspace is configured, so these are the endpoints "
+                f"of the embedded local workspace ({local.url}). To use a real workspace, set "
+                "DATABRICKS_HOST and DATABRICKS_TOKEN, or a profile in ~/.databrickscfg.",
+                err=True,
+            )
+    if as_json:
+        click.echo(json.dumps([info.to_dict() for info in infos], indent=2))
+        return
+    if not infos:
+        hint = "" if show_all else " chat"
+        click.echo(f"chatport: the workspace lists no{hint} serving endpoints.", err=True)
+        return
+    columns = ("name", "task", "state", "family", "model")
+    rows = [[getattr(info, column) or "-" for column in columns] for info in infos]
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+    for row in [[c.upper() for c in columns], *rows]:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print values and sources as JSON.")
 @click.pass_context

@@ -330,3 +330,17 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+    # -- what the workspace serves ------------------------------------------------------
+
+    def list_endpoints(self) -> list[Mapping[str, Any]]:
+        """The workspace's serving endpoints, each as its raw metadata dict.
+
+        The default reads ``GET /api/2.0/serving-endpoints`` with httpx and the workspace
+        token; backends with their own client override it to list through that client.
+        Failures raise chatport errors (:class:`~chatport.ResponseFormatError` for an
+        answer that is not an endpoint list).
+        """
+        from .endpoint_list import list_serving_endpoints
+
+        return list_serving_endpoints(self.settings, self.name)

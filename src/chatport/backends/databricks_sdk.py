@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +24,7 @@ from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_databricks_error
+from .endpoint_list import endpoints_from_body
 from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream, read_lines
 from .transport import check_host
@@ -144,6 +145,30 @@ class DatabricksSdkBackend(Backend):
         last = events.end()
         if last is not None:
             yield last
+
+    def list_endpoints(self) -> list[Mapping[str, Any]]:
+        """``GET /api/2.0/serving-endpoints``, sent as ``serving_endpoints.list()`` sends it.
+
+        Through the client's ``api_client``, keeping the raw JSON: the typed ``list()``
+        drops what its dataclasses lack (``endpoint_type``, external-model providers
+        newer than the SDK), which chatport reads.
+        """
+        client = self._client()
+        headers = {"Accept": "application/json"}
+        workspace_id = getattr(client.config, "workspace_id", None)
+        if workspace_id:
+            headers["X-Databricks-Workspace-Id"] = str(workspace_id)
+        try:
+            data = client.api_client.do("GET", "/api/2.0/serving-endpoints", headers=headers)
+        except ChatportError:
+            raise
+        except (TypeError, ValueError) as exc:  # not JSON, or JSON the SDK cannot read
+            raise ResponseFormatError(
+                f"the serving-endpoints answer is not an endpoint list: {exc}", backend=self.name
+            ) from exc
+        except Exception as exc:
+            raise map_databricks_error(exc, self.name) from exc
+        return endpoints_from_body(data, self.name)
 
 
 @hookimpl

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .._errors import ChatportError, ConfigError
+from .._errors import ChatportError, ConfigError, ResponseFormatError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
@@ -24,6 +24,7 @@ from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_mlflow_error
+from .endpoint_list import checked_endpoints
 from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream
 from .transport import check_host
@@ -128,6 +129,30 @@ class MlflowBackend(Backend):
         last = events.end()
         if last is not None:
             yield last
+
+    def list_endpoints(self) -> list[Mapping[str, Any]]:
+        """The deploy client's ``list_endpoints()`` (``GET /api/2.0/serving-endpoints/``).
+
+        mlflow cannot read an answer without ``"endpoints"`` (wire-protocol §9) and
+        cannot tell ``{}`` (no endpoints) from another object without it: both list
+        nothing here, where the other backends refuse the second.
+        """
+        client = self._deploy_client()
+        try:
+            endpoints = call_with_deadline(
+                client.list_endpoints, remaining(self.settings.timeout), self.name
+            )
+        except ChatportError:
+            raise
+        except (AttributeError, TypeError, ValueError) as exc:  # mlflow could not read it
+            if isinstance(exc, AttributeError) and "endpoints" in str(exc):
+                return []
+            raise ResponseFormatError(
+                f"the serving-endpoints answer is not an endpoint list: {exc}", backend=self.name
+            ) from exc
+        except Exception as exc:
+            raise map_mlflow_error(exc, self.name) from exc
+        return checked_endpoints(endpoints, self.name)
 
 
 @hookimpl

@@ -227,6 +227,12 @@ class RestBackend(Backend):
         if entry is not None:
             await entry[1].aclose()
 
+    def list_endpoints(self) -> list[Mapping[str, Any]]:
+        """``GET /api/2.0/serving-endpoints`` through the pooled client."""
+        from .endpoint_list import list_serving_endpoints
+
+        return list_serving_endpoints(self.settings, self.name, self._sync_client())
+
 
 @hookimpl
 def chatport_register_backends(registry: BackendRegistry) -> None:
