@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -50,8 +51,17 @@ def test_complete_sends_a_clean_request(
     assert logged.headers["authorization"] == "Bearer ****"
 
 
+#: What a hybrid Claude endpoint needs to reason (wire-protocol §11.3).
+THINKING: dict[str, Any] = {
+    "max_tokens": 2048,
+    "extra": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+}
+
+
 def test_reasoning_and_replay(client: chatport.Client) -> None:
-    first = client.complete("think first", model="databricks-claude-3-7-sonnet")
+    plain = client.complete("think first", model="databricks-claude-3-7-sonnet")
+    assert (plain.text, plain.reasoning) == ("think first", None)
+    first = client.complete("think first", model="databricks-claude-3-7-sonnet", **THINKING)
     assert first.text == "think first"
     assert first.reasoning == "The user asked: think first"
     assert first.message is not None
@@ -66,6 +76,7 @@ def test_reasoning_and_replay(client: chatport.Client) -> None:
             {"role": "user", "content": "now answer"},
         ],
         model="databricks-claude-3-7-sonnet",
+        **THINKING,
     )
     assert second.text == "now answer"
 
@@ -96,11 +107,11 @@ def test_n_and_missing_usage(client: chatport.Client) -> None:
 
 
 def test_stream_collects_to_the_completion(client: chatport.Client) -> None:
-    for model in (MODEL, "databricks-claude-3-7-sonnet"):
-        chunks = list(client.stream("stream these words", model=model))
+    for model, params in ((MODEL, {}), ("databricks-claude-3-7-sonnet", THINKING)):
+        chunks = list(client.stream("stream these words", model=model, **params))
         assert len(chunks) > 3
         collected = chatport.collect(chunks)
-        direct = client.complete("stream these words", model=model)
+        direct = client.complete("stream these words", model=model, **params)
         assert collected.message == direct.message
         assert (collected.text, collected.reasoning, collected.usage, collected.finish_reason) == (
             direct.text,
@@ -111,7 +122,7 @@ def test_stream_collects_to_the_completion(client: chatport.Client) -> None:
 
 
 def test_stream_tool_call_is_assembled(client: chatport.Client) -> None:
-    tools = [{"type": "function", "function": {"name": "lookup"}}]
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     collected = chatport.collect(client.stream("a longer question to fragment", tools=tools))
     direct = client.complete("a longer question to fragment", tools=tools)
     assert collected.tool_calls == direct.tool_calls

@@ -86,17 +86,18 @@ def test_max_tokens_and_n(ws: LocalWorkspace) -> None:
 
 
 def test_reasoning_replay_round_trip(ws: LocalWorkspace) -> None:
-    first = post(ws, "databricks-claude-3-7-sonnet", {"messages": [USER]}).json()
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2000}
+    first = post(ws, "databricks-claude-3-7-sonnet", {"messages": [USER], **thinking}).json()
     assistant = first["choices"][0]["message"]
     assert assistant["content"][0]["summary"][0]["signature"]
-    follow = {"messages": [USER, assistant, {"role": "user", "content": "and then"}]}
+    follow = {"messages": [USER, assistant, {"role": "user", "content": "and then"}], **thinking}
     second = post(ws, "databricks-claude-3-7-sonnet", follow)
     assert second.status_code == 200
     assert second.json()["choices"][0]["message"]["content"][1]["text"] == "and then"
 
 
 def test_tool_result_turn(ws: LocalWorkspace) -> None:
-    tools = [{"type": "function", "function": {"name": "lookup"}}]
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     first = post(ws, "databricks-gpt-5", {"messages": [USER], "tools": tools}).json()
     message = first["choices"][0]["message"]
     assert message["content"] is None
@@ -131,13 +132,14 @@ def test_scripted_rules_then_queue(ws: LocalWorkspace) -> None:
 
 
 def test_stream_format(ws: LocalWorkspace) -> None:
-    text = post(ws, "databricks-gpt-5", {"messages": [USER], "stream": True}).text
+    body = {"messages": [USER], "stream": True, "stream_options": {"include_usage": True}}
+    text = post(ws, "databricks-gpt-5", body).text
     lines = [line for line in text.split("\n") if line]
     assert all(line.startswith("data: ") for line in lines)
     assert lines[-1] == "data: [DONE]"
-    last = json.loads(lines[-2][6:])
-    assert last["choices"][0]["finish_reason"] == "stop"
-    assert last["usage"]["total_tokens"] == 6
+    finish, last = (json.loads(line[6:]) for line in lines[-3:-1])
+    assert finish["choices"][0]["finish_reason"] == "stop"
+    assert (last["choices"], last["usage"]["total_tokens"]) == ([], 6)
 
 
 def test_request_log_masks_credentials_and_writes_jsonl(tmp_path: Path) -> None:

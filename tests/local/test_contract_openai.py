@@ -72,18 +72,24 @@ def test_chat_stream_sync_and_async(ws: LocalWorkspace, base: str) -> None:
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "one two three"
-    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == []  # include_usage: usage comes in one extra chunk
     assert chunks[-1].usage is not None
     assert chunks[-1].usage.total_tokens == 6
 
-    async def main() -> str:
+    async def main() -> tuple[str, list[object]]:
         async with aclient(ws, base) as ac:
             astream = await ac.chat.completions.create(
                 model=MODEL, messages=[{"role": "user", "content": "four five"}], stream=True
             )
-            return "".join([c.choices[0].delta.content or "" async for c in astream if c.choices])
+            chunks = [c async for c in astream]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        return text, [c.usage for c in chunks]
 
-    assert asyncio.run(main()) == "four five"
+    text, usages = asyncio.run(main())
+    assert text == "four five"
+    assert len(usages) > 2
+    assert all(u is None for u in usages)  # no stream_options: no usage
 
 
 def test_gateway_accepts_system_ai_names(ws: LocalWorkspace) -> None:
@@ -95,7 +101,10 @@ def test_gateway_accepts_system_ai_names(ws: LocalWorkspace) -> None:
 
 def test_reasoning_content_is_a_block_list(ws: LocalWorkspace) -> None:
     response = client(ws, BASES[0]).chat.completions.create(
-        model="databricks-claude-3-7-sonnet", messages=[{"role": "user", "content": "why"}]
+        model="databricks-claude-3-7-sonnet",
+        messages=[{"role": "user", "content": "why"}],
+        max_tokens=2048,
+        extra_body={"thinking": {"type": "enabled", "budget_tokens": 1024}},
     )
     content: Any = response.choices[0].message.content
     assert isinstance(content, list)

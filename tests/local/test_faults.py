@@ -36,6 +36,16 @@ def env(ws: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
     return ws
 
 
+def request_info(request_id: str) -> dict[str, str]:
+    """The ``RequestInfo`` detail a Databricks error body carries (wire-protocol §11.4)."""
+    assert request_id
+    return {
+        "@type": "type.googleapis.com/google.rpc.RequestInfo",
+        "request_id": request_id,
+        "serving_data": "",
+    }
+
+
 def outcome(call: Callable[[], Any]) -> Outcome:
     """("ok", result) or (exception class name, HTTP status if the client kept it)."""
     try:
@@ -213,7 +223,11 @@ def test_auth_failures(env: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> 
     )
     assert (response.status_code, response.json()) == (
         403,
-        {"error_code": 403, "message": "Invalid access token."},
+        {
+            "error_code": 403,
+            "message": "Invalid access token.",
+            "details": [request_info(response.headers["x-request-id"])],
+        },
     )
 
 
@@ -259,7 +273,11 @@ def test_unknown_endpoint_and_path(env: LocalWorkspace) -> None:
     response = requests.get(f"{env.url}/api/2.0/nothing-here", timeout=10)
     assert (response.status_code, response.json()) == (
         404,
-        {"error_code": "ENDPOINT_NOT_FOUND", "message": "Invalid path"},
+        {
+            "error_code": "ENDPOINT_NOT_FOUND",
+            "message": "Invalid path",
+            "details": [request_info(response.headers["x-request-id"])],
+        },
     )
 
 

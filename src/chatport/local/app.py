@@ -20,9 +20,18 @@ from starlette.types import Receive, Scope, Send
 
 from .chat import chat_chunks, chat_response, check_chat_body
 from .endpoints import Endpoint, Fault
-from .errors import WireError, bad_request, invalid_token, status_error
+from .errors import WireError, bad_request, invalid_token, status_error, with_request_info
+from .formats import chat_format, responses_format
 from .generate import answer, prompt_tokens
+from .request_ids import request_id, with_request_ids
 from .responses import check_responses_body, response_events, response_object
+from .rules import (
+    chat_reasons,
+    check_chat_family,
+    check_responses_family,
+    responses_reasons,
+    stream_usage,
+)
 from .state import WorkspaceState
 
 __all__ = ["build_app"]
@@ -30,8 +39,9 @@ __all__ = ["build_app"]
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _error_response(error: WireError) -> JSONResponse:
-    return JSONResponse(error.body, status_code=error.status, headers=error.headers)
+def _error_response(error: WireError, request: Request) -> JSONResponse:
+    body = with_request_info(error.body, request_id(request.scope))
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
 class _EventStream(Response):
@@ -165,7 +175,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
                     authenticate(request)
                 return await handler(request)
             except WireError as error:
-                return _error_response(error)
+                return _error_response(error, request)
 
         return endpoint
 
@@ -174,28 +184,36 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
     ) -> Response:
         faults = _Faults(state, endpoint)
         await faults.before(endpoint)
-        body = check_chat_body(body, model_required=model_required)
+        body = check_chat_body(
+            body, model_required=model_required, signed_text=endpoint.family == "google"
+        )
+        check_chat_family(endpoint, body)
         stream = bool(body.get("stream"))
         broken = faults.garbage(stream)
         if broken is not None:
             return broken
         messages = body["messages"]
-        choices = answer(endpoint, messages, body)
+        choices = answer(
+            endpoint,
+            messages,
+            body,
+            reasons=chat_reasons(endpoint, body),
+            text_format=chat_format(body.get("response_format")),
+        )
         model = endpoint.served_model_name or endpoint.name
-        response_id = _response_id(endpoint, "chatcmpl-")
         args = (
-            response_id,
+            _response_id(endpoint, "chatcmpl-"),
             model,
             _created(endpoint),
             choices,
             prompt_tokens(messages),
-            not endpoint.omit_usage,
         )
         headers = {"served-model-name": model}
         if stream:
-            events = [_data(chunk) for chunk in chat_chunks(*args)] + [b"data: [DONE]\n\n"]
+            chunks = chat_chunks(*args, stream_usage(endpoint, body))
+            events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
             return _EventStream(events, faults.drop_after, headers, faults.chunk_delay, state)
-        return JSONResponse(chat_response(*args), headers=headers)
+        return JSONResponse(chat_response(*args, not endpoint.omit_usage), headers=headers)
 
     async def invocations(request: Request) -> Response:
         endpoint = state.endpoint(request.path_params["name"])
@@ -209,7 +227,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         endpoint = state.endpoint(body["model"])
         return await chat(request, endpoint, body, model_required=True)
 
-    async def responses(request: Request) -> Response:
+    async def responses(request: Request, *, open_route: bool) -> Response:
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise bad_request("model: a model (endpoint name) is required")
@@ -217,11 +235,18 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         faults = _Faults(state, endpoint)
         await faults.before(endpoint)
         messages, params = check_responses_body(body)
+        check_responses_family(endpoint, body, open_route=open_route)
         stream = bool(body.get("stream"))
         broken = faults.garbage(stream)
         if broken is not None:
             return broken
-        choice = answer(endpoint, messages, params)[0]
+        choice = answer(
+            endpoint,
+            messages,
+            params,
+            reasons=responses_reasons(endpoint, body),
+            text_format=responses_format(body.get("text")),
+        )[0]
         model = endpoint.served_model_name or endpoint.name
         final = response_object(
             _response_id(endpoint, "resp_"),
@@ -237,6 +262,12 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         for sequence, event in enumerate(response_events(final)):
             events.append(_event({**event, "sequence_number": sequence}))
         return _EventStream(events, faults.drop_after, {}, faults.chunk_delay, state)
+
+    async def openai_responses(request: Request) -> Response:
+        return await responses(request, open_route=False)
+
+    async def open_responses(request: Request) -> Response:
+        return await responses(request, open_route=True)
 
     async def list_endpoints(request: Request) -> Response:
         return JSONResponse({"endpoints": [e.info() for e in state.endpoints_snapshot()]})
@@ -292,21 +323,22 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
 
     async def not_found(request: Request) -> Response:
         error = WireError(404, {"error_code": "ENDPOINT_NOT_FOUND", "message": "Invalid path"})
-        return _error_response(error)
+        return _error_response(error, request)
 
     methods_post = ["POST"]
     routes = [
         Route(
             "/serving-endpoints/chat/completions", guarded(chat_completions), methods=methods_post
         ),
-        Route("/serving-endpoints/responses", guarded(responses), methods=methods_post),
+        Route("/serving-endpoints/responses", guarded(openai_responses), methods=methods_post),
+        Route("/serving-endpoints/open-responses", guarded(open_responses), methods=methods_post),
         Route("/serving-endpoints/{name}/invocations", guarded(invocations), methods=methods_post),
         Route(
             "/ai-gateway/mlflow/v1/chat/completions",
             guarded(chat_completions),
             methods=methods_post,
         ),
-        Route("/ai-gateway/mlflow/v1/responses", guarded(responses), methods=methods_post),
+        Route("/ai-gateway/mlflow/v1/responses", guarded(openai_responses), methods=methods_post),
         Route("/api/2.0/serving-endpoints", guarded(list_endpoints), methods=["GET"]),
         Route("/api/2.0/serving-endpoints/", guarded(list_endpoints), methods=["GET"]),
         Route("/api/2.0/serving-endpoints/{name}", guarded(get_endpoint), methods=["GET"]),
@@ -322,4 +354,4 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     app = Starlette(routes=routes)
-    return state.logging_middleware(app)
+    return with_request_ids(state.logging_middleware(app))

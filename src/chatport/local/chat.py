@@ -6,8 +6,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import bad_request, extra_inputs
+from .errors import bad_request, extra_inputs, invalid_parameter
+from .formats import chat_format
 from .generate import Answer, split_pieces
+from .rules import UsageMode, check_effort
 
 __all__ = ["chat_chunks", "chat_response", "check_chat_body", "merge_extra_params"]
 
@@ -65,13 +67,16 @@ def merge_extra_params(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _check_part(part: Any, where: str, role: str) -> None:
+def _check_part(part: Any, where: str, role: str, signed_text: bool) -> None:
     if not isinstance(part, dict):
         raise bad_request(f"{where}: content parts must be objects")
     kind = part.get("type")
     if kind == "text":
-        if set(part) - {"type", "text", "citations"}:
-            raise extra_inputs(f"{where}.{sorted(set(part) - {'type', 'text', 'citations'})[0]}")
+        allowed = {"type", "text", "citations"}
+        if signed_text and role == "assistant":
+            allowed.add("thoughtSignature")  # Gemini's signed text parts, replayed
+        if set(part) - allowed:
+            raise extra_inputs(f"{where}.{sorted(set(part) - allowed)[0]}")
         if not isinstance(part.get("text"), str) or not part["text"]:
             raise bad_request(f"{where}: text content blocks must be non-empty")
     elif kind == "image_url":
@@ -90,7 +95,7 @@ def _check_part(part: Any, where: str, role: str) -> None:
         raise bad_request(f"{where}.type: unsupported content type {kind!r}")
 
 
-def _check_message(message: Any, index: int) -> None:
+def _check_message(message: Any, index: int, signed_text: bool) -> None:
     where = f"messages.{index}"
     if not isinstance(message, dict):
         raise bad_request(f"{where}: messages must be objects")
@@ -108,7 +113,7 @@ def _check_message(message: Any, index: int) -> None:
         if not content:
             raise bad_request(f"{where}.content: content must not be empty")
         for part_index, part in enumerate(content):
-            _check_part(part, f"{where}.content.{part_index}", role)
+            _check_part(part, f"{where}.content.{part_index}", role, signed_text)
     elif not isinstance(content, str):
         raise bad_request(f"{where}.content: must be a string or a list of content blocks")
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
@@ -138,8 +143,27 @@ def _check_number(
         )
 
 
-def check_chat_body(body: Any, *, model_required: bool) -> dict[str, Any]:
-    """Validate a chat-completions body as strictly as the real service; return it merged."""
+def _check_tools(tools: Any) -> None:
+    if tools is None:
+        return
+    if not isinstance(tools, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("function"), dict) for t in tools
+    ):
+        raise bad_request('tools: each tool must be {"type": "function", "function": {...}}')
+    for index, tool in enumerate(tools):
+        if not isinstance(tool["function"].get("name"), str):
+            raise bad_request(f"tools.{index}.function.name: required")
+        if not isinstance(tool["function"].get("parameters"), dict):
+            raise bad_request(f"tools.{index}.function.parameters: a JSON schema is required")
+
+
+def check_chat_body(
+    body: Any, *, model_required: bool, signed_text: bool = False
+) -> dict[str, Any]:
+    """Validate a chat-completions body as strictly as the real service; return it merged.
+
+    ``signed_text`` accepts Gemini's ``thoughtSignature`` on replayed assistant text parts.
+    """
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     body = merge_extra_params(dict(body))
@@ -149,10 +173,12 @@ def check_chat_body(body: Any, *, model_required: bool) -> dict[str, Any]:
     if model_required and not isinstance(body.get("model"), str):
         raise bad_request("model: a model (endpoint name) is required")
     messages = body.get("messages")
+    if messages is None:
+        raise invalid_parameter("Missing required Chat parameter: 'messages'")
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages: at least one message is required")
     for index, message in enumerate(messages):
-        _check_message(message, index)
+        _check_message(message, index, signed_text)
     checked: dict[str, Any] = body
     if body.get("max_completion_tokens") is not None and body.get("max_tokens") is None:
         body["max_tokens"] = body["max_completion_tokens"]
@@ -165,14 +191,17 @@ def check_chat_body(body: Any, *, model_required: bool) -> dict[str, Any]:
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
         raise bad_request("stop: must be a string or a list of strings")
-    tools = body.get("tools")
-    if tools is not None and (
-        not isinstance(tools, list)
-        or not all(isinstance(t, dict) and isinstance(t.get("function"), dict) for t in tools)
-    ):
-        raise bad_request('tools: each tool must be {"type": "function", "function": {...}}')
+    _check_tools(body.get("tools"))
     if "stream" in body and not isinstance(body["stream"], bool):
         raise bad_request("stream: must be a boolean")
+    options = body.get("stream_options")
+    if options is not None and (
+        not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool)
+    ):
+        raise bad_request('stream_options: expected {"include_usage": true|false}')
+    if body.get("reasoning_effort") is not None:
+        check_effort(body["reasoning_effort"], "reasoning_effort")
+    chat_format(body.get("response_format"))
     return checked
 
 
@@ -180,14 +209,16 @@ def _message(choice: Answer) -> dict[str, Any]:
     content: Any
     if choice.tool_calls:
         content = None
-    elif choice.reasoning is not None:
-        summary: dict[str, Any] = {"type": "summary_text", "text": choice.reasoning}
-        if choice.signature:
-            summary["signature"] = choice.signature
-        content = [
-            {"type": "reasoning", "summary": [summary]},
-            {"type": "text", "text": choice.text},
-        ]
+    elif choice.reasoning is not None or choice.text_signature is not None:
+        text: dict[str, Any] = {"type": "text", "text": choice.text}
+        if choice.text_signature is not None:
+            text["thoughtSignature"] = choice.text_signature
+        content = [text]
+        if choice.reasoning is not None:
+            summary: dict[str, Any] = {"type": "summary_text", "text": choice.reasoning}
+            if choice.signature:
+                summary["signature"] = choice.signature
+            content.insert(0, {"type": "reasoning", "summary": [summary]})
     else:
         content = choice.text
     message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -203,14 +234,18 @@ def _message(choice: Answer) -> dict[str, Any]:
     return message
 
 
-def usage(prompt: int, choices: list[Answer]) -> dict[str, int]:
-    """The OpenAI ``usage`` object for ``choices``."""
+def usage(prompt: int, choices: list[Answer]) -> dict[str, Any]:
+    """The OpenAI ``usage`` object for ``choices`` (reasoning tokens when there were any)."""
     completion = sum(choice.completion_tokens for choice in choices)
-    return {
+    result: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if any(choice.reasoning is not None for choice in choices):
+        reasoning = sum(len((choice.reasoning or "").split()) for choice in choices)
+        result["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return result
 
 
 def chat_response(
@@ -246,8 +281,14 @@ def _deltas(choice: Answer) -> Iterator[dict[str, Any]]:
         if choice.signature:
             block = {"type": "summary_text", "text": "", "signature": choice.signature}
             yield {"content": [{"type": "reasoning", "summary": [block]}]}
-    for piece in split_pieces(choice.text):
-        if choice.reasoning is not None:
+    pieces = split_pieces(choice.text)
+    for index, piece in enumerate(pieces):
+        if choice.text_signature is not None:
+            part = {"type": "text", "text": piece}
+            if index == len(pieces) - 1:
+                part["thoughtSignature"] = choice.text_signature
+            yield {"content": [part]}
+        elif choice.reasoning is not None:
             yield {"content": [{"type": "text", "text": piece}]}
         else:
             yield {"content": piece}
@@ -266,23 +307,32 @@ def chat_chunks(
     created: int,
     choices: list[Answer],
     prompt: int,
-    with_usage: bool,
+    usage_mode: UsageMode,
 ) -> Iterator[dict[str, Any]]:
-    """The ``chat.completion.chunk`` objects of a streamed answer; usage in the last one."""
+    """The ``chat.completion.chunk`` objects of a streamed answer.
+
+    ``usage_mode`` places usage: ``last`` on the final finish chunk, ``every`` on every
+    chunk (``completion_tokens: null`` until the final finish chunk), ``separate`` in an
+    extra chunk with ``"choices": []`` after the finish chunks, ``none`` nowhere.
+    """
     base = {
         "id": response_id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
     }
+    full = usage(prompt, choices)
+    partial = {"prompt_tokens": prompt, "completion_tokens": None, "total_tokens": None}
+    running = {"usage": partial} if usage_mode == "every" else {}
     for index, choice in enumerate(choices):
         for delta in _deltas(choice):
-            yield {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
+            choice_delta = {"index": index, "delta": delta, "finish_reason": None}
+            yield {**base, "choices": [choice_delta], **running}
     for index, choice in enumerate(choices):
-        last: dict[str, Any] = {
-            **base,
-            "choices": [{"index": index, "delta": {}, "finish_reason": choice.finish_reason}],
-        }
-        if with_usage and index == len(choices) - 1:
-            last["usage"] = usage(prompt, choices)
+        finish = {"index": index, "delta": {}, "finish_reason": choice.finish_reason}
+        last: dict[str, Any] = {**base, "choices": [finish], **running}
+        if usage_mode in ("last", "every") and index == len(choices) - 1:
+            last["usage"] = full
         yield last
+    if usage_mode == "separate":
+        yield {**base, "choices": [], "usage": full}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from .._errors import ConfigError
+from .families import EXTERNAL_MODELS, FAMILIES, FOUNDATION_MODELS, PROVIDERS, Family, display_name
 
 __all__ = ["DEFAULT_ENDPOINTS", "MODELS", "Endpoint", "Fault", "endpoints_from_table"]
 
@@ -112,6 +113,15 @@ class Endpoint:
     request offers tools. ``omit_usage`` and ``null_id`` mimic endpoints that leave
     usage out and send ``"id": null``; ``fixed_id`` and ``fixed_created`` make every
     answer carry the same id and timestamp (for comparing clients' results).
+
+    ``family`` (``openai``, ``anthropic``, ``meta``, ``google``) makes the endpoint
+    follow that provider's rules on the wire (stream usage, accepted reasoning
+    parameters, Responses routes); ``None`` is a custom model endpoint, lenient as
+    before. A ``reasoning`` model of family ``anthropic`` is *hybrid*: it reasons only
+    when asked (``thinking`` on chat, ``reasoning.effort`` on Open Responses); in every
+    other family it always reasons. ``foundation_model`` is the served model reported
+    by the metadata API (default: the family's representative model) and ``external``
+    reports an external-model endpoint of the family's provider instead.
     """
 
     name: str
@@ -126,6 +136,9 @@ class Endpoint:
     task: str = "llm/v1/chat"
     fixed_id: str | None = None
     fixed_created: int | None = None
+    family: Family | None = None
+    foundation_model: str | None = None
+    external: bool = False
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -136,7 +149,40 @@ class Endpoint:
                 f"expected one of {', '.join(MODELS)}",
                 key=f"endpoints.{self.name}.model",
             )
+        where = f"endpoints.{self.name}"
+        if self.family is not None and self.family not in FAMILIES:
+            raise ConfigError(
+                f"endpoint {self.name!r}: unknown family {self.family!r}; "
+                f"expected one of {', '.join(FAMILIES)}",
+                key=f"{where}.family",
+            )
+        if self.family is None and (self.foundation_model is not None or self.external):
+            key = "external" if self.external else "foundation_model"
+            raise ConfigError(
+                f"endpoint {self.name!r}: {key} needs a family (custom endpoints have none)",
+                key=f"{where}.{key}",
+            )
+        if not isinstance(self.external, bool):
+            raise ConfigError(f"{where}.external: expected true or false", key=f"{where}.external")
+        if self.foundation_model is not None and not isinstance(self.foundation_model, str):
+            raise ConfigError(
+                f"{where}.foundation_model: expected a string", key=f"{where}.foundation_model"
+            )
         self.replies = deque(self.replies)
+
+    @property
+    def hybrid(self) -> bool:
+        """Whether the endpoint reasons only when the request asks (hybrid Claude)."""
+        return self.model == "reasoning" and self.family == "anthropic"
+
+    @property
+    def served_model(self) -> str | None:
+        """The foundation or external model behind the endpoint (``None``: custom)."""
+        if self.family is None:
+            return None
+        if self.foundation_model is not None:
+            return self.foundation_model
+        return (EXTERNAL_MODELS if self.external else FOUNDATION_MODELS)[self.family]
 
     def enqueue(self, *replies: str) -> None:
         """Queue replies for a ``scripted`` endpoint."""
@@ -151,10 +197,26 @@ class Endpoint:
         with self._lock:
             return self.replies.popleft() if self.replies else "OK"
 
+    def _served_entity(self) -> tuple[str | None, dict[str, Any]]:
+        entity: dict[str, Any] = {"name": self.served_model_name or self.name}
+        model = self.served_model
+        if self.family is None or model is None:
+            entity.update(entity_name=f"local.chatport.{self.name}", entity_version="1")
+            return None, entity
+        if self.external:
+            entity["external_model"] = {
+                "provider": PROVIDERS[self.family],
+                "name": model,
+                "task": "llm/v1/chat",
+            }
+            return "EXTERNAL_MODEL", entity
+        entity["foundation_model"] = {"name": model, "display_name": display_name(model)}
+        return "FOUNDATION_MODEL_API", entity
+
     def info(self) -> dict[str, Any]:
         """The endpoint as the serving-endpoints API lists it."""
-        entity = self.served_model_name or self.name
-        return {
+        endpoint_type, entity = self._served_entity()
+        info: dict[str, Any] = {
             "name": self.name,
             "id": f"local-{abs(hash(self.name)) % 10**12:012d}",
             "creator": "local@chatport",
@@ -162,28 +224,27 @@ class Endpoint:
             "last_updated_timestamp": 1700000000000,
             "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
             "task": self.task,
-            "endpoint_type": "FOUNDATION_MODEL_API",
-            "config": {
-                "served_entities": [
-                    {
-                        "name": entity,
-                        "foundation_model": {"name": entity, "display_name": entity},
-                    }
-                ]
-            },
+            "config": {"served_entities": [entity]},
             "tags": [{"key": "chatport-local-model", "value": self.model}],
             "permission_level": "CAN_QUERY",
             "route_optimized": False,
         }
+        if endpoint_type is not None:
+            info["endpoint_type"] = endpoint_type
+        return info
 
 
 def _default_endpoints() -> list[Endpoint]:
+    def foundation(name: str, model: ModelKind, family: Family, **options: Any) -> Endpoint:
+        return Endpoint(name, model, family=family, foundation_model=name, **options)
+
     return [
-        Endpoint("databricks-claude-sonnet-4-5", "echo"),
-        Endpoint("databricks-gpt-5", "echo"),
-        Endpoint("databricks-meta-llama-3-3-70b-instruct", "echo"),
-        Endpoint("databricks-claude-3-7-sonnet", "reasoning"),
-        Endpoint("databricks-gpt-oss-120b", "reasoning", signature=False),
+        foundation("databricks-claude-sonnet-4-5", "reasoning", "anthropic"),
+        foundation("databricks-claude-3-7-sonnet", "reasoning", "anthropic"),
+        foundation("databricks-gpt-5", "echo", "openai"),
+        foundation("databricks-gpt-oss-120b", "reasoning", "openai", signature=False),
+        foundation("databricks-meta-llama-3-3-70b-instruct", "echo", "meta"),
+        foundation("databricks-gemini-2-5-pro", "echo", "google"),
         Endpoint("local-bare", "echo", omit_usage=True, null_id=True),
         Endpoint("local-scripted", "scripted"),
     ]
@@ -212,6 +273,9 @@ def endpoints_from_table(table: Mapping[str, Any], source: str) -> list[Endpoint
         "task",
         "fixed_id",
         "fixed_created",
+        "family",
+        "foundation_model",
+        "external",
     }
     result = []
     for name, spec in table.items():

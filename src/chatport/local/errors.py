@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["ERROR_CODES", "WireError", "extra_inputs", "status_error"]
+__all__ = [
+    "ERROR_CODES",
+    "WireError",
+    "bad_request",
+    "extra_inputs",
+    "google_error",
+    "invalid_parameter",
+    "status_error",
+    "with_request_info",
+]
 
 #: The ``error_code`` the real service sends with each status.
 ERROR_CODES: dict[int, str] = {
@@ -69,6 +78,32 @@ def status_error(
 def bad_request(message: str) -> WireError:
     """400 ``BAD_REQUEST`` with ``message``."""
     return WireError(400, {"error_code": "BAD_REQUEST", "message": message})
+
+
+def invalid_parameter(message: str) -> WireError:
+    """400 ``INVALID_PARAMETER_VALUE`` with ``message``."""
+    return WireError(400, {"error_code": "INVALID_PARAMETER_VALUE", "message": message})
+
+
+def google_error(message: str, field: str) -> WireError:
+    """A 400 in Google's own error shape, as Gemini endpoints pass it through."""
+    violation = {"field": field, "description": message}
+    kind = "type.googleapis.com/google.rpc.BadRequest"
+    details = [{"@type": kind, "fieldViolations": [violation]}]
+    body = {"code": 400, "message": message, "status": "INVALID_ARGUMENT", "details": details}
+    return WireError(400, {"error": body})
+
+
+def with_request_info(body: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """``body`` with the ``RequestInfo`` detail if it is a Databricks error body."""
+    if "error_code" not in body:
+        return body
+    info = {
+        "@type": "type.googleapis.com/google.rpc.RequestInfo",
+        "request_id": request_id,
+        "serving_data": "",
+    }
+    return {**body, "details": [*body.get("details", []), info]}
 
 
 def extra_inputs(location: str) -> WireError:

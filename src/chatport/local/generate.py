@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .endpoints import Endpoint
+from .formats import TextFormat, render
 
 __all__ = ["Answer", "answer", "count_words", "message_text", "split_pieces"]
 
@@ -44,6 +45,7 @@ class Answer:
     text: str = ""
     reasoning: str | None = None
     signature: str | None = None
+    text_signature: str | None = None
     tool_calls: list[dict[str, str]] = field(default_factory=list)
     finish_reason: str = "stop"
     completion_tokens: int = 0
@@ -65,6 +67,12 @@ def _chosen_tool(tools: list[dict[str, Any]], tool_choice: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _stop_at(text: str, stop: Any) -> str:
+    sequences = [stop] if isinstance(stop, str) else list(stop or [])
+    cuts = [text.find(s) for s in sequences if s and s in text]
+    return text[: min(cuts)] if cuts else text
+
+
 def _truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
     if max_tokens is None or count_words(text) <= max_tokens:
         return text, False
@@ -73,9 +81,19 @@ def _truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
 
 
 def answer(
-    endpoint: Endpoint, messages: list[dict[str, Any]], params: dict[str, Any]
+    endpoint: Endpoint,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    *,
+    reasons: bool = False,
+    text_format: TextFormat | None = None,
 ) -> list[Answer]:
-    """Generate ``n`` choices for validated ``messages`` and ``params``."""
+    """Generate ``n`` choices for validated ``messages`` and ``params``.
+
+    ``reasons`` adds a reasoning block; ``text_format`` makes the answer JSON (not for
+    ``scripted`` replies). ``params["stop"]`` cuts the answer before the first stop
+    sequence, then ``params["max_tokens"]`` truncates it (``finish_reason: "length"``).
+    """
     last = messages[-1]
     question = ""
     for message in reversed(messages):
@@ -101,18 +119,20 @@ def answer(
             choices.append(result)
             continue
         if last.get("role") == "tool":
-            text = f"The tool returned: {message_text(last)}"
+            text = render(text_format, f"The tool returned: {message_text(last)}")
         elif endpoint.model == "scripted":
             text = endpoint.scripted_reply(question)
         else:
-            text = question or "(no question)"
-        if endpoint.model == "reasoning":
+            text = render(text_format, question or "(no question)")
+        if reasons:
             result.reasoning = f"The user asked: {question}"
             if endpoint.signature:
                 result.signature = f"sig-{_short_hash(endpoint.name, result.reasoning)}"
-        result.text, truncated = _truncate(text, max_tokens)
+        result.text, truncated = _truncate(_stop_at(text, params.get("stop")), max_tokens)
         if truncated:
             result.finish_reason = "length"
+        if endpoint.family == "google":
+            result.text_signature = f"sig-{_short_hash(endpoint.name, result.text)}"
         result.completion_tokens = count_words(result.text) + count_words(result.reasoning or "")
         choices.append(result)
     return choices

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import bad_request, extra_inputs
+from .formats import responses_format
 from .generate import Answer, split_pieces
 
 __all__ = ["check_responses_body", "response_events", "response_object"]
@@ -29,6 +30,7 @@ _PARAMS = frozenset(
         "metadata",
         "user",
         "store",
+        "previous_response_id",
         "truncation",
         "safety_identifier",
         "prompt_cache_key",
@@ -120,7 +122,11 @@ def check_responses_body(body: Any) -> tuple[list[dict[str, Any]], dict[str, Any
             or not isinstance(tool.get("name"), str)
         ):
             raise bad_request(f"tools.{index}: function tools need a name")
-        tools.append({"type": "function", "function": {"name": tool["name"]}})
+        if not isinstance(tool.get("parameters"), dict):
+            raise bad_request(f"tools.{index}.parameters: a JSON schema object is required")
+        function = {"name": tool["name"], "parameters": tool["parameters"]}
+        tools.append({"type": "function", "function": function})
+    responses_format(body.get("text"))
     params = {"max_tokens": limit, "tools": tools, "tool_choice": body.get("tool_choice")}
     return _to_messages(body), params
 

@@ -19,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .endpoints import Endpoint, Fault
 from .errors import status_error
+from .request_ids import request_id
 
 __all__ = ["LoggedRequest", "WorkspaceState"]
 
@@ -29,6 +30,7 @@ class LoggedRequest:
 
     It is logged as soon as it arrives; ``body`` is filled in once received and
     ``status`` once the answer starts (``None`` until then, or if it never does).
+    ``request_id`` is the ``x-request-id`` the answer carries.
     """
 
     method: str
@@ -37,6 +39,7 @@ class LoggedRequest:
     body: Any
     status: int | None = None
     time: float = field(default_factory=time.time)
+    request_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of this entry."""
@@ -45,6 +48,7 @@ class LoggedRequest:
             "method": self.method,
             "path": self.path,
             "status": self.status,
+            "request_id": self.request_id,
             "headers": self.headers,
             "body": self.body,
         }
@@ -197,6 +201,7 @@ class WorkspaceState:
                 path=scope["path"],
                 headers=_mask_headers(scope["headers"]),
                 body=None,
+                request_id=request_id(scope),
             )
             with self._lock:
                 self._log.append(entry)
