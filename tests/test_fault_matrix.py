@@ -22,7 +22,7 @@ BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
 MODEL = "databricks-gpt-5"
 TIMEOUT = 3.0
 MARGIN = 2.0
-INFERENCE = ("/invocations", "/chat/completions", "/responses")
+INFERENCE = ("/invocations", "/chat/completions", "/responses", "/open-responses")
 
 
 @dataclass

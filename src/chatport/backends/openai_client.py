@@ -243,9 +243,12 @@ class OpenAISDKBackend(Backend):
     requires = ("openai",)
     extra = "openai"
 
+    #: The ``route`` option's values and their base paths.
+    routes: ClassVar[Mapping[str, str]] = MappingProxyType(ROUTES)
+
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self._clients = OpenAIClients(settings)
+        self._clients = OpenAIClients(settings, self.routes)
 
     def _resource(self, client: Any) -> Any:
         raise NotImplementedError

@@ -8,6 +8,7 @@ Messages become Responses ``input`` items (tool calls as ``function_call`` and
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import UnsupportedFeatureError
@@ -17,7 +18,7 @@ from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
 from .base import BackendSettings, Capabilities
-from .openai_client import OpenAIClients, OpenAISDKBackend, SDKCall
+from .openai_client import OpenAISDKBackend, SDKCall
 from .responses_shape import completion_from_response, responses_body
 from .sse import ResponsesEventStream
 
@@ -64,9 +65,10 @@ class ResponsesBackend(OpenAISDKBackend):
     )
     description = "openai SDK responses.create (OpenAI models) or Open Responses (the others)"
 
+    routes = MappingProxyType(RESPONSES_ROUTES)
+
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self._clients = OpenAIClients(settings, RESPONSES_ROUTES)
         self._route: str | None = settings.option("route")
 
     def route_for(self, profile: ModelProfile | None) -> str:

@@ -273,7 +273,8 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         return JSONResponse({"endpoints": [e.info() for e in state.endpoints_snapshot()]})
 
     async def get_endpoint(request: Request) -> Response:
-        return JSONResponse(state.endpoint(request.path_params["name"]).info())
+        name = request.path_params["name"]
+        return JSONResponse(state.endpoint(name, gateway_alias=False).info())
 
     async def host_metadata(request: Request) -> Response:
         return JSONResponse({"oidc_endpoint": f"{state.base_url(request)}/oidc"})

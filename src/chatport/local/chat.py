@@ -207,13 +207,13 @@ def check_chat_body(
 
 def _message(choice: Answer) -> dict[str, Any]:
     content: Any
-    if choice.tool_calls:
+    if choice.tool_calls and choice.reasoning is None:
         content = None
     elif choice.reasoning is not None or choice.text_signature is not None:
         text: dict[str, Any] = {"type": "text", "text": choice.text}
         if choice.text_signature is not None:
             text["thoughtSignature"] = choice.text_signature
-        content = [text]
+        content = [text] if choice.text or choice.text_signature else []  # no empty blocks
         if choice.reasoning is not None:
             summary: dict[str, Any] = {"type": "summary_text", "text": choice.reasoning}
             if choice.signature:

@@ -105,6 +105,10 @@ def answer(
     choices = []
     for index in range(int(params.get("n") or 1)):
         result = Answer()
+        if reasons:  # a reasoning model thinks before it answers or calls a tool
+            result.reasoning = f"The user asked: {question}"
+            if endpoint.signature:
+                result.signature = f"sig-{_short_hash(endpoint.name, result.reasoning)}"
         if tool_name is not None and last.get("role") == "user":
             arguments = json.dumps({"query": question})
             result.tool_calls.append(
@@ -115,7 +119,7 @@ def answer(
                 }
             )
             result.finish_reason = "tool_calls"
-            result.completion_tokens = count_words(arguments)
+            result.completion_tokens = count_words(arguments) + count_words(result.reasoning or "")
             choices.append(result)
             continue
         if last.get("role") == "tool":
@@ -124,10 +128,6 @@ def answer(
             text = endpoint.scripted_reply(question)
         else:
             text = render(text_format, question or "(no question)")
-        if reasons:
-            result.reasoning = f"The user asked: {question}"
-            if endpoint.signature:
-                result.signature = f"sig-{_short_hash(endpoint.name, result.reasoning)}"
         result.text, truncated = _truncate(_stop_at(text, params.get("stop")), max_tokens)
         if truncated:
             result.finish_reason = "length"

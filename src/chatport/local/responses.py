@@ -189,9 +189,11 @@ def response_object(
             "input_tokens": prompt,
             "output_tokens": choice.completion_tokens,
             "total_tokens": prompt + choice.completion_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens_details": {"reasoning_tokens": len((choice.reasoning or "").split())},
         }
+        if choice.reasoning is not None:  # as on chat: details only when there was reasoning
+            body["usage"]["output_tokens_details"] = {
+                "reasoning_tokens": len(choice.reasoning.split())
+            }
     return body
 
 

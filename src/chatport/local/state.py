@@ -108,10 +108,12 @@ class WorkspaceState:
 
     # -- endpoints ------------------------------------------------------------------
 
-    def endpoint(self, name: str) -> Endpoint:
-        """The endpoint called ``name``, or its ``system.ai.*`` gateway alias."""
+    def endpoint(self, name: str, *, gateway_alias: bool = True) -> Endpoint:
+        """The endpoint called ``name``, or (with ``gateway_alias``) its ``system.ai.*``
+        gateway name, which only the inference routes take: the serving-endpoints API
+        knows no gateway names."""
         endpoint = self._endpoints.get(name)
-        if endpoint is None and name.startswith("system.ai."):
+        if endpoint is None and gateway_alias and name.startswith("system.ai."):
             endpoint = self._endpoints.get("databricks-" + name.removeprefix("system.ai."))
         if endpoint is None:
             raise status_error(
