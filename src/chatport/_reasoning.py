@@ -87,13 +87,20 @@ def _cannot_reason(profile: ModelProfile, backend: str) -> UnsupportedFeatureErr
     )
 
 
-def chat_reasoning(request: ChatRequest, profile: ModelProfile, backend: str) -> dict[str, Any]:
-    """The chat-completions fields that ask ``profile``'s model to reason as requested."""
-    value = request.reasoning
-    if value is None or value is False:
-        return {}
+def _requested(request: ChatRequest, profile: ModelProfile, backend: str) -> bool:
+    """Whether the request asks for reasoning; refuses a model that cannot reason."""
+    if request.reasoning is None or request.reasoning is False:
+        return False
     if profile.reasoning is None:
         raise _cannot_reason(profile, backend)
+    return True
+
+
+def chat_reasoning(request: ChatRequest, profile: ModelProfile, backend: str) -> dict[str, Any]:
+    """The chat-completions fields that ask ``profile``'s model to reason as requested."""
+    if not _requested(request, profile, backend):
+        return {}
+    value = request.reasoning
     level = _level(value)
     if profile.reasoning == "effort":
         if level is None:
@@ -103,7 +110,7 @@ def chat_reasoning(request: ChatRequest, profile: ModelProfile, backend: str) ->
                 field="reasoning",
             )
         return {"reasoning_effort": level}
-    budget = THINKING_BUDGETS[level] if level is not None else int(value)
+    budget = THINKING_BUDGETS[level] if level is not None else int(value or 0)
     if budget < MIN_THINKING_BUDGET:
         raise InvalidRequestError(
             f"Claude's thinking budget must be at least {MIN_THINKING_BUDGET} tokens, got {budget}",
@@ -125,11 +132,9 @@ def responses_reasoning(
     request: ChatRequest, profile: ModelProfile, backend: str
 ) -> dict[str, Any]:
     """The Responses-API fields that ask for reasoning (``reasoning.effort``)."""
-    value = request.reasoning
-    if value is None or value is False:
+    if not _requested(request, profile, backend):
         return {}
-    if profile.reasoning is None:
-        raise _cannot_reason(profile, backend)
+    value = request.reasoning
     level = _level(value)
     if level is None:
         raise InvalidRequestError(
