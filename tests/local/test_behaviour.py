@@ -216,7 +216,7 @@ def test_auth_off(tmp_path: Path) -> None:
 
 
 def test_oauth_tokens_expire(monkeypatch: pytest.MonkeyPatch) -> None:
-    with LocalWorkspace(token_lifetime=0.2, oauth_clients={"cid": "secret"}) as ws:
+    with LocalWorkspace(token_lifetime=2.0, oauth_clients={"cid": "secret"}) as ws:
         issued = httpx.post(
             f"{ws.url}/oidc/v1/token",
             data={"grant_type": "client_credentials", "scope": "all-apis"},
@@ -227,8 +227,11 @@ def test_oauth_tokens_expire(monkeypatch: pytest.MonkeyPatch) -> None:
         assert httpx.get(f"{ws.url}/api/2.0/serving-endpoints", headers=headers).status_code == 200
         import time
 
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
         expired = httpx.get(f"{ws.url}/api/2.0/serving-endpoints", headers=headers)
+        while expired.status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)  # wait for the expiry itself, however slow the machine
+            expired = httpx.get(f"{ws.url}/api/2.0/serving-endpoints", headers=headers)
         assert (expired.status_code, expired.json()["error_code"]) == (403, 403)
         bad = httpx.post(
             f"{ws.url}/oidc/v1/token",
