@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._api import acomplete, astream, complete, stream
+from ._api import acomplete, amap, astream, complete, map, stream
+from ._batch import BatchResult, RateLimit
 from ._client import Client
 from ._config import Config, load_config
 from ._errors import (
@@ -70,6 +71,7 @@ __all__ = [
     "BackendRegistry",
     "BackendSettings",
     "BadRequestError",
+    "BatchResult",
     "Capabilities",
     "ChatRequest",
     "ChatportError",
@@ -86,6 +88,7 @@ __all__ = [
     "ModelInfo",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimit",
     "RateLimitError",
     "ReasoningPart",
     "ResponseFormatError",
@@ -96,10 +99,12 @@ __all__ = [
     "Usage",
     "__version__",
     "acomplete",
+    "amap",
     "astream",
     "collect",
     "complete",
     "hookimpl",
     "load_config",
+    "map",
     "stream",
 ]

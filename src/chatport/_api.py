@@ -5,13 +5,16 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ._client import Client
 from ._types import Chunk, Completion
 
-__all__ = ["acomplete", "astream", "complete", "default_client", "stream"]
+if TYPE_CHECKING:
+    from ._batch import BatchResult
+
+__all__ = ["acomplete", "amap", "astream", "complete", "default_client", "map", "stream"]
 
 _ENV_KEYS = ("CHATPORT_CONFIG", "CHATPORT_BACKEND", "CHATPORT_MODEL", "CHATPORT_PROFILE")
 _clients: dict[tuple[str | None, ...], Client] = {}
@@ -91,3 +94,23 @@ def astream(
 ) -> AsyncIterator[Chunk]:
     """Async :func:`stream`: ``async for chunk in chatport.astream(...)``."""
     return default_client(profile).astream(messages, backend=backend, model=model, **params)
+
+
+def map(
+    inputs: Iterable[Any],
+    *,
+    profile: str | None = None,
+    **options: Any,
+) -> Iterator[BatchResult]:
+    """Answer many inputs through the default client. See :meth:`Client.map`."""
+    return default_client(profile).map(inputs, **options)
+
+
+def amap(
+    inputs: Iterable[Any] | AsyncIterable[Any],
+    *,
+    profile: str | None = None,
+    **options: Any,
+) -> AsyncIterator[BatchResult]:
+    """Async :func:`map`: ``async for result in chatport.amap(...)``."""
+    return default_client(profile).amap(inputs, **options)

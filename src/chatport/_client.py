@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from ._types import Chunk, Completion
 from .backends.base import Backend, BackendSettings
 
 if TYPE_CHECKING:
+    from ._batch import BatchResult
     from ._registry import BackendInfo
 
 __all__ = ["Client"]
@@ -302,6 +303,65 @@ class Client:
         Closing the iterator early (``break``, ``aclose()``) closes the connection.
         """
         return stream_async(self._attempts(messages, backend, model, options, True, params))
+
+    # -- batches --------------------------------------------------------------------
+
+    def map(
+        self,
+        inputs: Iterable[Any],
+        *,
+        concurrency: int = 16,
+        progress: bool | None = None,
+        rate_limit: Any = None,
+        **params: Any,
+    ) -> Iterator[BatchResult]:
+        """Answer many inputs; yields a :class:`BatchResult` per input, in input order.
+
+        ``inputs`` (prompts, message lists or :class:`ChatRequest` objects) is read
+        lazily, so it may be a generator of any length. At most ``concurrency`` calls
+        are in flight; a failed input is a result with its ``error``, never the end of
+        the batch. ``rate_limit`` is requests per minute, or
+        ``{"requests_per_minute": ..., "tokens_per_minute": ...}``; a server's
+        ``Retry-After`` pauses every worker. ``progress`` shows a bar on a terminal
+        (``None``: when standard error is one; needs the ``progress`` extra).
+        ``params`` are the call parameters of :meth:`complete`. Leaving the loop early
+        cancels the calls still in flight.
+        """
+        from ._batch import map_sync
+
+        return map_sync(
+            self,
+            inputs,
+            concurrency=concurrency,
+            progress=progress,
+            rate_limit=rate_limit,
+            **params,
+        )
+
+    def amap(
+        self,
+        inputs: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        progress: bool | None = None,
+        rate_limit: Any = None,
+        **params: Any,
+    ) -> AsyncIterator[BatchResult]:
+        """The async twin of :meth:`map`: ``async for result in client.amap(...)``.
+
+        ``inputs`` may also be an async iterable. Backends without native async run
+        in worker threads, at most ``concurrency`` at a time.
+        """
+        from ._batch import amap
+
+        return amap(
+            self,
+            inputs,
+            concurrency=concurrency,
+            progress=progress,
+            rate_limit=rate_limit,
+            **params,
+        )
 
     # -- lifecycle ------------------------------------------------------------------
 

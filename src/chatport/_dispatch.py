@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import ChatportError, UnsupportedFeatureError
 from ._request import ChatRequest
-from ._retry import deadline_scope, is_fallback_error
+from ._retry import deadline_scope, is_fallback_error, retry_listener
 from ._stream import StreamAssembler
 from ._types import Chunk, Completion
 from .backends.base import Backend
@@ -102,8 +102,12 @@ class Attempts:
     def failed(self, attempt: Attempt, exc: Exception) -> float:
         """Record a failure; return seconds to wait before the next attempt, or raise."""
         error = self.client._failed(attempt.request, exc, attempt.backend.name, attempt.started)
+        error.attempts = self._number
         wait = self.policy.delay(error, self._retries, attempt.deadline)
         if wait is not None:
+            listener = retry_listener.get()
+            if listener is not None:
+                listener(error, wait)
             self._retries += 1
             self._retry = True
             return wait

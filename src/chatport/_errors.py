@@ -48,7 +48,13 @@ __all__ = [
 
 
 class ChatportError(Exception):
-    """Base class of every error chatport raises."""
+    """Base class of every error chatport raises.
+
+    ``attempts`` is how many tries a failed call made (retries and fallbacks included),
+    or ``None`` for an error raised before anything was sent.
+    """
+
+    attempts: int | None = None
 
 
 class ConfigError(ChatportError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextvars
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,7 +29,7 @@ from ._errors import (
     ServerError,
 )
 
-__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "deadline_scope", "remaining"]
+__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "deadline_scope", "remaining", "retry_listener"]
 
 #: The longest ``Retry-After`` chatport waits for before giving up instead.
 MAX_RETRY_AFTER = 60.0
@@ -48,6 +48,12 @@ def deadline_scope(deadline: float) -> Iterator[None]:
         yield
     finally:
         _deadline.reset(token)
+
+
+#: A callback the current context's calls report each retried failure to, with the wait
+#: before the retry. Batches set it to pause all their workers on a ``Retry-After``.
+retry_listener: contextvars.ContextVar[Callable[[ChatportError, float], None] | None]
+retry_listener = contextvars.ContextVar("chatport_retry_listener", default=None)
 
 
 def remaining(default: float) -> float:
