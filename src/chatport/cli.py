@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -331,6 +332,127 @@ def models(ctx: click.Context, backend: str | None, show_all: bool, as_json: boo
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+
+
+@cli.command()
+@click.argument("input_path", metavar="IN.jsonl", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results file (JSONL). Ids already in it are skipped, so a rerun resumes.",
+)
+@click.option("-b", "--backend", help="Backend to use (default: from config, else 'rest').")
+@click.option("-m", "--model", help="Model for lines that do not name one.")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Calls in flight at once.",
+)
+@click.option("--rpm", type=click.FloatRange(min=0, min_open=True), help="Requests per minute.")
+@click.option("--tpm", type=click.FloatRange(min=0, min_open=True), help="Tokens per minute.")
+@click.option("--retry-failed", is_flag=True, help="Redo the ids that failed in OUT.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: on a terminal; needs chatport[progress]).",
+)
+@click.pass_context
+@_fail_cleanly
+def batch(
+    ctx: click.Context,
+    input_path: Path,
+    output: Path,
+    backend: str | None,
+    model: str | None,
+    concurrency: int,
+    rpm: float | None,
+    tpm: float | None,
+    retry_failed: bool,
+    progress: bool | None,
+) -> None:
+    """Answer every line of IN.jsonl into OUT.jsonl, resumably.
+
+    Each input line is {"id": ..., "prompt": "..."} or {"id": ..., "messages": [...]},
+    with optional call parameters ("model", "max_tokens", "temperature", ...). Each
+    output line holds the id, text, finish_reason, usage, backend and model, or the
+    error of a failed line. Results are flushed one line at a time: after a crash or a
+    kill, run the same command again and only the missing ids are done. Bad input
+    lines are reported with their line numbers before anything is sent. The exit status
+    is 1 when any line failed.
+
+    \b
+    Examples:
+      chatport batch tickets.jsonl -o answers.jsonl -m databricks-gpt-5 -c 32
+      chatport batch tickets.jsonl -o answers.jsonl --retry-failed
+    """
+    from contextlib import ExitStack
+
+    from ._batch_file import BatchFile, BatchSummary, pending, read_inputs, result_line, resume
+    from ._client import Client
+    from ._config import load_config
+    from ._errors import ChatportError, InvalidRequestError
+    from ._request import ChatRequest
+
+    lines = read_inputs(input_path)
+    done = resume(output, retry_failed)
+    todo = list(pending(lines, done))
+    summary = BatchSummary(skipped=len(lines) - len(todo))
+    config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
+    default_model = model or config.model or ""
+    requests = []
+    for line in todo:
+        options = dict(line.options)
+        try:
+            requests.append(
+                ChatRequest.build(
+                    line.messages, model=options.pop("model", None) or default_model, **options
+                )
+            )
+        except InvalidRequestError as exc:
+            raise click.UsageError(f"{input_path}: line {line.number}: {exc}") from None
+    rate_limit = {
+        key: value
+        for key, value in {"requests_per_minute": rpm, "tokens_per_minute": tpm}.items()
+        if value is not None
+    }
+    with ExitStack() as stack:
+        local = _embedded_workspace_if_needed(stack, config, backend or config.backend)
+        client = stack.enter_context(Client(config=config))
+        writer = BatchFile(output)
+        stack.callback(writer.close)
+        results = client.map(
+            requests,
+            backend=backend,
+            concurrency=concurrency,
+            progress=progress,
+            rate_limit=rate_limit or None,
+        )
+        try:
+            for result in results:
+                writer.write(result_line(todo[result.index].id, result.completion, result.error))
+                if result.completion is not None:
+                    summary.done += 1
+                    summary.tokens += result.completion.usage.total_tokens or 0
+                elif isinstance(result.error, ChatportError):
+                    summary.failed[type(result.error).__name__] += 1
+        except KeyboardInterrupt:
+            results.close()  # type: ignore[attr-defined]
+            click.echo(f"chatport: interrupted; {summary.text()}", err=True)
+            sys.exit(130)
+        if local is not None:
+            click.echo(
+                f"chatport: no Databricks workspace is configured, so the embedded local "
+                f"workspace ({local.url}) answered.",
+                err=True,
+            )
+    click.echo(f"chatport: {summary.text()}", err=True)
+    if summary.failed:
+        sys.exit(1)
 
 
 @cli.command("config")
