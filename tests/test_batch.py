@@ -219,6 +219,7 @@ def test_fault_mix_every_input_once_in_order(env: LocalWorkspace, backend: str) 
         Fault.error(503, probability=0.05, retry_after=0),
         Fault(status=429, probability=0.03, retry_after=1),
         Fault(latency=3.0, probability=0.02),
+        Fault.slow(3.0, times=1),  # at least one call outlives its deadline
     )
     prompts = [f"prompt number {i}" for i in range(120)]
     with chatport.Client(
@@ -236,7 +237,11 @@ def test_fault_mix_every_input_once_in_order(env: LocalWorkspace, backend: str) 
         for r in env.requests
         if r.method == "POST" and isinstance(r.body, dict)
     )
-    assert {result.input: result.attempts for result in results} == {p: sent[p] for p in prompts}
+    # (an attempt may also time out before it reaches a loaded server: never more than one
+    # request per attempt)
+    assert all(sent[r.input] <= r.attempts for r in results)
+    assert all(sent[r.input] >= 1 for r in results if r.ok)
+    assert sum(sent.values()) <= sum(r.attempts for r in results)
 
 
 def test_a_retry_after_pauses_the_whole_batch(env: LocalWorkspace) -> None:
