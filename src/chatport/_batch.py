@@ -354,6 +354,9 @@ def map_sync(client: Client, inputs: Iterable[Any], **options: Any) -> Iterator[
                 return
     finally:
         stop.set()
-        if thread.is_alive() and main is not None:
-            loop.call_soon_threadsafe(main.cancel)
+        if main is not None:
+            try:
+                loop.call_soon_threadsafe(main.cancel)
+            except RuntimeError:  # the loop has already finished and closed
+                pass
         thread.join()
