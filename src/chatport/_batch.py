@@ -355,8 +355,8 @@ def map_sync(client: Client, inputs: Iterable[Any], **options: Any) -> Iterator[
     finally:
         stop.set()
         if main is not None:
-            try:
+            import contextlib
+
+            with contextlib.suppress(RuntimeError):  # the loop may have finished already
                 loop.call_soon_threadsafe(main.cancel)
-            except RuntimeError:  # the loop has already finished and closed
-                pass
         thread.join()
