@@ -5,18 +5,23 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .._errors import APIConnectionError, APIError, APITimeoutError, ConfigError
+from .._hosts import parse_workspace_url
 from .base import BackendSettings
 
 __all__ = ["check_host", "fetch_endpoint_metadata", "map_transport_error"]
 
-_LOOPBACK = ("127.", "localhost", "[::1]")
-
 
 def check_host(settings: BackendSettings) -> str:
-    """The workspace URL, refusing to send a credential over plain HTTP to a remote host."""
+    """The workspace URL, refusing to send a credential over plain HTTP to a remote host.
+
+    One parser for every backend (:func:`chatport._hosts.parse_workspace_url`): user
+    info and backslashes are refused for any scheme, and ``http://`` is allowed only to
+    a loopback host (``localhost``, ``127.0.0.0/8``, ``::1``) unless
+    ``allow_insecure_http`` is set.
+    """
     host = settings.host
     if not host:
         raise ConfigError(
@@ -24,18 +29,14 @@ def check_host(settings: BackendSettings) -> str:
             "~/.databrickscfg profile), or start a local one with `chatport serve`",
             key="host",
         )
-    if "://" not in host:
-        host = "https://" + host
-    parts = urlsplit(host)
-    if parts.scheme == "http" and not settings.allow_insecure_http:
-        hostname = parts.netloc.rsplit("@", 1)[-1]
-        if not hostname.startswith(_LOOPBACK):
-            raise ConfigError(
-                f"refusing to send credentials over plain http:// to {parts.hostname}; use "
-                "https://, or set allow_insecure_http = true",
-                key="allow_insecure_http",
-            )
-    return host.rstrip("/")
+    parsed = parse_workspace_url(host)
+    if parsed.scheme == "http" and not parsed.loopback and not settings.allow_insecure_http:
+        raise ConfigError(
+            f"refusing to send credentials over plain http:// to {parsed.hostname}; use "
+            "https://, or set allow_insecure_http = true",
+            key="allow_insecure_http",
+        )
+    return parsed.url
 
 
 def map_transport_error(exc: BaseException, backend: str) -> APIError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import socket
@@ -15,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from .._errors import ChatportError, ConfigError
+from .._hosts import is_loopback
 from .endpoints import Endpoint, Fault, endpoints_from_table, merge_endpoints
 from .endpoints import default_endpoints as _default_endpoints  # a parameter shadows it
 from .state import LoggedRequest, WorkspaceState
@@ -36,16 +36,6 @@ _FILE_KEYS = frozenset(
 
 class LocalWorkspaceError(ChatportError):
     """The local workspace could not start (port in use, non-loopback host, bad file)."""
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback name or address."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_workspace_file(path: str | os.PathLike[str]) -> dict[str, Any]:
