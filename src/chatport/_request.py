@@ -16,7 +16,7 @@ from ._structured import OutputSpec, normalize_response_format
 from ._suggest import did_you_mean
 from ._types import Message
 
-__all__ = ["REQUEST_PARAMS", "ChatRequest"]
+__all__ = ["REQUEST_PARAMS", "ChatRequest", "endpoint_name_problem"]
 
 #: Parameters a caller may pass alongside ``messages`` and ``model``.
 REQUEST_PARAMS = (
@@ -32,6 +32,27 @@ REQUEST_PARAMS = (
     "extra",
 )
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
+
+
+_NAME_FORBIDDEN = frozenset("/?#\\%")
+
+
+def endpoint_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a serving-endpoint name in a URL path, or ``None`` if it can.
+
+    A name is one path segment: non-empty, not ``.`` or ``..``, without ``/ ? # \\ %``,
+    whitespace or control characters. Gateway names such as ``system.ai.gpt-5`` pass.
+    """
+    if not name:
+        return "it is empty"
+    if name in (".", ".."):
+        return "it is a relative path segment"
+    for char in name:
+        if char in _NAME_FORBIDDEN:
+            return f"it contains {char!r}; an endpoint name is a single path segment"
+        if char.isspace() or not char.isprintable():
+            return "it contains whitespace or control characters"
+    return None
 
 
 def _is_int(value: object) -> bool:
@@ -159,6 +180,9 @@ def _validate(request: ChatRequest) -> None:
             "no model given: pass model=..., set CHATPORT_MODEL, or set model in the config",
             field="model",
         )
+    problem = endpoint_name_problem(request.model)
+    if problem is not None:
+        raise InvalidRequestError(f"not a valid endpoint name: {problem}", field="model")
     if not isinstance(request.messages, tuple) or not request.messages:
         raise InvalidRequestError("at least one message is required", field="messages")
     for index, message in enumerate(request.messages):

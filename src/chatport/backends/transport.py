@@ -76,9 +76,10 @@ def fetch_endpoint_metadata(settings: BackendSettings, endpoint: str) -> Mapping
     """
     import httpx
 
+    from .._request import endpoint_name_problem
     from .._retry import remaining
 
-    if not settings.host:
+    if not settings.host or endpoint_name_problem(endpoint) is not None:
         return None
     try:
         base = check_host(settings)
