@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import traceback
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -11,7 +12,13 @@ from .._errors import APIConnectionError, APIError, APITimeoutError, ConfigError
 from .._hosts import parse_workspace_url
 from .base import BackendSettings
 
-__all__ = ["check_host", "fetch_endpoint_metadata", "map_transport_error"]
+__all__ = [
+    "bearer_auth",
+    "check_host",
+    "fetch_endpoint_metadata",
+    "forget_locals",
+    "map_transport_error",
+]
 
 
 def check_host(settings: BackendSettings) -> str:
@@ -39,8 +46,51 @@ def check_host(settings: BackendSettings) -> str:
     return parsed.url
 
 
+def bearer_auth(token: Callable[[], str | None]) -> Any:
+    """An ``httpx.Auth`` adding ``Authorization: Bearer`` as each request is sent.
+
+    The header never sits in the caller's local variables, so a traceback rendered with
+    its locals (Sentry, ``pytest -l``) cannot show the token.
+    """
+    import httpx
+
+    class BearerAuth(httpx.Auth):
+        def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
+            current = token()
+            if current:
+                request.headers["Authorization"] = f"Bearer {current}"
+            del current
+            yield request
+
+        def __repr__(self) -> str:
+            return "<BearerAuth>"
+
+    return BearerAuth()
+
+
+def forget_locals(exc: BaseException) -> None:
+    """Clear the local variables of the finished frames ``exc`` (and its causes) went through.
+
+    SDKs and HTTP libraries keep request headers, the token among them, in their locals;
+    an error handed to the caller must not carry them. Frames still running are kept.
+    """
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
 def map_transport_error(exc: BaseException, backend: str) -> APIError:
-    """The chatport error for an httpx, httpx2 or requests transport failure."""
+    """The chatport error for an httpx, httpx2 or requests transport failure.
+
+    The finished frames of ``exc`` lose their locals (:func:`forget_locals`).
+    """
+    forget_locals(exc)
     name = type(exc).__name__
     for module_name in ("httpx", "httpx2"):
         module = sys.modules.get(module_name)
@@ -85,14 +135,13 @@ def fetch_endpoint_metadata(settings: BackendSettings, endpoint: str) -> Mapping
         base = check_host(settings)
     except ConfigError:
         return None
-    token = settings.token()
     headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     url = f"{base}/api/2.0/serving-endpoints/{quote(endpoint, safe='')}"
     timeout = max(0.1, min(METADATA_TIMEOUT, remaining(settings.timeout)))
     try:
-        response = httpx.get(url, headers=headers, timeout=timeout)
+        response = httpx.get(
+            url, headers=headers, timeout=timeout, auth=bearer_auth(settings.token)
+        )
         data = response.json() if response.status_code == 200 else None
     except Exception:  # metadata is a hint: any failure falls back to the endpoint name
         return None
