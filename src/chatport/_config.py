@@ -11,6 +11,7 @@ in ``./pyproject.toml`` and ``~/.config/chatport/config.toml``. Every problem ra
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._errors import ConfigError
+from ._redact import looks_secret, shown
 from ._suggest import did_you_mean as _suggest
 
 __all__ = ["DEFAULTS", "SETTINGS", "Config", "find_config_file", "load_config"]
@@ -59,6 +61,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "allow_insecure_http": False,
     }
 )
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV = {"backend": "CHATPORT_BACKEND", "model": "CHATPORT_MODEL"}
 
 
@@ -114,6 +117,13 @@ def _check_value(key: str, value: Any, where: str, path: str | None) -> Any:
     if kind == "str":
         if not isinstance(value, str) or not value:
             bad = "a non-empty string"
+        elif key == "token_env" and (not _VARIABLE.fullmatch(value) or looks_secret(value)):
+            raise ConfigError(
+                f"{where}: expected the NAME of an environment variable (letters, digits "
+                "and _), not a token (the value is not shown); put the token in that variable",
+                path=path,
+                key=where,
+            )
     elif kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             bad = "a positive number"
@@ -129,7 +139,9 @@ def _check_value(key: str, value: Any, where: str, path: str | None) -> Any:
         value = _check_fallbacks(value, where, path)
     if bad:
         raise ConfigError(
-            f"{where}: expected {bad}, got {type(value).__name__} {value!r}", path=path, key=where
+            f"{where}: expected {bad}, got {type(value).__name__} {shown(value)}",
+            path=path,
+            key=where,
         )
     return value
 
@@ -296,10 +308,11 @@ def load_config(
             names = sorted(profiles)
             listed = ", ".join(names) or "none defined"
             raise ConfigError(
-                f"unknown profile {profile!r} (from {profile_source}){_suggest(profile, names)}; "
+                f"unknown profile {shown(profile)} (from {profile_source})"
+                f"{'' if looks_secret(profile) else _suggest(profile, names)}; "
                 f"profiles: {listed}",
                 path=path_label,
-                key=f"{prefix}profiles.{profile}",
+                key=f"{prefix}profiles" + ("" if looks_secret(profile) else f".{profile}"),
             )
         profile_table = profiles[profile]
         where = f"{prefix}profiles.{profile}."
