@@ -10,6 +10,7 @@ in ``./pyproject.toml`` and ``~/.config/chatport/config.toml``. Every problem ra
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -125,7 +126,12 @@ def _check_value(key: str, value: Any, where: str, path: str | None) -> Any:
                 key=where,
             )
     elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             bad = "a positive number"
         else:
             value = float(value)
@@ -164,6 +170,14 @@ def _check_fallbacks(value: Any, where: str, path: str | None) -> tuple[Mapping[
                 f"{item}: unknown key {unknown[0]!r}{_suggest(unknown[0], ('backend', 'model'))}",
                 path=path,
                 key=f"{item}.{unknown[0]}",
+            )
+        if "model" in entry and not isinstance(entry["model"], str):
+            raise ConfigError(f"{item}.model: expected a string", path=path, key=f"{item}.model")
+        if "options" in entry and not isinstance(entry["options"], Mapping):
+            raise ConfigError(
+                f"{item}.options: expected a table of backend options",
+                path=path,
+                key=f"{item}.options",
             )
         result.append(MappingProxyType(dict(entry)))
     return tuple(result)
@@ -224,6 +238,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file: {exc.strerror}", path=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text; TOML files must be UTF-8", path=str(path)) from None
 
 
 def find_config_file(
@@ -243,9 +259,18 @@ def find_config_file(
         return local, _read_toml(local), ""
     pyproject = cwd / "pyproject.toml"
     if pyproject.is_file():
-        table = _read_toml(pyproject).get("tool", {}).get("chatport")
+        tool = _read_toml(pyproject).get("tool", {})
+        if not isinstance(tool, dict):
+            raise ConfigError(
+                "tool: expected a table ([tool.NAME])", path=str(pyproject), key="tool"
+            )
+        table = tool.get("chatport")
         if isinstance(table, dict):
             return pyproject, table, "tool.chatport."
+        if table is not None:
+            raise ConfigError(
+                "tool.chatport: expected a table", path=str(pyproject), key="tool.chatport"
+            )
     user = _user_config_path(environ)
     if user.is_file():
         return user, _read_toml(user), ""

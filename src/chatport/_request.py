@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -209,6 +210,7 @@ def _validate(request: ChatRequest) -> None:
         raise InvalidRequestError("must be a bool", field="stream")
     if not isinstance(request.extra, Mapping):
         raise InvalidRequestError("must be a dict", field="extra")
+    _check_extra_json(request.extra)
     check_reasoning(request.reasoning, request.extra)
     clashes = sorted(set(request.extra) & {"messages", "model", "stream", *REQUEST_PARAMS})
     if clashes:
@@ -216,6 +218,19 @@ def _validate(request: ChatRequest) -> None:
             f"{clashes[0]!r} is a request parameter; pass it as {clashes[0]}=... instead",
             field=f"extra.{clashes[0]}",
         )
+
+
+def _check_extra_json(extra: Mapping[str, Any]) -> None:
+    """Every ``extra`` value must be JSON the wire can carry (no NaN, no objects)."""
+    for key, value in extra.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            raise InvalidRequestError(
+                "must be JSON-serializable (str, number, bool, None, list, dict; no NaN or "
+                "infinity)",
+                field=f"extra.{key}",
+            ) from None
 
 
 def _check_int(value: object, name: str) -> None:
