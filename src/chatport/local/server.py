@@ -145,13 +145,17 @@ class LocalWorkspace:
         self._socket = sock
         return sock
 
-    def _make_server(self) -> Any:
+    def _make_server(self, *, own_process: bool = False) -> Any:
+        """The uvicorn server. Only ``own_process`` (``chatport serve``) lets uvicorn
+        configure logging: its ``dictConfig`` closes every handler of the process."""
         import uvicorn
 
         from .app import build_app
 
+        logging_options: dict[str, Any] = {} if own_process else {"log_config": None}
         config = uvicorn.Config(
             build_app(self._state),
+            **logging_options,
             log_level=self.log_level,
             access_log=False,
             lifespan="off",
@@ -179,7 +183,7 @@ class LocalWorkspace:
     def serve_forever(self) -> None:
         """Serve in this thread until interrupted (Ctrl-C stops it cleanly)."""
         sock = self._socket or self.bind()
-        self._server = self._make_server()
+        self._server = self._make_server(own_process=True)
         try:
             self._server.run(sockets=[sock])
         finally:
