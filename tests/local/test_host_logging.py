@@ -53,7 +53,8 @@ def test_start_and_stop_keep_the_applications_handlers(
     with LocalWorkspace() as ws:
         for key, value in ws.environ().items():
             monkeypatch.setenv(key, value)
-        assert chatport.Client("rest").complete("hi", model="databricks-claude-sonnet-4-5")
+        with chatport.Client("rest") as client:
+            assert client.complete("hi", model="databricks-claude-sonnet-4-5").text
         logger.info("during")
     logger.info("after")
     file_handler.flush()
