@@ -18,6 +18,7 @@ from typing import Any
 
 from ._config import Config
 from ._errors import ConfigError
+from ._redact import redact_url
 
 __all__ = ["Workspace", "mask", "resolve_workspace"]
 
@@ -114,7 +115,8 @@ class Workspace:
 
     def __repr__(self) -> str:
         return (
-            f"Workspace(host={self.host!r}, host_source={self.host_source!r}, "
+            f"Workspace(host={self.host and redact_url(self.host)!r}, "
+            f"host_source={self.host_source!r}, "
             f"token={mask(self._static_token) if self._static_token else self.token_source!r})"
         )
 

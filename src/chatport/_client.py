@@ -46,6 +46,16 @@ _FEATURES: tuple[tuple[str, str, Callable[[ChatRequest], bool]], ...] = (
 )
 
 
+def _options_key(options: Mapping[str, Any]) -> Any:
+    """A hashable key for call-time options (values may be lists or dicts)."""
+    items = tuple(sorted(options.items()))
+    try:
+        hash(items)
+    except TypeError:
+        return repr(items)
+    return items
+
+
 def _wrap_unexpected(exc: Exception, backend: str) -> APIError:
     """A backend let a non-chatport exception out: never pass it raw to the caller."""
     error = APIError(f"backend {backend!r} failed: {type(exc).__name__}: {exc}", backend=backend)
@@ -109,7 +119,14 @@ class Client:
         if self._closed:
             raise ChatportError("this Client is closed")
         info = _registry().get(name or self.config.backend)
-        key = (info.name, tuple(sorted(options.items())) if options else None)
+        if options is not None and not isinstance(options, Mapping):
+            raise ConfigError(
+                f"options must be a dict of backend options, not {type(options).__name__}",
+                key="options",
+            )
+        if options:
+            self._check_options(info, options)
+        key = (info.name, _options_key(options) if options else None)
         instance = self._instances.get(key)
         if instance is None:
             with self._lock:
@@ -123,21 +140,7 @@ class Client:
         self, info: BackendInfo, call_options: Mapping[str, Any] | None
     ) -> BackendSettings:
         options = {**self.config.backend_options(info.name), **(call_options or {})}
-        for key, value in options.items():
-            where = f"backends.{info.name}.{key}"
-            expected = info.cls.option_types.get(key)
-            if expected is None:
-                hint = did_you_mean(key, info.cls.option_types)
-                known = ", ".join(sorted(info.cls.option_types)) or "none"
-                raise ConfigError(
-                    f"unknown option {where!r}{hint}; backend {info.name!r} takes: {known}",
-                    path=self.config.path,
-                    key=where,
-                )
-            if not isinstance(value, expected):
-                raise ConfigError(
-                    f"{where}: wrong type {type(value).__name__}", path=self.config.path, key=where
-                )
+        self._check_options(info, options)
         missing = info.cls.missing_requirements()
         if missing:
             extra = f" (pip install 'chatport[{info.cls.extra}]')" if info.cls.extra else ""
@@ -157,6 +160,24 @@ class Client:
             token_provider=workspace.token if workspace else (lambda: None),
             sdk_config_factory=workspace.make_sdk_config if workspace else None,
         )
+
+    def _check_options(self, info: BackendInfo, options: Mapping[str, Any]) -> None:
+        """Every option must be one ``info``'s backend takes, with the right type."""
+        for key, value in options.items():
+            where = f"backends.{info.name}.{key}"
+            expected = info.cls.option_types.get(key)
+            if expected is None:
+                hint = did_you_mean(key, info.cls.option_types)
+                known = ", ".join(sorted(info.cls.option_types)) or "none"
+                raise ConfigError(
+                    f"unknown option {where!r}{hint}; backend {info.name!r} takes: {known}",
+                    path=self.config.path,
+                    key=where,
+                )
+            if not isinstance(value, expected):
+                raise ConfigError(
+                    f"{where}: wrong type {type(value).__name__}", path=self.config.path, key=where
+                )
 
     def _workspace_if_needed(self) -> Workspace | None:
         try:

@@ -10,7 +10,9 @@ in ``./pyproject.toml`` and ``~/.config/chatport/config.toml``. Every problem ra
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._errors import ConfigError
+from ._redact import looks_secret, shown
 from ._suggest import did_you_mean as _suggest
 
 __all__ = ["DEFAULTS", "SETTINGS", "Config", "find_config_file", "load_config"]
@@ -59,6 +62,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "allow_insecure_http": False,
     }
 )
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV = {"backend": "CHATPORT_BACKEND", "model": "CHATPORT_MODEL"}
 
 
@@ -114,8 +118,20 @@ def _check_value(key: str, value: Any, where: str, path: str | None) -> Any:
     if kind == "str":
         if not isinstance(value, str) or not value:
             bad = "a non-empty string"
+        elif key == "token_env" and (not _VARIABLE.fullmatch(value) or looks_secret(value)):
+            raise ConfigError(
+                f"{where}: expected the NAME of an environment variable (letters, digits "
+                "and _), not a token (the value is not shown); put the token in that variable",
+                path=path,
+                key=where,
+            )
     elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             bad = "a positive number"
         else:
             value = float(value)
@@ -129,7 +145,9 @@ def _check_value(key: str, value: Any, where: str, path: str | None) -> Any:
         value = _check_fallbacks(value, where, path)
     if bad:
         raise ConfigError(
-            f"{where}: expected {bad}, got {type(value).__name__} {value!r}", path=path, key=where
+            f"{where}: expected {bad}, got {type(value).__name__} {shown(value)}",
+            path=path,
+            key=where,
         )
     return value
 
@@ -152,6 +170,14 @@ def _check_fallbacks(value: Any, where: str, path: str | None) -> tuple[Mapping[
                 f"{item}: unknown key {unknown[0]!r}{_suggest(unknown[0], ('backend', 'model'))}",
                 path=path,
                 key=f"{item}.{unknown[0]}",
+            )
+        if "model" in entry and not isinstance(entry["model"], str):
+            raise ConfigError(f"{item}.model: expected a string", path=path, key=f"{item}.model")
+        if "options" in entry and not isinstance(entry["options"], Mapping):
+            raise ConfigError(
+                f"{item}.options: expected a table of backend options",
+                path=path,
+                key=f"{item}.options",
             )
         result.append(MappingProxyType(dict(entry)))
     return tuple(result)
@@ -212,6 +238,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file: {exc.strerror}", path=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text; TOML files must be UTF-8", path=str(path)) from None
 
 
 def find_config_file(
@@ -231,9 +259,18 @@ def find_config_file(
         return local, _read_toml(local), ""
     pyproject = cwd / "pyproject.toml"
     if pyproject.is_file():
-        table = _read_toml(pyproject).get("tool", {}).get("chatport")
+        tool = _read_toml(pyproject).get("tool", {})
+        if not isinstance(tool, dict):
+            raise ConfigError(
+                "tool: expected a table ([tool.NAME])", path=str(pyproject), key="tool"
+            )
+        table = tool.get("chatport")
         if isinstance(table, dict):
             return pyproject, table, "tool.chatport."
+        if table is not None:
+            raise ConfigError(
+                "tool.chatport: expected a table", path=str(pyproject), key="tool.chatport"
+            )
     user = _user_config_path(environ)
     if user.is_file():
         return user, _read_toml(user), ""
@@ -296,10 +333,11 @@ def load_config(
             names = sorted(profiles)
             listed = ", ".join(names) or "none defined"
             raise ConfigError(
-                f"unknown profile {profile!r} (from {profile_source}){_suggest(profile, names)}; "
+                f"unknown profile {shown(profile)} (from {profile_source})"
+                f"{'' if looks_secret(profile) else _suggest(profile, names)}; "
                 f"profiles: {listed}",
                 path=path_label,
-                key=f"{prefix}profiles.{profile}",
+                key=f"{prefix}profiles" + ("" if looks_secret(profile) else f".{profile}"),
             )
         profile_table = profiles[profile]
         where = f"{prefix}profiles.{profile}."

@@ -23,7 +23,7 @@ def _type_name(value: object) -> str:
 
 def check_message(message: Message) -> None:
     """Check one message's fields; raise :class:`InvalidRequestError` on the first problem."""
-    if message.role not in ROLES:
+    if not isinstance(message.role, str) or message.role not in ROLES:
         allowed = ", ".join(sorted(ROLES))
         raise InvalidRequestError(
             f"unknown role {message.role!r}; expected one of {allowed}", field="role"

@@ -182,10 +182,11 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
     """A blocking stream; retried or handed over only before its first chunk."""
     for attempt in attempts:
         assembler = StreamAssembler()
-        chunks = attempt.backend.stream(attempt.request)
         try:
             with deadline_scope(attempt.deadline):
-                first = next(iter(chunks), None)
+                # inside the try: a stream() that raises before returning is a failed attempt
+                chunks = iter(attempt.backend.stream(attempt.request))
+                first = next(chunks, None)
         except Exception as exc:
             time.sleep(attempts.failed(attempt, exc))
             continue
@@ -219,9 +220,10 @@ async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
 
     for attempt in attempts:
         assembler = StreamAssembler()
-        chunks = attempt.backend.astream(attempt.request).__aiter__()
         try:
             with deadline_scope(attempt.deadline):
+                # inside the try: an astream() that raises before returning is a failed attempt
+                chunks = attempt.backend.astream(attempt.request).__aiter__()
                 first: Chunk | None = await chunks.__anext__()
         except StopAsyncIteration:
             first = None

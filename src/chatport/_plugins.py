@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 import os
 import threading
 import warnings
@@ -129,10 +130,14 @@ def notify(hook_name: str, **kwargs: Any) -> None:
         try:
             impl.function(*[kwargs[name] for name in impl.argnames])
         except Exception as exc:
-            _warn(
+            message = (
                 f"chatport: plugin {impl.plugin_name!r} raised in {hook_name}: "
                 f"{type(exc).__name__}: {exc}"
             )
+            try:
+                _warn(message)
+            except Exception:  # warnings turned into errors must not fail the call
+                logging.getLogger("chatport").warning("%s", message)
 
 
 def register_plugin(plugin: object, name: str | None = None) -> str:

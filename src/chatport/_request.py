@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -16,7 +17,7 @@ from ._structured import OutputSpec, normalize_response_format
 from ._suggest import did_you_mean
 from ._types import Message
 
-__all__ = ["REQUEST_PARAMS", "ChatRequest"]
+__all__ = ["REQUEST_PARAMS", "ChatRequest", "endpoint_name_problem"]
 
 #: Parameters a caller may pass alongside ``messages`` and ``model``.
 REQUEST_PARAMS = (
@@ -32,6 +33,27 @@ REQUEST_PARAMS = (
     "extra",
 )
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
+
+
+_NAME_FORBIDDEN = frozenset("/?#\\%")
+
+
+def endpoint_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a serving-endpoint name in a URL path, or ``None`` if it can.
+
+    A name is one path segment: non-empty, not ``.`` or ``..``, without ``/ ? # \\ %``,
+    whitespace or control characters. Gateway names such as ``system.ai.gpt-5`` pass.
+    """
+    if not name:
+        return "it is empty"
+    if name in (".", ".."):
+        return "it is a relative path segment"
+    for char in name:
+        if char in _NAME_FORBIDDEN:
+            return f"it contains {char!r}; an endpoint name is a single path segment"
+        if char.isspace() or not char.isprintable():
+            return "it contains whitespace or control characters"
+    return None
 
 
 def _is_int(value: object) -> bool:
@@ -159,6 +181,9 @@ def _validate(request: ChatRequest) -> None:
             "no model given: pass model=..., set CHATPORT_MODEL, or set model in the config",
             field="model",
         )
+    problem = endpoint_name_problem(request.model)
+    if problem is not None:
+        raise InvalidRequestError(f"not a valid endpoint name: {problem}", field="model")
     if not isinstance(request.messages, tuple) or not request.messages:
         raise InvalidRequestError("at least one message is required", field="messages")
     for index, message in enumerate(request.messages):
@@ -185,6 +210,7 @@ def _validate(request: ChatRequest) -> None:
         raise InvalidRequestError("must be a bool", field="stream")
     if not isinstance(request.extra, Mapping):
         raise InvalidRequestError("must be a dict", field="extra")
+    _check_extra_json(request.extra)
     check_reasoning(request.reasoning, request.extra)
     clashes = sorted(set(request.extra) & {"messages", "model", "stream", *REQUEST_PARAMS})
     if clashes:
@@ -192,6 +218,19 @@ def _validate(request: ChatRequest) -> None:
             f"{clashes[0]!r} is a request parameter; pass it as {clashes[0]}=... instead",
             field=f"extra.{clashes[0]}",
         )
+
+
+def _check_extra_json(extra: Mapping[str, Any]) -> None:
+    """Every ``extra`` value must be JSON the wire can carry (no NaN, no objects)."""
+    for key, value in extra.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            raise InvalidRequestError(
+                "must be JSON-serializable (str, number, bool, None, list, dict; no NaN or "
+                "infinity)",
+                field=f"extra.{key}",
+            ) from None
 
 
 def _check_int(value: object, name: str) -> None:

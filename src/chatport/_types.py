@@ -109,6 +109,10 @@ class ToolCall:
             raise ResponseFormatError(
                 f"tool call {self.name!r} has arguments that are not valid JSON"
             ) from exc
+        except RecursionError:
+            raise ResponseFormatError(
+                f"tool call {self.name!r} has arguments nested too deeply to decode"
+            ) from None
         if not isinstance(value, dict):
             raise ResponseFormatError(f"tool call {self.name!r} arguments are not a JSON object")
         return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -455,6 +455,22 @@ def batch(
         sys.exit(1)
 
 
+def _masked(value: Any) -> Any:
+    """``value`` for display: URL user info and secret-looking strings masked, recursively."""
+    from ._auth import mask
+    from ._redact import looks_secret, redact_url
+
+    if isinstance(value, str):
+        if looks_secret(value):
+            return mask(value)
+        return redact_url(value) if "@" in value else value
+    if isinstance(value, Mapping):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
+
+
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print values and sources as JSON.")
 @click.pass_context
@@ -467,6 +483,7 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
     """
     from ._auth import mask, resolve_workspace
     from ._config import load_config
+    from ._redact import redact_url
 
     config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
     workspace = resolve_workspace(config)
@@ -475,13 +492,16 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
         "file": config.path,
         "profile": config.profile,
         "settings": {
-            key: {"value": _jsonable(value), "source": config.sources[key]}
+            key: {"value": _jsonable(_masked(value)), "source": config.sources[key]}
             for key, value in sorted(config.values.items())
         },
-        "backends": {name: dict(table) for name, table in config.backends.items()},
-        "plugins": {name: dict(table) for name, table in config.plugins.items()},
+        "backends": {n: _masked(dict(t)) for n, t in config.backends.items()},
+        "plugins": {n: _masked(dict(t)) for n, t in config.plugins.items()},
         "workspace": {
-            "host": {"value": workspace.host, "source": workspace.host_source},
+            "host": {
+                "value": workspace.host and redact_url(workspace.host),
+                "source": workspace.host_source,
+            },
             "token": {"value": token_shown, "source": workspace.token_source or "none"},
         },
     }

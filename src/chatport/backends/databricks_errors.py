@@ -8,7 +8,7 @@ from typing import Any
 
 from .._errors import APIError, RateLimitError, ResponseFormatError, error_for_status
 from .http_errors import error_from_response
-from .transport import map_transport_error
+from .transport import forget_locals, map_transport_error
 
 __all__ = ["ERROR_CODE_STATUS", "map_databricks_error", "map_mlflow_error"]
 
@@ -52,6 +52,7 @@ def _status_of_sdk_error(exc: BaseException) -> int | None:
 
 def map_databricks_error(exc: BaseException, backend: str) -> APIError:
     """The chatport error for a databricks-sdk exception (or a transport failure)."""
+    forget_locals(exc)
     from databricks.sdk.errors.base import DatabricksError
 
     if isinstance(exc, TimeoutError) and isinstance(exc.__cause__, DatabricksError):
@@ -109,6 +110,7 @@ def _mlflow_status(response: Any) -> int:
 
 def map_mlflow_error(exc: BaseException, backend: str) -> APIError:
     """The chatport error for an exception raised by mlflow's deployment client."""
+    forget_locals(exc)
     import requests
 
     if isinstance(exc, requests.HTTPError) and exc.response is not None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ResponseFormatError
 from .base import BackendSettings
 from .http_errors import error_from_response
-from .transport import check_host, map_transport_error
+from .transport import bearer_auth, check_host, map_transport_error
 
 if TYPE_CHECKING:
     import httpx
@@ -60,16 +60,14 @@ def list_serving_endpoints(
 
     url = f"{check_host(settings)}/api/2.0/serving-endpoints"
     headers = {"Accept": "application/json"}
-    token = settings.token()
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+    auth = bearer_auth(settings.token)
     seconds = remaining(settings.timeout)
     timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
     try:
         if client is None:
-            response = httpx.get(url, headers=headers, timeout=timeout)
+            response = httpx.get(url, headers=headers, timeout=timeout, auth=auth)
         else:
-            response = client.get(url, headers=headers, timeout=timeout)
+            response = client.get(url, headers=headers, timeout=timeout, auth=auth)
     except Exception as exc:
         raise map_transport_error(exc, backend) from exc
     if response.status_code >= 400:

@@ -8,6 +8,7 @@ assembling tool-call fragments by index. Anything that is not a valid response r
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -149,6 +150,22 @@ def _content_parts(content: object, where: str) -> tuple[Part, ...]:
     return tuple(parts)
 
 
+def arguments_text(value: object, where: str) -> str:
+    """Tool-call arguments as the JSON string chatport keeps.
+
+    A string is kept as sent; a JSON value (some servers send an object) is serialized
+    compactly; nothing is dropped. What cannot be serialized is a ResponseFormatError.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        raise ResponseFormatError(f"{where} has arguments that are not JSON") from None
+
+
 def _tool_calls(raw: object, where: str) -> tuple[ToolCall, ...]:
     if raw is None:
         return ()
@@ -165,7 +182,7 @@ def _tool_calls(raw: object, where: str) -> tuple[ToolCall, ...]:
             ToolCall(
                 str(call_id) if call_id is not None else f"call_{index}",
                 function["name"],
-                arguments if isinstance(arguments, str) else "{}",
+                arguments_text(arguments, f"{where}.tool_calls[{index}]") or "{}",
             )
         )
     return tuple(calls)
@@ -262,8 +279,9 @@ class ChunkParser:
             if isinstance(function, Mapping):
                 if isinstance(function.get("name"), str):
                     slot["name"] += function["name"]
-                if isinstance(function.get("arguments"), str):
-                    slot["arguments"] += function["arguments"]
+                if function.get("arguments") is not None:
+                    where = f"a stream chunk's tool call {index}"
+                    slot["arguments"] += arguments_text(function["arguments"], where)
 
     def _assembled_calls(self) -> tuple[ToolCall, ...]:
         calls = tuple(

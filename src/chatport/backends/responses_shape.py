@@ -26,7 +26,7 @@ from .._types import (
     Usage,
     assistant_message,
 )
-from .openai_shape import detail
+from .openai_shape import arguments_text, detail
 
 __all__ = ["ResponseEventParser", "completion_from_response", "responses_body"]
 
@@ -138,6 +138,16 @@ def _finish(data: Mapping[str, Any], has_calls: bool, backend: str | None) -> Fi
     return "stop" if status in ("completed", None) else None
 
 
+def _text_of(value: object, where: str) -> str:
+    """A text or delta field, which must be a string (``null`` is not the text "None")."""
+    if not isinstance(value, str):
+        raise ResponseFormatError(f"{where} is {type(value).__name__}, not a string")
+    return value
+
+
+_OUTPUT_KINDS = frozenset({"message", "reasoning", "function_call"})
+
+
 def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[ToolCall, ...]]:
     texts: list[str] = []
     reasoning: list[str] = []
@@ -151,7 +161,7 @@ def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[
             content = item.get("content")
             for part in content if isinstance(content, list) else []:
                 if isinstance(part, Mapping) and part.get("type") == "output_text":
-                    texts.append(str(part.get("text", "")))
+                    texts.append(_text_of(part.get("text"), f"output[{index}] text"))
         elif kind == "reasoning":
             summaries = item.get("summary")
             for summary in summaries if isinstance(summaries, list) else []:
@@ -164,15 +174,21 @@ def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[
             if not isinstance(name, str):
                 raise ResponseFormatError(f"output[{index}] is a function call without a name")
             call_id = item.get("call_id") or item.get("id") or f"call_{index}"
-            arguments = item.get("arguments")
-            calls.append(
-                ToolCall(str(call_id), name, arguments if isinstance(arguments, str) else "{}")
-            )
+            arguments = arguments_text(item.get("arguments"), f"output[{index}]") or "{}"
+            calls.append(ToolCall(str(call_id), name, arguments))
     return "".join(texts), ("".join(reasoning) if reasoning else None), signature, tuple(calls)
 
 
-def completion_from_response(data: object, backend: str | None = None) -> Completion:
-    """Normalize one Responses-API ``response`` object (already decoded JSON)."""
+def completion_from_response(
+    data: object, backend: str | None = None, *, streamed: bool = False
+) -> Completion:
+    """Normalize one Responses-API ``response`` object (already decoded JSON).
+
+    An answer with no message, function call or reasoning item is a
+    :class:`ResponseFormatError`, as a chat answer with no choices is, except one cut
+    short before any output (``incomplete``) or, when ``streamed``, one whose output
+    already arrived as deltas.
+    """
     if not isinstance(data, Mapping):
         raise ResponseFormatError("the response is not a JSON object", backend=backend)
     output = data.get("output")
@@ -183,12 +199,16 @@ def completion_from_response(data: object, backend: str | None = None) -> Comple
     except ResponseFormatError as exc:
         exc.backend = backend
         raise
+    finish_reason = _finish(data, bool(calls), backend)
+    has_output = any(isinstance(i, Mapping) and i.get("type") in _OUTPUT_KINDS for i in output)
+    if not (has_output or streamed or data.get("status") == "incomplete"):
+        raise ResponseFormatError("the response has no output", backend=backend)
     response_id, model = data.get("id"), data.get("model")
     return Completion(
         text=text,
         reasoning=reasoning,
         tool_calls=calls,
-        finish_reason=_finish(data, bool(calls), backend),
+        finish_reason=finish_reason,
         usage=_usage(data.get("usage")),
         model=model if isinstance(model, str) else None,
         id=response_id if isinstance(response_id, str) else None,
@@ -236,10 +256,10 @@ class ResponseEventParser:
             return None
         if kind == "response.output_text.delta":
             self._streamed_text = True
-            return self._chunk(text=str(event.get("delta", "")))
+            return self._chunk(text=self._delta(event))
         if kind == "response.reasoning_summary_text.delta":
             self._streamed_reasoning = True
-            return self._chunk(reasoning=str(event.get("delta", "")))
+            return self._chunk(reasoning=self._delta(event))
         if kind == "response.output_item.done":
             item = event.get("item")
             if isinstance(item, Mapping) and isinstance(item.get("encrypted_content"), str):
@@ -254,8 +274,16 @@ class ResponseEventParser:
             )
         return None
 
+    def _delta(self, event: Mapping[str, Any]) -> str:
+        try:
+            return _text_of(event.get("delta"), f"a {event['type']} event's delta")
+        except ResponseFormatError as exc:
+            exc.backend = self.backend
+            raise
+
     def _final(self, response: object) -> Chunk:
-        final = completion_from_response(response, self.backend)
+        streamed = self._streamed_text or self._streamed_reasoning
+        final = completion_from_response(response, self.backend, streamed=streamed)
         self.finished = True
         signature = None
         if not self._streamed_signature and isinstance(final.message, Message):

@@ -25,7 +25,7 @@ from .base import Backend, BackendSettings, Capabilities, close_with_loop
 from .http_errors import error_from_response
 from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream, aread_lines, read_lines
-from .transport import check_host, map_transport_error
+from .transport import bearer_auth, check_host, map_transport_error
 
 if TYPE_CHECKING:
     import httpx
@@ -68,11 +68,8 @@ class RestBackend(Backend):
         return self._base
 
     def _headers(self) -> dict[str, str]:
-        token = self.settings.token()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
+        # no Authorization here: the clients' bearer_auth adds it as each request is sent
+        return {"Content-Type": "application/json", "Accept": "application/json"}
 
     def _sync_client(self) -> httpx.Client:
         client = self._client
@@ -84,6 +81,7 @@ class RestBackend(Backend):
                     self._client = httpx.Client(
                         timeout=_timeout(self.settings.timeout),
                         limits=self._limits(),
+                        auth=bearer_auth(self.settings.token),
                     )
                 client = self._client
         return client
@@ -97,6 +95,7 @@ class RestBackend(Backend):
             client = httpx.AsyncClient(
                 timeout=_timeout(self.settings.timeout),
                 limits=self._limits(),
+                auth=bearer_auth(self.settings.token),
             )
             entry = (client, await close_with_loop(client))
             self._async_clients[loop] = entry

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import traceback
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .._errors import APIConnectionError, APIError, APITimeoutError, ConfigError
+from .._hosts import parse_workspace_url
 from .base import BackendSettings
 
-__all__ = ["check_host", "fetch_endpoint_metadata", "map_transport_error"]
-
-_LOOPBACK = ("127.", "localhost", "[::1]")
+__all__ = [
+    "bearer_auth",
+    "check_host",
+    "fetch_endpoint_metadata",
+    "forget_locals",
+    "map_transport_error",
+]
 
 
 def check_host(settings: BackendSettings) -> str:
-    """The workspace URL, refusing to send a credential over plain HTTP to a remote host."""
+    """The workspace URL, refusing to send a credential over plain HTTP to a remote host.
+
+    One parser for every backend (:func:`chatport._hosts.parse_workspace_url`): user
+    info and backslashes are refused for any scheme, and ``http://`` is allowed only to
+    a loopback host (``localhost``, ``127.0.0.0/8``, ``::1``) unless
+    ``allow_insecure_http`` is set.
+    """
     host = settings.host
     if not host:
         raise ConfigError(
@@ -24,22 +36,61 @@ def check_host(settings: BackendSettings) -> str:
             "~/.databrickscfg profile), or start a local one with `chatport serve`",
             key="host",
         )
-    if "://" not in host:
-        host = "https://" + host
-    parts = urlsplit(host)
-    if parts.scheme == "http" and not settings.allow_insecure_http:
-        hostname = parts.netloc.rsplit("@", 1)[-1]
-        if not hostname.startswith(_LOOPBACK):
-            raise ConfigError(
-                f"refusing to send credentials over plain http:// to {parts.hostname}; use "
-                "https://, or set allow_insecure_http = true",
-                key="allow_insecure_http",
-            )
-    return host.rstrip("/")
+    parsed = parse_workspace_url(host)
+    if parsed.scheme == "http" and not parsed.loopback and not settings.allow_insecure_http:
+        raise ConfigError(
+            f"refusing to send credentials over plain http:// to {parsed.hostname}; use "
+            "https://, or set allow_insecure_http = true",
+            key="allow_insecure_http",
+        )
+    return parsed.url
+
+
+def bearer_auth(token: Callable[[], str | None]) -> Any:
+    """An ``httpx.Auth`` adding ``Authorization: Bearer`` as each request is sent.
+
+    The header never sits in the caller's local variables, so a traceback rendered with
+    its locals (Sentry, ``pytest -l``) cannot show the token.
+    """
+    import httpx
+
+    class BearerAuth(httpx.Auth):
+        def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
+            current = token()
+            if current:
+                request.headers["Authorization"] = f"Bearer {current}"
+            del current
+            yield request
+
+        def __repr__(self) -> str:
+            return "<BearerAuth>"
+
+    return BearerAuth()
+
+
+def forget_locals(exc: BaseException) -> None:
+    """Clear the local variables of the finished frames ``exc`` (and its causes) went through.
+
+    SDKs and HTTP libraries keep request headers, the token among them, in their locals;
+    an error handed to the caller must not carry them. Frames still running are kept.
+    """
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
 
 def map_transport_error(exc: BaseException, backend: str) -> APIError:
-    """The chatport error for an httpx, httpx2 or requests transport failure."""
+    """The chatport error for an httpx, httpx2 or requests transport failure.
+
+    The finished frames of ``exc`` lose their locals (:func:`forget_locals`).
+    """
+    forget_locals(exc)
     name = type(exc).__name__
     for module_name in ("httpx", "httpx2"):
         module = sys.modules.get(module_name)
@@ -75,22 +126,22 @@ def fetch_endpoint_metadata(settings: BackendSettings, endpoint: str) -> Mapping
     """
     import httpx
 
+    from .._request import endpoint_name_problem
     from .._retry import remaining
 
-    if not settings.host:
+    if not settings.host or endpoint_name_problem(endpoint) is not None:
         return None
     try:
         base = check_host(settings)
     except ConfigError:
         return None
-    token = settings.token()
     headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     url = f"{base}/api/2.0/serving-endpoints/{quote(endpoint, safe='')}"
     timeout = max(0.1, min(METADATA_TIMEOUT, remaining(settings.timeout)))
     try:
-        response = httpx.get(url, headers=headers, timeout=timeout)
+        response = httpx.get(
+            url, headers=headers, timeout=timeout, auth=bearer_auth(settings.token)
+        )
         data = response.json() if response.status_code == 200 else None
     except Exception:  # metadata is a hint: any failure falls back to the endpoint name
         return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import socket
@@ -15,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from .._errors import ChatportError, ConfigError
+from .._hosts import is_loopback
 from .endpoints import Endpoint, Fault, endpoints_from_table, merge_endpoints
 from .endpoints import default_endpoints as _default_endpoints  # a parameter shadows it
 from .state import LoggedRequest, WorkspaceState
@@ -36,16 +36,6 @@ _FILE_KEYS = frozenset(
 
 class LocalWorkspaceError(ChatportError):
     """The local workspace could not start (port in use, non-loopback host, bad file)."""
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback name or address."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_workspace_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -155,13 +145,17 @@ class LocalWorkspace:
         self._socket = sock
         return sock
 
-    def _make_server(self) -> Any:
+    def _make_server(self, *, own_process: bool = False) -> Any:
+        """The uvicorn server. Only ``own_process`` (``chatport serve``) lets uvicorn
+        configure logging: its ``dictConfig`` closes every handler of the process."""
         import uvicorn
 
         from .app import build_app
 
+        logging_options: dict[str, Any] = {} if own_process else {"log_config": None}
         config = uvicorn.Config(
             build_app(self._state),
+            **logging_options,
             log_level=self.log_level,
             access_log=False,
             lifespan="off",
@@ -189,7 +183,7 @@ class LocalWorkspace:
     def serve_forever(self) -> None:
         """Serve in this thread until interrupted (Ctrl-C stops it cleanly)."""
         sock = self._socket or self.bind()
-        self._server = self._make_server()
+        self._server = self._make_server(own_process=True)
         try:
             self._server.run(sockets=[sock])
         finally:

@@ -1,0 +1,80 @@
+"""Host checks shared by the backends and the local workspace: one parser, one rule.
+
+:func:`is_loopback` decides whether a bare host name or address is this machine;
+:func:`parse_workspace_url` parses a workspace URL once, refuses forms that clients
+read differently (user info, backslashes, whitespace), and says whether it is loopback.
+No message ever repeats the URL's user info.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ._errors import ConfigError
+
+__all__ = ["WorkspaceURL", "is_loopback", "parse_workspace_url"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bare name or address, IPv6 with or without brackets) is loopback.
+
+    ``localhost`` by that exact name (any case), and IP literals in ``127.0.0.0/8`` or
+    ``::1``. Anything else (``localhost.``, ``localhost.example``, ``0x7f.1``,
+    percent-encoded names) is not.
+    """
+    if not isinstance(host, str) or not host:
+        return False
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceURL:
+    """A parsed workspace URL: ``url`` without a trailing slash, and its parts."""
+
+    url: str
+    scheme: str
+    hostname: str
+    loopback: bool
+
+
+def _refuse(reason: str) -> ConfigError:
+    return ConfigError(f"invalid workspace URL: {reason}", key="host")
+
+
+def parse_workspace_url(host: str) -> WorkspaceURL:
+    """Parse ``host`` (``https://`` is assumed when it has no scheme) or raise ConfigError.
+
+    Refused outright, whatever the scheme: user info (``user:pass@host``), backslashes,
+    whitespace and control characters, a query or fragment, a scheme other than http(s),
+    a missing host and a bad port.
+    """
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in host):
+        raise _refuse("it contains whitespace or control characters")
+    if "\\" in host:
+        raise _refuse("it contains a backslash")
+    url = host if "://" in host else "https://" + host
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        raise _refuse("user info (user:password@) is not allowed; use a token instead")
+    if parts.scheme not in ("http", "https"):
+        raise _refuse("the scheme must be https:// (or http:// for a local workspace)")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise _refuse("it must not have a query or fragment")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise _refuse("the port is not a number between 0 and 65535") from None
+    hostname = parts.hostname
+    if not hostname:
+        raise _refuse("it has no host name")
+    return WorkspaceURL(url.rstrip("/"), parts.scheme, hostname, is_loopback(hostname))
