@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,24 +18,56 @@ if TYPE_CHECKING:
 __all__ = ["acomplete", "amap", "astream", "complete", "default_client", "map", "stream"]
 
 _ENV_KEYS = ("CHATPORT_CONFIG", "CHATPORT_BACKEND", "CHATPORT_MODEL", "CHATPORT_PROFILE")
-_clients: dict[tuple[str | None, ...], Client] = {}
+#: The Databricks variables that choose the workspace: a change means another workspace.
+_WORKSPACE_KEYS = (
+    "DATABRICKS_HOST",
+    "DATABRICKS_CONFIG_PROFILE",
+    "DATABRICKS_CONFIG_FILE",
+    "DATABRICKS_CLIENT_ID",
+)
+_SECRET_KEYS = ("DATABRICKS_TOKEN", "DATABRICKS_CLIENT_SECRET")
+#: How many default clients are kept; the oldest one is closed beyond it.
+_KEEP = 8
+_clients: OrderedDict[tuple[str | None, ...], Client] = OrderedDict()
 _lock = threading.Lock()
+
+
+def _fingerprint(value: str | None) -> str | None:
+    """A secret's identity for a cache key, never the secret itself."""
+    if value is None:
+        return None
+    import hashlib
+
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def default_client(profile: str | None = None) -> Client:
     """The shared client for ``profile``, built once per environment and profile.
 
-    A change to ``CHATPORT_*`` variables or the working directory gives a new client.
+    A change to the ``CHATPORT_*`` or ``DATABRICKS_*`` variables (another workspace or
+    credential) or to the working directory gives a new client; beyond eight, the oldest
+    is closed.
     """
-    key = (profile, os.getcwd(), *(os.environ.get(name) for name in _ENV_KEYS))
+    environ = os.environ
+    key = (
+        profile,
+        os.getcwd(),
+        *(environ.get(name) for name in _ENV_KEYS + _WORKSPACE_KEYS),
+        *(_fingerprint(environ.get(name)) for name in _SECRET_KEYS),
+    )
     client = _clients.get(key)
     if client is None:
+        evicted: list[Client] = []
         with _lock:
             client = _clients.get(key)
             if client is None:
                 if not _clients:
                     atexit.register(_close_default_clients)
                 client = _clients[key] = Client(profile=profile)
+                while len(_clients) > _KEEP:
+                    evicted.append(_clients.popitem(last=False)[1])
+        for old in evicted:
+            old.close()
     return client
 
 
