@@ -8,6 +8,7 @@ SDK exceptions mapped into the chatport error tree with ``raise ... from exc``.
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ class _DaemonPool:
         self._pending = 0
         self._closed = False
         self._lock = threading.Lock()
+        self.pid = os.getpid()  # a forked child has none of these threads
 
     def submit(self, task: Callable[[], None]) -> None:
         """Run ``task`` on a worker thread (starting one if none is free and allowed)."""
@@ -168,6 +170,13 @@ class _DaemonPool:
 
 
 _shared_pool = _DaemonPool()
+
+
+def _default_pool() -> _DaemonPool:
+    global _shared_pool
+    if _shared_pool.pid != os.getpid():
+        _shared_pool = _DaemonPool()
+    return _shared_pool
 
 
 def call_with_deadline(
@@ -216,7 +225,7 @@ def call_with_deadline(
                 discard(result)
             future.set_result(result)
 
-    (pool or _shared_pool).submit(run)
+    (pool or _default_pool()).submit(run)
     try:
         return future.result(timeout=max(0.0, timeout))
     except concurrent.futures.TimeoutError:
@@ -305,7 +314,7 @@ class Backend:
         """
         with _POOL_LOCK:
             pool: _DaemonPool | None = self.__dict__.get("_deadline_pool")
-            if pool is None:
+            if pool is None or pool.pid != os.getpid():
                 pool = self.__dict__["_deadline_pool"] = _DaemonPool()
         return pool
 
