@@ -228,6 +228,9 @@ def requests_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes
                 raise clock.expired(backend) from exc
             if cancellation is not None and cancellation.cancelled:
                 raise APIConnectionError("the call was cancelled", backend=backend) from exc
+            if type(exc).__module__.startswith(("urllib3", "http.client")):
+                message = f"the connection broke while reading: {type(exc).__name__}"
+                raise APIConnectionError(message, backend=backend) from exc
             raise
         if not piece:
             if cancellation is not None and cancellation.cancelled:
