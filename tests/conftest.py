@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatport import _plugins
+
+from .raw_server import RawServer
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +50,35 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty working directory, so no chatport.toml or pyproject.toml is found."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def sdks_imported() -> None:
+    """Import the SDKs up front: a cold import is not what these deadlines measure."""
+    import databricks.sdk  # noqa: F401
+    import mlflow.deployments  # noqa: F401
+    import openai  # noqa: F401
+
+
+@pytest.fixture
+def server_factory(monkeypatch: pytest.MonkeyPatch, sdks_imported: None) -> Iterator[Any]:
+    """Start :class:`RawServer` in a mode; the environment points every backend at it."""
+    servers: list[RawServer] = []
+
+    def start(mode: str, line_bytes: int = 1_000_000) -> RawServer:
+        server = RawServer(mode=mode, line_bytes=line_bytes).__enter__()
+        servers.append(server)
+        monkeypatch.setenv("DATABRICKS_HOST", server.url)
+        monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-deadline-test")
+        # restored after the test: the mlflow backend sets these process-wide
+        for name in (
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+            "MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT",
+            "MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT",
+        ):
+            monkeypatch.delenv(name, raising=False)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

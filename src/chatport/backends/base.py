@@ -8,6 +8,7 @@ SDK exceptions mapped into the chatport error tree with ``raise ... from exc``.
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -107,64 +108,134 @@ def completion_to_chunk(completion: Completion) -> Chunk:
     )
 
 
-_DONE = object()
 _T = TypeVar("_T")
+_POOL_LOCK = threading.Lock()
+
+#: The most worker threads one backend's deadline guard runs; more calls wait in line.
+MAX_DEADLINE_WORKERS = 32
 
 
 class _DaemonPool:
-    """Reusable daemon worker threads: cheap to hand work to, never block process exit."""
+    """Bounded, reusable daemon worker threads that never block process exit.
 
-    def __init__(self) -> None:
+    At most ``max_workers`` threads; tasks beyond wait in a queue. :meth:`shutdown`
+    lets every thread end once its current task is done.
+    """
+
+    def __init__(self, max_workers: int = MAX_DEADLINE_WORKERS) -> None:
         import queue
 
-        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._max = max_workers
+        self._workers = 0
         self._idle = 0
+        self._pending = 0
+        self._closed = False
         self._lock = threading.Lock()
+        self.pid = os.getpid()  # a forked child has none of these threads
 
     def submit(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on a worker thread (starting one if none is free and allowed)."""
         with self._lock:
-            if self._idle == 0:
+            if self._closed:
+                raise RuntimeError("the deadline pool is shut down")
+            self._pending += 1
+            if self._pending > self._idle and self._workers < self._max:
+                self._workers += 1
                 threading.Thread(target=self._work, name="chatport-deadline", daemon=True).start()
-            else:
-                self._idle -= 1
         self._tasks.put(task)
+
+    def shutdown(self) -> None:
+        """Stop taking tasks; each thread ends after the task it runs (if any)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = self._workers
+        for _ in range(workers):
+            self._tasks.put(None)
 
     def _work(self) -> None:
         while True:
-            task = self._tasks.get()
-            task()
             with self._lock:
                 self._idle += 1
+            task = self._tasks.get()
+            with self._lock:
+                self._idle -= 1
+                if task is None:
+                    self._workers -= 1
+                    return
+                self._pending -= 1
+            task()
 
 
-_pool = _DaemonPool()
+_shared_pool = _DaemonPool()
 
 
-def call_with_deadline(func: Callable[[], _T], timeout: float, backend: str) -> _T:
+def _default_pool() -> _DaemonPool:
+    global _shared_pool
+    if _shared_pool.pid != os.getpid():
+        _shared_pool = _DaemonPool()
+    return _shared_pool
+
+
+def call_with_deadline(
+    func: Callable[[], _T],
+    timeout: float,
+    backend: str,
+    *,
+    pool: _DaemonPool | None = None,
+    discard: Callable[[_T], object] | None = None,
+) -> _T:
     """Run a blocking SDK call, giving up after ``timeout`` seconds.
 
     For SDKs whose own waits cannot be bounded (a ``Retry-After`` sleep inside a retry
-    loop, a host probe retried for minutes): the call runs on a daemon worker thread and
-    :class:`APITimeoutError` is raised when the time is up. The abandoned call ends on
-    the SDK's own timeout and never keeps the process from exiting.
+    loop, a host probe retried for minutes): the call runs on a daemon worker thread of
+    ``pool`` (a backend's own, see :meth:`Backend.deadline_pool`) and
+    :class:`APITimeoutError` is raised when the time is up. The call then runs under a
+    cancelled :class:`~chatport.backends.deadline.Cancellation`: reads registered with
+    it have their socket shut down, so the worker thread ends at once. A result that
+    arrives after the caller gave up is handed to ``discard`` (to close it).
     """
     import concurrent.futures
 
+    from .deadline import Cancellation, cancellation_scope, current_cancellation
+
     future: concurrent.futures.Future[_T] = concurrent.futures.Future()
     context = contextvars.copy_context()
+    cancellation = Cancellation()
+    outer = current_cancellation()
+    if outer is not None:  # a cancelled stream cancels the calls it is waiting on
+        outer.add(cancellation.cancel)
+    lock = threading.Lock()
+    abandoned = False
+
+    def scoped() -> _T:
+        with cancellation_scope(cancellation):
+            return func()
 
     def run() -> None:
         try:
-            future.set_result(context.run(func))
+            result = context.run(scoped)
         except BaseException as exc:  # handed to the caller as it is
             future.set_exception(exc)
+            return
+        with lock:
+            if abandoned and discard is not None:
+                discard(result)
+            future.set_result(result)
 
-    _pool.submit(run)
+    (pool or _default_pool()).submit(run)
     try:
-        return future.result(timeout=timeout)
+        return future.result(timeout=max(0.0, timeout))
     except concurrent.futures.TimeoutError:
-        if future.done():  # the SDK call itself raised TimeoutError
+        if future.done() and future.exception() is not None:  # the SDK raised TimeoutError
             raise
+        cancellation.cancel()
+        with lock:
+            abandoned = True
+            if future.done() and discard is not None:
+                discard(future.result())
         from .._errors import APITimeoutError
 
         raise APITimeoutError(
@@ -236,6 +307,23 @@ class Backend:
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings
 
+    def deadline_pool(self) -> _DaemonPool:
+        """This backend's bounded worker pool for :func:`call_with_deadline`.
+
+        Built on first use and shut down by :meth:`close`.
+        """
+        with _POOL_LOCK:
+            pool: _DaemonPool | None = self.__dict__.get("_deadline_pool")
+            if pool is None or pool.pid != os.getpid():
+                pool = self.__dict__["_deadline_pool"] = _DaemonPool()
+        return pool
+
+    def _close_deadline_pool(self) -> None:
+        with _POOL_LOCK:
+            pool: _DaemonPool | None = self.__dict__.pop("_deadline_pool", None)
+        if pool is not None:
+            pool.shutdown()
+
     @property
     def name(self) -> str:
         """The name the backend was selected by."""
@@ -306,23 +394,25 @@ class Backend:
         return await asyncio.to_thread(self.complete, request)
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        """Stream asynchronously. The default iterates :meth:`stream` in worker threads."""
-        import asyncio
+        """Stream asynchronously: :meth:`stream` runs in one worker thread of its own.
 
-        iterator = iter(self.stream(request))
-        try:
-            while True:
-                chunk = await asyncio.to_thread(next, iterator, _DONE)
-                if chunk is _DONE:
-                    return
-                yield chunk  # type: ignore[misc]
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                await asyncio.to_thread(close)
+        Only that thread touches the generator. Cancelling the consumer (or closing it
+        early) cancels the stream's :class:`~chatport.backends.deadline.Cancellation`,
+        which shuts down the socket of a read that registered with it; the thread then
+        closes the generator, and the connection with it.
+        """
+        from .threaded import ThreadedStream
+
+        async with ThreadedStream(lambda: self.stream(request)) as chunks:
+            async for chunk in chunks:
+                yield chunk
 
     def close(self) -> None:
-        """Release clients and connections. Called when the owning Client closes."""
+        """Release clients and connections. Called when the owning Client closes.
+
+        The default shuts down the deadline pool; overrides call ``super().close()``.
+        """
+        self._close_deadline_pool()
 
     async def aclose(self) -> None:
         """Release clients and connections from async code. The default calls :meth:`close`."""

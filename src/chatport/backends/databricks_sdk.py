@@ -4,26 +4,31 @@
 always reports ``None``), drops ``tool_calls`` and cannot stream (wire-protocol §5.1).
 This backend therefore sends the same ``POST /serving-endpoints/{name}/invocations``
 through the client's own ``api_client`` (the SDK's unified auth, headers and error
-types) and normalizes the raw JSON, so nothing is lost. The SDK's retry budget is bounded
-by chatport's ``timeout``.
+types) and normalizes the raw JSON, so nothing is lost.
+
+Every attempt runs under the deadline guard (:func:`call_with_deadline`) and its body is
+read by chatport (``raw=True``), a piece at a time with the time left as each read's
+socket timeout: a dripped body or a stream without chunks ends at the deadline, and a
+worker thread given up on has its socket shut down, so it ends too.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .._errors import ChatportError, ResponseFormatError
+from .._errors import APIConnectionError, ChatportError, ResponseFormatError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
-from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_databricks_error
+from .deadline import Clock, requests_pieces, split_lines
 from .endpoint_list import endpoints_from_body
 from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream, read_lines
@@ -45,20 +50,18 @@ def _one_shot_body(payload: dict[str, Any]) -> bytearray:
     return bytearray(json.dumps(payload, separators=(",", ":")).encode())
 
 
-def _lines(stream: Any) -> Iterator[str]:
-    """Lines of an SDK streaming body (its public API reads bytes)."""
-    buffer = bytearray()
-    while True:
-        byte = stream.read(1)
-        if not byte:
-            break
-        if byte == b"\n":
-            yield buffer.decode("utf-8", "replace").rstrip("\r")
-            buffer.clear()
-        else:
-            buffer += byte
-    if buffer:
-        yield buffer.decode("utf-8", "replace")
+def _http_response(raw: Any) -> Any:
+    """The ``requests.Response`` under the SDK's ``raw=True`` answer (mlflow reads it too)."""
+    contents = raw["contents"]
+    response = getattr(contents, "_response", None)
+    if response is None or not hasattr(response, "raw"):
+        contents.close()
+        raise APIConnectionError("the SDK answered without an HTTP response", backend="")
+    return response
+
+
+def _close(response: Any) -> None:
+    response.close()
 
 
 class DatabricksSdkBackend(Backend):
@@ -75,8 +78,13 @@ class DatabricksSdkBackend(Backend):
         super().__init__(settings)
         self._workspace_client: Any = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def _client(self) -> Any:
+        if self._pid != os.getpid():  # a forked child: fresh sessions, never the parent's
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._workspace_client = None
         if self._workspace_client is None:
             with self._lock:
                 if self._workspace_client is None:
@@ -96,29 +104,33 @@ class DatabricksSdkBackend(Backend):
     def _path(self, request: ChatRequest) -> str:
         return f"/serving-endpoints/{quote(request.model, safe='')}/invocations"
 
-    def _post(
-        self, request: ChatRequest, body: dict[str, Any], headers: dict[str, str], raw: bool
-    ) -> Any:
-        client = self._client()
-
-        def call() -> Any:
-            return client.api_client.do(
-                "POST", self._path(request), data=_one_shot_body(body), headers=headers, raw=raw
-            )
-
-        left = remaining(self.settings.timeout)
-        if left < self.settings.timeout - 0.5:  # a retry: hold it to what is left
-            return call_with_deadline(call, left, self.name)
-        return call()
+    def _send(self, request: ChatRequest, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        """Send the request; the ``requests`` response, its body unread."""
+        raw = self._client().api_client.do(
+            "POST", self._path(request), data=_one_shot_body(body), headers=headers, raw=True
+        )
+        return _http_response(raw)
 
     def complete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call through the SDK's API client."""
+        """One ``/invocations`` call through the SDK's API client, read to the deadline."""
         body = chat_body(request, self.request_profile(request), self.name)
+        clock = Clock.for_call(self.settings.timeout)
+
+        def call() -> bytes:
+            response = self._send(request, body, _HEADERS)
+            try:
+                return b"".join(requests_pieces(response, clock, self.name))
+            finally:
+                response.close()
+
         try:
-            data = self._post(request, body, _HEADERS, raw=False)
+            content = call_with_deadline(
+                call, clock.check(self.name), self.name, pool=self.deadline_pool()
+            )
+            data = json.loads(content)
         except ChatportError:
             raise
-        except ValueError as exc:  # requests' JSONDecodeError: the body was not JSON
+        except ValueError as exc:  # the body was not JSON
             raise ResponseFormatError(
                 "the server answered a body that is not JSON", backend=self.name
             ) from exc
@@ -127,17 +139,28 @@ class DatabricksSdkBackend(Backend):
         return completion_from_chat(data, self.name)
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A streamed ``/invocations`` call (``query`` itself cannot stream)."""
+        """A streamed ``/invocations`` call (``query`` itself cannot stream).
+
+        The first chunk must arrive before the call's deadline, each next one within
+        ``timeout`` seconds of the one before.
+        """
         events = ChatEventStream(self.name)
         body = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
         headers = {**_HEADERS, "Accept": "text/event-stream"}
+        clock = Clock.for_call(self.settings.timeout, stream=True)
         try:
-            response = self._post(request, body, headers, raw=True)
-            contents = response["contents"]
+            response = call_with_deadline(
+                lambda: self._send(request, body, headers),
+                clock.check(self.name),
+                self.name,
+                pool=self.deadline_pool(),
+                discard=_close,
+            )
             try:
-                yield from read_lines(events, _lines(contents))
+                lines = split_lines(requests_pieces(response, clock, self.name))
+                yield from read_lines(events, lines, clock)
             finally:
-                contents.close()
+                response.close()
         except ChatportError:
             raise
         except Exception as exc:
@@ -145,6 +168,15 @@ class DatabricksSdkBackend(Backend):
         last = events.end()
         if last is not None:
             yield last
+
+    def close(self) -> None:
+        """Release the workspace client's HTTP session and the deadline pool."""
+        client, self._workspace_client = self._workspace_client, None
+        session = getattr(getattr(client, "api_client", None), "_api_client", None)
+        session = getattr(session, "_session", None)
+        if session is not None and self._pid == os.getpid():
+            session.close()
+        super().close()
 
     def list_endpoints(self) -> list[Mapping[str, Any]]:
         """``GET /api/2.0/serving-endpoints``, sent as ``serving_endpoints.list()`` sends it.

@@ -6,10 +6,18 @@
 reads the workspace from ``DATABRICKS_HOST``/``DATABRICKS_TOKEN`` or a
 ``~/.databrickscfg`` profile, so a host or token that only chatport's config knows is
 refused with a clear error rather than silently ignored.
+
+The request is sent as ``predict`` and ``predict_stream`` send it, through mlflow's own
+``http_request`` (the same credentials, headers, retries and timeouts), but opened as a
+stream and read by chatport: mlflow reads a body whole and splits lines in time
+quadratic in their length (a 10 MB line took 74 s), and neither read stops at a
+deadline. Here each read gets the time left as its socket timeout, and lines are split
+in linear time.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
@@ -24,9 +32,10 @@ from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
 from .databricks_errors import map_mlflow_error
+from .deadline import Clock, requests_pieces, split_lines
 from .endpoint_list import checked_endpoints
 from .openai_shape import chat_body, completion_from_chat
-from .sse import ChatEventStream
+from .sse import ChatEventStream, read_lines
 from .transport import check_host
 
 __all__ = ["MlflowBackend"]
@@ -96,32 +105,81 @@ class MlflowBackend(Backend):
                     self._client = get_deploy_client(self._target())  # type: ignore[no-untyped-call]
         return self._client
 
-    def complete(self, request: ChatRequest) -> Completion:
-        """One ``predict`` call."""
+    def _open(self, endpoint: str, inputs: dict[str, Any]) -> Any:
+        """POST ``inputs`` as ``predict`` does; the ``requests`` response, body unread."""
+        from mlflow import environment_variables
+        from mlflow.deployments import constants
+        from mlflow.utils import databricks_utils, request_utils, rest_utils
+
+        env: Any = environment_variables  # mlflow is untyped
+        creds: Any = databricks_utils.get_databricks_host_creds
+        send: Any = rest_utils.http_request
         client = self._deploy_client()
-        inputs = chat_body(request, self.request_profile(request), self.name)
+        response = send(
+            host_creds=creds(client.target_uri),
+            endpoint=f"/serving-endpoints/{endpoint}/invocations",
+            method="POST",
+            timeout=env.MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT.get(),
+            retry_timeout_seconds=env.MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT.get(),
+            raise_on_status=False,
+            retry_codes=constants.MLFLOW_DEPLOYMENT_CLIENT_REQUEST_RETRY_CODES,
+            extra_headers={"X-Databricks-Endpoints-API-Client": "Databricks Deployment Client"},
+            stream=True,
+            json=inputs,
+        )
+        check: Any = request_utils.augmented_raise_for_status
         try:
-            data = call_with_deadline(
-                lambda: client.predict(endpoint=request.model, inputs=inputs),
-                remaining(self.settings.timeout),
-                self.name,
+            check(response)
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One ``predict`` call, its body read before the call's deadline."""
+        inputs = chat_body(request, self.request_profile(request), self.name)
+        clock = Clock.for_call(self.settings.timeout)
+
+        def call() -> bytes:
+            response = self._open(request.model, inputs)
+            try:
+                return b"".join(requests_pieces(response, clock, self.name))
+            finally:
+                response.close()
+
+        try:
+            content = call_with_deadline(
+                call, clock.check(self.name), self.name, pool=self.deadline_pool()
             )
+            data = json.loads(content)
         except ChatportError:
             raise
         except Exception as exc:
             raise map_mlflow_error(exc, self.name) from exc
-        return completion_from_chat(dict(data), self.name, raw=data)
+        if not isinstance(data, dict):
+            raise ResponseFormatError("the answer is not a JSON object", backend=self.name)
+        from mlflow.deployments.databricks import DatabricksEndpoint
+
+        return completion_from_chat(data, self.name, raw=DatabricksEndpoint(data))
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A ``predict_stream`` call."""
-        client = self._deploy_client()
+        """A ``predict_stream`` call, read by chatport to the stream's deadlines."""
         events = ChatEventStream(self.name)
-        inputs = chat_body(request, self.request_profile(request), self.name)
+        inputs = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
+        clock = Clock.for_call(self.settings.timeout, stream=True)
         try:
-            for data in client.predict_stream(endpoint=request.model, inputs=inputs):
-                chunk = events.feed_object(data)
-                if chunk is not None:
-                    yield chunk
+            response = call_with_deadline(
+                lambda: self._open(request.model, inputs),
+                clock.check(self.name),
+                self.name,
+                pool=self.deadline_pool(),
+                discard=_close,
+            )
+            try:
+                lines = split_lines(requests_pieces(response, clock, self.name))
+                yield from read_lines(events, lines, clock)
+            finally:
+                response.close()
         except ChatportError:
             raise
         except Exception as exc:
@@ -129,6 +187,14 @@ class MlflowBackend(Backend):
         last = events.end()
         if last is not None:
             yield last
+
+    def close(self) -> None:
+        """Drop the deploy client and shut down the deadline pool.
+
+        mlflow caches its databricks-sdk workspace clients process-wide; those stay.
+        """
+        self._client = None
+        super().close()
 
     def list_endpoints(self) -> list[Mapping[str, Any]]:
         """The deploy client's ``list_endpoints()`` (``GET /api/2.0/serving-endpoints/``).
@@ -140,7 +206,10 @@ class MlflowBackend(Backend):
         client = self._deploy_client()
         try:
             endpoints = call_with_deadline(
-                client.list_endpoints, remaining(self.settings.timeout), self.name
+                client.list_endpoints,
+                remaining(self.settings.timeout),
+                self.name,
+                pool=self.deadline_pool(),
             )
         except ChatportError:
             raise
@@ -153,6 +222,10 @@ class MlflowBackend(Backend):
         except Exception as exc:
             raise map_mlflow_error(exc, self.name) from exc
         return checked_endpoints(endpoints, self.name)
+
+
+def _close(response: Any) -> None:
+    response.close()
 
 
 @hookimpl

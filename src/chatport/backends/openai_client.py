@@ -10,15 +10,16 @@ chatport's core owns the retry policy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import threading
 import weakref
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterable,
     AsyncIterator,
     Callable,
     Generator,
-    Iterable,
     Iterator,
     Mapping,
 )
@@ -39,6 +40,7 @@ from .._request import ChatRequest
 from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
+from .deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
 from .http_errors import error_from_response, request_id_from
 from .sse import EventStream, aread_lines, read_lines
 from .transport import check_host, map_transport_error
@@ -101,13 +103,23 @@ class OpenAIClients:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]]
         self._async = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def _check_fork(self) -> None:
+        """In a forked child, drop (never close) the parent's clients and connections."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._sync = None
+            self._async = weakref.WeakKeyDictionary()
 
     def base_url(self) -> str:
         """The workspace URL plus the route's base path."""
         return check_host(self.settings) + self.base_path
 
     def sync(self) -> Any:
-        """The ``openai.OpenAI`` client, built once."""
+        """The ``openai.OpenAI`` client, built once (per process)."""
+        self._check_fork()
         if self._sync is None:
             with self._lock:
                 if self._sync is None:
@@ -126,6 +138,7 @@ class OpenAIClients:
 
     async def async_(self) -> Any:
         """The ``openai.AsyncOpenAI`` client of the running event loop."""
+        self._check_fork()
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
@@ -146,6 +159,7 @@ class OpenAIClients:
 
     def close(self) -> None:
         """Close the sync client."""
+        self._check_fork()
         if self._sync is not None:
             self._sync.close()
             self._sync = None
@@ -200,6 +214,19 @@ def json_of(response: Any, backend: str) -> Any:
     """The decoded JSON body of an HTTP response, or :class:`ResponseFormatError`."""
     try:
         return response.json()
+    except ValueError:
+        raise ResponseFormatError(
+            f"the server answered HTTP {response.status_code} with a body that is not JSON",
+            status_code=response.status_code,
+            backend=backend,
+            request_id=request_id_from(response.headers),
+        ) from None
+
+
+def json_body(response: Any, body: bytes, backend: str) -> Any:
+    """The decoded JSON ``body`` of ``response``, or :class:`ResponseFormatError`."""
+    try:
+        return json.loads(body)
     except ValueError:
         raise ResponseFormatError(
             f"the server answered HTTP {response.status_code} with a body that is not JSON",
@@ -279,71 +306,73 @@ class OpenAISDKBackend(Backend):
         return kwargs
 
     def complete(self, request: ChatRequest) -> Completion:
-        """One call; the raw JSON answer goes through chatport's normalizer."""
+        """One call, its body read before the call's deadline; chatport normalizes it."""
         call = self._prepare(request, self._profile_for(request))
         client = self._clients.sync()
+        clock = Clock.for_call(self.settings.timeout)
         try:
-            if call.path is None:
-                http = self._resource(client).with_raw_response.create(**call.kwargs).http_response
-            else:
-                http = client.post(
-                    call.path,
-                    cast_to=_response_type(),
-                    body=call.body(False),
-                    options={"timeout": call.kwargs["timeout"]},
-                )
+            with self._open(client, call, stream=False) as http:
+                body = b"".join(http_pieces(http, clock, self.name))
         except ChatportError:
             raise
         except Exception as exc:
             raise map_openai_error(exc, self.name) from exc
-        return self._normalize(json_of(http, self.name))
+        return self._normalize(json_body(http, body, self.name))
 
     async def acomplete(self, request: ChatRequest) -> Completion:
-        """One call with ``AsyncOpenAI``."""
+        """One call with ``AsyncOpenAI``, within the call's deadline."""
         call = self._prepare(request, await self._aprofile_for(request))
         client = await self._clients.async_()
         try:
-            if call.path is None:
-                raw = await self._resource(client).with_raw_response.create(**call.kwargs)
-                http = raw.http_response
-            else:
-                http = await client.post(
-                    call.path,
-                    cast_to=_response_type(),
-                    body=call.body(False),
-                    options={"timeout": call.kwargs["timeout"]},
-                )
+            async with asyncio.timeout(remaining(self.settings.timeout)):
+                if call.path is None:
+                    raw = await self._resource(client).with_raw_response.create(**call.kwargs)
+                    http = raw.http_response
+                else:
+                    http = await client.post(
+                        call.path,
+                        cast_to=_response_type(),
+                        body=call.body(False),
+                        options={"timeout": call.kwargs["timeout"]},
+                    )
         except ChatportError:
             raise
+        except TimeoutError:
+            raise APITimeoutError(
+                "the call did not finish before its deadline", backend=self.name
+            ) from None
         except Exception as exc:
             raise map_openai_error(exc, self.name) from exc
         return self._normalize(json_of(http, self.name))
 
     @contextmanager
-    def _open_stream(self, client: Any, call: SDKCall) -> Iterator[Iterable[str]]:
+    def _open(self, client: Any, call: SDKCall, stream: bool) -> Iterator[Any]:
+        """The HTTP response of a call, its body not read yet."""
         if call.path is None:
             create = self._resource(client).with_streaming_response.create
-            with create(stream=True, **call.kwargs) as response:
-                yield response.iter_lines()
+            flag = {"stream": True} if stream else {}
+            with create(**flag, **call.kwargs) as response:
+                yield response.http_response
             return
         http = client.post(
             call.path,
             cast_to=_response_type(),
-            body=call.body(True),
+            body=call.body(stream),
             options={"timeout": call.kwargs["timeout"]},
             stream=True,
         )
         try:
-            yield http.iter_lines()
+            yield http
         finally:
             http.close()
 
     @asynccontextmanager
-    async def _aopen_stream(self, client: Any, call: SDKCall) -> AsyncIterator[AsyncIterable[str]]:
+    async def _aopen_stream(self, client: Any, call: SDKCall) -> AsyncIterator[Any]:
+        """The HTTP response of a streamed call, its body not read yet."""
         if call.path is None:
             create = self._resource(client).with_streaming_response.create
             async with create(stream=True, **call.kwargs) as response:
-                yield response.iter_lines()
+                yield response.http_response
             return
         http = await client.post(
             call.path,
@@ -353,17 +382,19 @@ class OpenAISDKBackend(Backend):
             stream=True,
         )
         try:
-            yield http.aiter_lines()
+            yield http
         finally:
             await http.aclose()
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A streamed call; chatport reads the event stream itself."""
+        """A streamed call; chatport reads the event stream itself, to its deadlines."""
         call = self._prepare(request, self._profile_for(request))
         events = self._events()
+        clock = Clock.for_call(self.settings.timeout, stream=True)
         try:
-            with self._open_stream(self._clients.sync(), call) as lines:
-                yield from read_lines(events, lines)
+            with self._open(self._clients.sync(), call, stream=True) as http:
+                lines = split_lines(http_pieces(http, clock, self.name))
+                yield from read_lines(events, lines, clock)
         except ChatportError:
             raise
         except Exception as exc:
@@ -376,12 +407,21 @@ class OpenAISDKBackend(Backend):
         """A streamed call with ``AsyncOpenAI``; closing it closes the connection."""
         call = self._prepare(request, await self._aprofile_for(request))
         events = self._events()
+        clock = Clock.for_call(self.settings.timeout, stream=True)
         try:
-            async with self._aopen_stream(await self._clients.async_(), call) as lines:
-                async for chunk in aread_lines(events, lines):
+            async with contextlib.AsyncExitStack() as stack:
+                async with asyncio.timeout(clock.check(self.name)):
+                    client = await self._clients.async_()
+                    http = await stack.enter_async_context(self._aopen_stream(client, call))
+                lines = asplit_lines(ahttp_pieces(http, clock, self.name))
+                async for chunk in aread_lines(events, lines, clock):
                     yield chunk
         except ChatportError:
             raise
+        except TimeoutError:
+            raise APITimeoutError(
+                "the stream sent no chunk before its deadline", backend=self.name
+            ) from None
         except Exception as exc:
             raise map_openai_error(exc, self.name) from exc
         last = events.end()

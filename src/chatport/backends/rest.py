@@ -7,7 +7,9 @@ The lightest path: no SDK, one pooled ``httpx.Client`` per backend instance (and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
@@ -15,13 +17,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from .._errors import ChatportError, ResponseFormatError
+from .._errors import APITimeoutError, ChatportError, ResponseFormatError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._retry import remaining
 from .._types import Chunk, Completion
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
+from .deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
 from .http_errors import error_from_response
 from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream, aread_lines, read_lines
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     import httpx
 
     from .._family import ModelProfile
+
+_AsyncEntry = tuple["httpx.AsyncClient", AsyncGenerator[None, None], asyncio.Semaphore]
 
 __all__ = ["RestBackend"]
 
@@ -42,7 +47,12 @@ def _timeout(seconds: float) -> httpx.Timeout:
 
 
 class RestBackend(Backend):
-    """Raw REST to the serving endpoint's ``/invocations`` route."""
+    """Raw REST to the serving endpoint's ``/invocations`` route.
+
+    Async calls on one event loop hold at most ``max_connections`` requests in flight
+    (the rest wait for a slot within their deadline): httpcore's async pool degrades
+    badly with thousands of waiters. A forked child builds fresh connection pools.
+    """
 
     capabilities = Capabilities(
         streaming=True, tools=True, response_format=True, native_async=True, multiple_choices=True
@@ -53,12 +63,20 @@ class RestBackend(Backend):
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
         self._client: httpx.Client | None = None
-        self._async_clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncGenerator[None, None]]
-        ] = weakref.WeakKeyDictionary()
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncEntry]
+        self._async_clients = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self._base: str | None = None
         self._default_timeout = _timeout(settings.timeout)
+
+    def _check_fork(self) -> None:
+        """In a forked child, drop (never close) the parent's connections."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._client = None
+            self._async_clients = weakref.WeakKeyDictionary()
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -72,6 +90,7 @@ class RestBackend(Backend):
         return {"Content-Type": "application/json", "Accept": "application/json"}
 
     def _sync_client(self) -> httpx.Client:
+        self._check_fork()
         client = self._client
         if client is None:
             with self._lock:
@@ -86,7 +105,9 @@ class RestBackend(Backend):
                 client = self._client
         return client
 
-    async def _async_client(self) -> httpx.AsyncClient:
+    async def _async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """This event loop's client, and the semaphore bounding its requests in flight."""
+        self._check_fork()
         loop = asyncio.get_running_loop()
         entry = self._async_clients.get(loop)
         if entry is None:
@@ -97,14 +118,17 @@ class RestBackend(Backend):
                 limits=self._limits(),
                 auth=bearer_auth(self.settings.token),
             )
-            entry = (client, await close_with_loop(client))
+            entry = (client, await close_with_loop(client), asyncio.Semaphore(self._size()))
             self._async_clients[loop] = entry
-        return entry[0]
+        return entry[0], entry[2]
+
+    def _size(self) -> int:
+        return int(self.settings.option("max_connections", 100))
 
     def _limits(self) -> httpx.Limits:
         import httpx
 
-        size = int(self.settings.option("max_connections", 100))
+        size = self._size()
         return httpx.Limits(max_connections=size, max_keepalive_connections=size)
 
     def _call_timeout(self) -> httpx.Timeout | None:
@@ -129,13 +153,11 @@ class RestBackend(Backend):
             "timeout": self._call_timeout(),
         }
 
-    def _completion(self, response: httpx.Response) -> Completion:
+    def _completion(self, response: httpx.Response, body: bytes) -> Completion:
         if response.status_code >= 400:
-            raise error_from_response(
-                response.status_code, response.headers, response.content, self.name
-            )
+            raise error_from_response(response.status_code, response.headers, body, self.name)
         try:
-            data: Any = response.json()
+            data: Any = json.loads(body)
         except ValueError:
             raise ResponseFormatError(
                 f"the server answered HTTP {response.status_code} with a body that is not JSON",
@@ -144,45 +166,60 @@ class RestBackend(Backend):
             ) from None
         return completion_from_chat(data, self.name)
 
+    def _expired(self) -> APITimeoutError:
+        return APITimeoutError("the call did not finish before its deadline", backend=self.name)
+
     # -- calls ------------------------------------------------------------------------
 
     def complete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call."""
+        """One ``/invocations`` call, its body read before the call's deadline."""
         client = self._sync_client()
         arguments = self._send(request, self.request_profile(request))
+        clock = Clock.for_call(self.settings.timeout)
         try:
-            response = client.post(**arguments)
+            with client.stream("POST", **arguments) as response:
+                body = b"".join(http_pieces(response, clock, self.name))
         except ChatportError:
             raise
         except Exception as exc:
             raise map_transport_error(exc, self.name) from exc
-        return self._completion(response)
+        return self._completion(response, body)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call on the event loop (no threads)."""
-        client = await self._async_client()
+        """One ``/invocations`` call on the event loop (no threads), within the deadline."""
+        client, slots = await self._async_client()
         arguments = self._send(request, await self.arequest_profile(request))
         try:
-            response = await client.post(**arguments)
+            async with asyncio.timeout(remaining(self.settings.timeout)):
+                async with slots:
+                    response = await client.post(**arguments)
         except ChatportError:
             raise
+        except TimeoutError:
+            raise self._expired() from None
         except Exception as exc:
             raise map_transport_error(exc, self.name) from exc
-        return self._completion(response)
+        return self._completion(response, response.content)
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """Server-sent events from ``/invocations`` with ``"stream": true``."""
+        """Server-sent events from ``/invocations`` with ``"stream": true``.
+
+        The first chunk must arrive before the call's deadline, each next one within
+        ``timeout`` seconds of the one before.
+        """
         client = self._sync_client()
         events = ChatEventStream(self.name)
         arguments = self._send(request, self.request_profile(request))
+        clock = Clock.for_call(self.settings.timeout, stream=True)
         try:
             with client.stream("POST", **arguments) as response:
+                pieces = http_pieces(response, clock, self.name)
                 if response.status_code >= 400:
-                    response.read()
+                    body = b"".join(pieces)
                     raise error_from_response(
-                        response.status_code, response.headers, response.content, self.name
+                        response.status_code, response.headers, body, self.name
                     )
-                yield from read_lines(events, response.iter_lines())
+                yield from read_lines(events, split_lines(pieces), clock)
         except ChatportError:
             raise
         except Exception as exc:
@@ -193,20 +230,28 @@ class RestBackend(Backend):
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """The async twin of :meth:`stream`; closing it closes the connection."""
-        client = await self._async_client()
+        client, slots = await self._async_client()
         events = ChatEventStream(self.name)
         arguments = self._send(request, await self.arequest_profile(request))
+        clock = Clock.for_call(self.settings.timeout, stream=True)
         try:
-            async with client.stream("POST", **arguments) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise error_from_response(
-                        response.status_code, response.headers, response.content, self.name
-                    )
-                async for chunk in aread_lines(events, response.aiter_lines()):
+            async with contextlib.AsyncExitStack() as stack:
+                async with asyncio.timeout(clock.check(self.name)):
+                    await slots.acquire()
+                    stack.callback(slots.release)
+                    response = await stack.enter_async_context(client.stream("POST", **arguments))
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise error_from_response(
+                            response.status_code, response.headers, response.content, self.name
+                        )
+                lines = asplit_lines(ahttp_pieces(response, clock, self.name))
+                async for chunk in aread_lines(events, lines, clock):
                     yield chunk
         except ChatportError:
             raise
+        except TimeoutError:
+            raise self._expired() from None
         except Exception as exc:
             raise map_transport_error(exc, self.name) from exc
         last = events.end()
@@ -215,6 +260,7 @@ class RestBackend(Backend):
 
     def close(self) -> None:
         """Close the pooled connections (async pools close with their event loop)."""
+        self._check_fork()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -222,6 +268,7 @@ class RestBackend(Backend):
     async def aclose(self) -> None:
         """Close the pooled connections, including this event loop's async pool."""
         self.close()
+        self._check_fork()
         entry = self._async_clients.pop(asyncio.get_running_loop(), None)
         if entry is not None:
             await entry[1].aclose()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import APIConnectionError, ResponseFormatError
 from .._types import Chunk
 from .openai_shape import ChunkParser
 from .responses_shape import ResponseEventParser
+
+if TYPE_CHECKING:
+    from .deadline import Clock
 
 __all__ = [
     "ChatEventStream",
@@ -101,21 +104,32 @@ class ResponsesEventStream:
 EventStream = ChatEventStream | ResponsesEventStream
 
 
-def read_lines(events: EventStream, lines: Iterable[str]) -> Iterator[Chunk]:
-    """Feed SSE lines to ``events``, yielding chunks, until its terminal event."""
+def read_lines(
+    events: EventStream, lines: Iterable[str], clock: Clock | None = None
+) -> Iterator[Chunk]:
+    """Feed SSE lines to ``events``, yielding chunks, until its terminal event.
+
+    With a ``clock``, each chunk restarts its idle deadline (comments do not).
+    """
     for line in lines:
         chunk = events.feed(line)
         if chunk is not None:
+            if clock is not None:
+                clock.tick()
             yield chunk
         if events.done:
             break
 
 
-async def aread_lines(events: EventStream, lines: AsyncIterable[str]) -> AsyncIterator[Chunk]:
+async def aread_lines(
+    events: EventStream, lines: AsyncIterable[str], clock: Clock | None = None
+) -> AsyncIterator[Chunk]:
     """The async twin of :func:`read_lines`."""
     async for line in lines:
         chunk = events.feed(line)
         if chunk is not None:
+            if clock is not None:
+                clock.tick()
             yield chunk
         if events.done:
             break

@@ -1,0 +1,246 @@
+"""Holding a call to its deadline while its answer is read.
+
+A read timeout bounds one read, not a call: a server that drips its body a byte at a
+time, or sends only ``: ping`` comments, would keep a call alive forever. Every
+backend therefore reads its answer through a :class:`Clock`:
+
+* a non-streamed call must be read whole before the call's deadline;
+* a stream must deliver its first chunk before the call's deadline, then each next
+  chunk within ``idle`` seconds of the one before (comments and partial lines do not
+  count as chunks).
+
+Every read is given the time left as its own timeout, so a stalled read ends at the
+deadline too. A :class:`Cancellation` lets another thread end a blocked read (it shuts
+the socket down), which is how an abandoned worker thread stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import socket
+import threading
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .._errors import APIConnectionError, APITimeoutError
+from .._retry import remaining
+
+__all__ = [
+    "Cancellation",
+    "Clock",
+    "ahttp_pieces",
+    "asplit_lines",
+    "cancellation_scope",
+    "current_cancellation",
+    "http_pieces",
+    "requests_pieces",
+    "split_lines",
+]
+
+_PIECE = 65536
+
+
+class Clock:
+    """The deadline of one answer being read: the call's, then ``idle`` after each chunk."""
+
+    def __init__(self, deadline: float, idle: float | None = None) -> None:
+        self.deadline = deadline
+        self.idle = idle
+
+    @classmethod
+    def for_call(cls, timeout: float, *, stream: bool = False) -> Clock:
+        """A clock for the current call (``timeout`` is the backend's configured one)."""
+        return cls(time.monotonic() + remaining(timeout), timeout if stream else None)
+
+    def left(self) -> float:
+        """Seconds left (zero or less when passed)."""
+        return self.deadline - time.monotonic()
+
+    def tick(self) -> None:
+        """A chunk arrived: a stream gets ``idle`` more seconds."""
+        if self.idle is not None:
+            self.deadline = time.monotonic() + self.idle
+
+    def expired(self, backend: str) -> APITimeoutError:
+        """The error for a passed deadline."""
+        if self.idle is None:
+            message = "the answer did not arrive before the call's deadline"
+        else:
+            message = "the stream sent no chunk before its deadline"
+        return APITimeoutError(message, backend=backend)
+
+    def check(self, backend: str) -> float:
+        """Seconds left, or :class:`APITimeoutError` when none are."""
+        left = self.left()
+        if left <= 0:
+            raise self.expired(backend)
+        return left
+
+
+class Cancellation:
+    """A flag another thread sets to end blocked reads, with callbacks that do so."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._event.is_set()
+
+    def add(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on cancel (at once if already cancelled)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def cancel(self) -> None:
+        """Set the flag and run the callbacks (each once)."""
+        with self._lock:
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            with contextlib.suppress(OSError):  # the socket is already gone
+                callback()
+
+
+_current: contextvars.ContextVar[Cancellation | None] = contextvars.ContextVar(
+    "chatport_cancellation", default=None
+)
+
+
+@contextmanager
+def cancellation_scope(cancellation: Cancellation) -> Iterator[None]:
+    """Make ``cancellation`` the one reads in this context register with."""
+    token = _current.set(cancellation)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def current_cancellation() -> Cancellation | None:
+    """The cancellation of the current context, if any."""
+    return _current.get()
+
+
+def split_lines(pieces: Iterable[bytes]) -> Iterator[str]:
+    """Lines of a byte stream, in time linear in its length (``\\r\\n`` or ``\\n``)."""
+    pending: list[bytes] = []
+    for piece in pieces:
+        yield from _lines_of(piece, pending)
+    if pending:
+        yield b"".join(pending).decode("utf-8", "replace").rstrip("\r")
+
+
+async def asplit_lines(pieces: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    """The async twin of :func:`split_lines`."""
+    pending: list[bytes] = []
+    async for piece in pieces:
+        for line in _lines_of(piece, pending):
+            yield line
+    if pending:
+        yield b"".join(pending).decode("utf-8", "replace").rstrip("\r")
+
+
+def _lines_of(piece: bytes, pending: list[bytes]) -> Iterator[str]:
+    start = 0
+    while True:
+        end = piece.find(b"\n", start)
+        if end < 0:
+            if start < len(piece):
+                pending.append(piece[start:])
+            return
+        pending.append(piece[start:end])
+        line = b"".join(pending)
+        pending.clear()
+        yield line.decode("utf-8", "replace").rstrip("\r")
+        start = end + 1
+
+
+def http_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes]:
+    """The body of an httpx (or httpx2) response, each read bounded by ``clock``.
+
+    httpcore reads the read timeout from the request's ``timeout`` extension before
+    every network read, so setting it to the time left bounds the next read.
+    """
+    timeouts = response.request.extensions.get("timeout")
+    pieces = response.iter_bytes()
+    while True:
+        left = clock.check(backend)
+        if isinstance(timeouts, dict):
+            timeouts["read"] = left
+        try:
+            piece = next(pieces)
+        except StopIteration:
+            return
+        except Exception as exc:
+            if clock.left() <= 0:
+                raise clock.expired(backend) from exc
+            raise
+        yield piece
+
+
+async def ahttp_pieces(response: Any, clock: Clock, backend: str) -> AsyncIterator[bytes]:
+    """The async twin of :func:`http_pieces`, each read under ``asyncio.timeout``."""
+    pieces = response.aiter_bytes().__aiter__()
+    while True:
+        left = clock.check(backend)
+        try:
+            async with asyncio.timeout(left):
+                piece = await pieces.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise clock.expired(backend) from None
+        yield piece
+
+
+def requests_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes]:
+    """The body of a ``requests`` response opened with ``stream=True``, read by ``clock``.
+
+    Each read gets the time left as its socket timeout, and the socket is shut down
+    when the current :class:`Cancellation` (if any) is cancelled.
+    """
+    raw = response.raw
+    sock = _socket_of(raw)
+    cancellation = current_cancellation()
+    if cancellation is not None and sock is not None:
+        cancellation.add(lambda: sock.shutdown(socket.SHUT_RDWR))
+    while True:
+        left = clock.check(backend)
+        if cancellation is not None and cancellation.cancelled:
+            raise APIConnectionError("the call was cancelled", backend=backend)
+        if sock is not None:
+            sock.settimeout(left)
+        try:
+            piece = raw.read1(_PIECE, decode_content=True)
+        except Exception as exc:
+            if clock.left() <= 0:
+                raise clock.expired(backend) from exc
+            if cancellation is not None and cancellation.cancelled:
+                raise APIConnectionError("the call was cancelled", backend=backend) from exc
+            if type(exc).__module__.startswith(("urllib3", "http.client")):
+                message = f"the connection broke while reading: {type(exc).__name__}"
+                raise APIConnectionError(message, backend=backend) from exc
+            raise
+        if not piece:
+            if cancellation is not None and cancellation.cancelled:
+                raise APIConnectionError("the call was cancelled", backend=backend)
+            return
+        yield piece
+
+
+def _socket_of(raw: Any) -> socket.socket | None:
+    """The socket under a urllib3 response, when it can be found."""
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
