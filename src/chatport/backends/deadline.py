@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import contextvars
 import socket
+from functools import partial
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
@@ -214,13 +215,16 @@ def requests_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes
     sock = _socket_of(raw)
     cancellation = current_cancellation()
     if cancellation is not None and sock is not None:
-        cancellation.add(lambda: sock.shutdown(socket.SHUT_RDWR))
+        cancellation.add(partial(sock.shutdown, socket.SHUT_RDWR))
     while True:
         left = clock.check(backend)
         if cancellation is not None and cancellation.cancelled:
             raise APIConnectionError("the call was cancelled", backend=backend)
         if sock is not None:
-            sock.settimeout(left)
+            try:
+                sock.settimeout(left)
+            except OSError:  # urllib3 released the connection at the end of the body
+                sock = None
         try:
             piece = raw.read1(_PIECE, decode_content=True)
         except Exception as exc:
