@@ -20,11 +20,11 @@ import asyncio
 import contextlib
 import contextvars
 import socket
-from functools import partial
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from .._errors import APIConnectionError, APITimeoutError
