@@ -149,19 +149,18 @@ def test_every_row_is_answered_in_place_and_failed_rows_carry_their_error(
 
 
 def test_a_column_of_message_arrays(spark: SparkSession) -> None:
-    rows = [
-        (
-            i,
-            [
-                {"role": "system", "content": "answer in one line"},
-                {"role": "user", "content": f"what is row {i}"},
-            ],
-        )
-        for i in range(ROWS)
-    ]
     frame = spark.createDataFrame(
-        rows, "id long, conversation array<struct<role:string, content:string>>"
+        [(i, f"what is row {i}") for i in range(ROWS)], "id long, question string"
     ).repartition(3)
+    # built the way docs/spark.md shows: array<struct<role: string, content: string>>
+    conversation = F.array(
+        F.struct(F.lit("system").alias("role"), F.lit("answer in one line").alias("content")),
+        F.struct(F.lit("user").alias("role"), F.col("question").alias("content")),
+    )
+    frame = frame.withColumn("conversation", conversation)
+    assert frame.schema["conversation"].dataType.simpleString() == (
+        "array<struct<role:string,content:string>>"
+    )
     answer = chat_udf(model=REASONING, messages=True, backend="rest", config={})
     result = frame.select("id", answer(F.col("conversation")).alias("a")).select("id", "a.*")
     checked = 0
@@ -228,6 +227,17 @@ def test_credentials_are_refused_as_udf_settings() -> None:
         chat_udf(model=ECHO, concurrency=0)
     with pytest.raises(chatport.ConfigError, match="timeout"):
         chat_udf(model=ECHO, timeout="soon")
+
+
+def test_each_worker_process_keeps_one_client_per_settings() -> None:
+    from chatport import spark as module
+
+    first = module._client_for(module._spec_of(chat_udf("rest", ECHO, config={}, timeout=5)))
+    again = module._client_for(module._spec_of(chat_udf("rest", ECHO, config={}, timeout=5)))
+    other = module._client_for(module._spec_of(chat_udf("rest", ECHO, config={}, timeout=6)))
+    assert first is again
+    assert other is not first
+    assert (first.config.timeout, other.config.timeout) == (5, 6)
 
 
 def test_importing_chatport_spark_imports_neither_pyspark_nor_pandas(tmp_path: Path) -> None:

@@ -205,6 +205,13 @@ def _append(rows: dict[str, list[Any]], result: BatchResult, secrets: Sequence[s
     rows["error"].append(None)
 
 
+def _spec_of(udf: Callable[..., Any]) -> _Spec:
+    """The settings a UDF made by :func:`chat_udf` carries (for tests and debugging)."""
+    func: Any = getattr(udf, "func", udf)
+    closure = func.__closure__ or ()
+    return next(cell.cell_contents for cell in closure if isinstance(cell.cell_contents, _Spec))
+
+
 # -- the driver side ---------------------------------------------------------------------
 
 
