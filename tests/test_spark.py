@@ -20,7 +20,7 @@ pytest.importorskip("pyspark", reason="chatport.spark needs pyspark: pip install
 pytest.importorskip("pandas", reason="chatport.spark needs pandas: pip install 'chatport[spark]'")
 pytest.importorskip("pyarrow", reason="chatport.spark needs pyarrow: pip install 'chatport[spark]'")
 
-import cloudpickle  # type: ignore[import-untyped]  # ships with pyspark
+from pyspark import cloudpickle  # the copy Spark pickles UDFs with
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
