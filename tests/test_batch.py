@@ -274,8 +274,10 @@ def test_leaving_early_cancels_what_is_in_flight(env: LocalWorkspace) -> None:
         results = client.map((f"slow {i}" for i in range(1000)), concurrency=4)
         next(results)
         results.close()  # type: ignore[attr-defined]
+        time.sleep(1.0)  # requests already on the wire when the loop ended may still land
         sent = sum(1 for r in env.requests if r.method == "POST")
         time.sleep(1.5)
+        # nothing new starts once the loop is left: the count stays where it settled
         assert sum(1 for r in env.requests if r.method == "POST") == sent
     assert sent < 20
     assert not [t for t in threading.enumerate() if t.name == "chatport-map"]
