@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import chatport
 from chatport import ChatRequest, Chunk, Completion
-from chatport.backends.openai_shape import ChunkParser, completion_from_chat
-from chatport.backends.responses_shape import ResponseEventParser, completion_from_response
-from chatport.backends.sse import ChatEventStream, ResponsesEventStream
+from chatport._wire.openai_shape import ChunkParser, completion_from_chat
+from chatport._wire.responses_shape import ResponseEventParser, completion_from_response
+from chatport._wire.sse import ChatEventStream, ResponsesEventStream
 
 # CHATPORT_FUZZ_EXAMPLES=5000 for a longer hunt
 EXAMPLES = int(os.environ.get("CHATPORT_FUZZ_EXAMPLES", "300"))

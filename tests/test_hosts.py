@@ -12,8 +12,8 @@ import pytest
 import chatport
 from chatport import ConfigError
 from chatport._hosts import is_loopback, parse_workspace_url
+from chatport._wire.transport import check_host
 from chatport.backends.base import BackendSettings
-from chatport.backends.transport import check_host
 
 CANARY = "dapi-hosts-canary-0123456789abcdef"
 BACKENDS = ("rest", "openai", "responses", "mlflow", "databricks-sdk")

@@ -8,12 +8,12 @@ import pytest
 
 import chatport
 from chatport import Chunk, ReasoningPart, TextPart, ToolCall, Usage
-from chatport.backends.openai_shape import (
+from chatport._wire.openai_shape import (
     ChunkParser,
     completion_from_chat,
     normalize_finish_reason,
 )
-from chatport.backends.responses_shape import (
+from chatport._wire.responses_shape import (
     ResponseEventParser,
     completion_from_response,
     responses_body,
@@ -424,7 +424,7 @@ def test_non_finite_numbers_are_ignored() -> None:
 
 
 def _stream(chunks: list[dict[str, Any]]) -> chatport.Completion:
-    from chatport.backends.sse import ChatEventStream
+    from chatport._wire.sse import ChatEventStream
 
     events = ChatEventStream("rest")
     produced = [events.feed_object(chunk) for chunk in chunks]

@@ -9,7 +9,7 @@ import pytest
 from chatport import ChatRequest, InvalidRequestError, UnsupportedFeatureError
 from chatport._family import profile_from_name
 from chatport._reasoning import responses_reasoning
-from chatport.backends.openai_shape import chat_body
+from chatport._wire.openai_shape import chat_body
 
 CLAUDE = profile_from_name("databricks-claude-sonnet-4-5")
 GPT = profile_from_name("databricks-gpt-oss-120b")

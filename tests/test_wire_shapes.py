@@ -193,8 +193,8 @@ def _deep(levels: int) -> Any:
 
 @pytest.mark.parametrize("arguments", [_deep(100_000), {"x": float("nan")}, {1j: 2}])
 def test_arguments_that_cannot_be_serialized_are_response_format_errors(arguments: Any) -> None:
-    from chatport.backends.openai_shape import completion_from_chat
-    from chatport.backends.responses_shape import completion_from_response
+    from chatport._wire.openai_shape import completion_from_chat
+    from chatport._wire.responses_shape import completion_from_response
 
     call = {"id": "c", "function": {"name": "f", "arguments": arguments}}
     message = {"role": "assistant", "content": None, "tool_calls": [call]}

@@ -36,10 +36,10 @@ ENTRY_POINT_GROUP = "chatport"
 
 #: Built-in plugins, registered through the same hooks as third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "chatport.backends.openai_chat",
+    "chatport.backends.openai",
     "chatport.backends.responses",
     "chatport.backends.rest",
-    "chatport.backends.mlflow_deployments",
+    "chatport.backends.mlflow",
     "chatport.backends.databricks_sdk",
     "chatport.backends.fake",
 )

@@ -1,1 +1,3 @@
-"""Built-in backends, one module each, plus :mod:`chatport.backends.base`."""
+"""Built-in backends, one module each named after the backend it registers, plus
+:mod:`chatport.backends.base` (the interface). Shared wire code lives in ``chatport._wire``.
+"""

@@ -193,13 +193,13 @@ def call_with_deadline(
     loop, a host probe retried for minutes): the call runs on a daemon worker thread of
     ``pool`` (a backend's own, see :meth:`Backend.deadline_pool`) and
     :class:`APITimeoutError` is raised when the time is up. The call then runs under a
-    cancelled :class:`~chatport.backends.deadline.Cancellation`: reads registered with
+    cancelled :class:`~chatport._wire.deadline.Cancellation`: reads registered with
     it have their socket shut down, so the worker thread ends at once. A result that
     arrives after the caller gave up is handed to ``discard`` (to close it).
     """
     import concurrent.futures
 
-    from .deadline import Cancellation, cancellation_scope, current_cancellation
+    from .._wire.deadline import Cancellation, cancellation_scope, current_cancellation
 
     future: concurrent.futures.Future[_T] = concurrent.futures.Future()
     context = contextvars.copy_context()
@@ -342,7 +342,7 @@ class Backend:
         The default reads ``GET /api/2.0/serving-endpoints/{name}`` with the workspace
         token; backends with their own client may override it. It never raises.
         """
-        from .transport import fetch_endpoint_metadata
+        from .._wire.transport import fetch_endpoint_metadata
 
         return fetch_endpoint_metadata(self.settings, endpoint)
 
@@ -397,11 +397,11 @@ class Backend:
         """Stream asynchronously: :meth:`stream` runs in one worker thread of its own.
 
         Only that thread touches the generator. Cancelling the consumer (or closing it
-        early) cancels the stream's :class:`~chatport.backends.deadline.Cancellation`,
+        early) cancels the stream's :class:`~chatport._wire.deadline.Cancellation`,
         which shuts down the socket of a read that registered with it; the thread then
         closes the generator, and the connection with it.
         """
-        from .threaded import ThreadedStream
+        from .._wire.threaded import ThreadedStream
 
         async with ThreadedStream(lambda: self.stream(request)) as chunks:
             async for chunk in chunks:
@@ -431,6 +431,6 @@ class Backend:
         Failures raise chatport errors (:class:`~chatport.ResponseFormatError` for an
         answer that is not an endpoint list).
         """
-        from .endpoint_list import list_serving_endpoints
+        from .._wire.endpoint_list import list_serving_endpoints
 
         return list_serving_endpoints(self.settings, self.name)

@@ -26,13 +26,13 @@ from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Chunk, Completion
+from .._wire.databricks_errors import map_databricks_error
+from .._wire.deadline import Clock, requests_pieces, split_lines
+from .._wire.endpoint_list import endpoints_from_body
+from .._wire.openai_shape import chat_body, completion_from_chat
+from .._wire.sse import ChatEventStream, read_lines
+from .._wire.transport import check_host
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
-from .databricks_errors import map_databricks_error
-from .deadline import Clock, requests_pieces, split_lines
-from .endpoint_list import endpoints_from_body
-from .openai_shape import chat_body, completion_from_chat
-from .sse import ChatEventStream, read_lines
-from .transport import check_host
 
 __all__ = ["DatabricksSdkBackend"]
 

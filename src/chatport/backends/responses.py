@@ -17,10 +17,10 @@ from .._reasoning import responses_reasoning
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
+from .._wire.openai_sdk import OpenAISDKBackend, SDKCall
+from .._wire.responses_shape import completion_from_response, responses_body
+from .._wire.sse import ResponsesEventStream
 from .base import BackendSettings, Capabilities
-from .openai_client import OpenAISDKBackend, SDKCall
-from .responses_shape import completion_from_response, responses_body
-from .sse import ResponsesEventStream
 
 if TYPE_CHECKING:
     from .._family import ModelProfile

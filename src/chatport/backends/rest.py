@@ -23,12 +23,12 @@ from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._retry import remaining
 from .._types import Chunk, Completion
+from .._wire.deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
+from .._wire.http_errors import error_from_response
+from .._wire.openai_shape import chat_body, completion_from_chat
+from .._wire.sse import ChatEventStream, aread_lines, read_lines
+from .._wire.transport import bearer_auth, check_host, map_transport_error
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
-from .deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
-from .http_errors import error_from_response
-from .openai_shape import chat_body, completion_from_chat
-from .sse import ChatEventStream, aread_lines, read_lines
-from .transport import bearer_auth, check_host, map_transport_error
 
 if TYPE_CHECKING:
     import httpx
@@ -275,7 +275,7 @@ class RestBackend(Backend):
 
     def list_endpoints(self) -> list[Mapping[str, Any]]:
         """``GET /api/2.0/serving-endpoints`` through the pooled client."""
-        from .endpoint_list import list_serving_endpoints
+        from .._wire.endpoint_list import list_serving_endpoints
 
         return list_serving_endpoints(self.settings, self.name, self._sync_client())
 

@@ -30,13 +30,13 @@ from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._retry import remaining
 from .._types import Chunk, Completion
+from .._wire.databricks_errors import map_mlflow_error
+from .._wire.deadline import Clock, requests_pieces, split_lines
+from .._wire.endpoint_list import checked_endpoints
+from .._wire.openai_shape import chat_body, completion_from_chat
+from .._wire.sse import ChatEventStream, read_lines
+from .._wire.transport import check_host
 from .base import Backend, BackendSettings, Capabilities, call_with_deadline
-from .databricks_errors import map_mlflow_error
-from .deadline import Clock, requests_pieces, split_lines
-from .endpoint_list import checked_endpoints
-from .openai_shape import chat_body, completion_from_chat
-from .sse import ChatEventStream, read_lines
-from .transport import check_host
 
 __all__ = ["MlflowBackend"]
 

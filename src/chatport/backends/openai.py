@@ -14,10 +14,10 @@ from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
+from .._wire.openai_sdk import OpenAISDKBackend, SDKCall
+from .._wire.openai_shape import chat_body, completion_from_chat
+from .._wire.sse import ChatEventStream
 from .base import Capabilities
-from .openai_client import OpenAISDKBackend, SDKCall
-from .openai_shape import chat_body, completion_from_chat
-from .sse import ChatEventStream
 
 if TYPE_CHECKING:
     from .._family import ModelProfile

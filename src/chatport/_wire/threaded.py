@@ -5,7 +5,7 @@ generator from another thread while ``next`` still runs in the first one ("gener
 already executing"), and the HTTP stream keeps being read. :class:`ThreadedStream`
 instead gives the generator one thread for its whole life: chunks are handed over one
 at a time, on demand, and cancelling the consumer cancels the stream's
-:class:`~chatport.backends.deadline.Cancellation` (shutting down the socket of a
+:class:`~chatport._wire.deadline.Cancellation` (shutting down the socket of a
 registered read), after which that same thread closes the generator.
 """
 

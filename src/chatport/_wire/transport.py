@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from .._errors import APIConnectionError, APIError, APITimeoutError, ConfigError
 from .._hosts import parse_workspace_url
-from .base import BackendSettings
+from ..backends.base import BackendSettings
 
 __all__ = [
     "bearer_auth",

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ResponseFormatError
-from .base import BackendSettings
+from ..backends.base import BackendSettings
 from .http_errors import error_from_response
 from .transport import bearer_auth, check_host, map_transport_error
 

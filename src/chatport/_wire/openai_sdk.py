@@ -39,7 +39,7 @@ from .._errors import (
 from .._request import ChatRequest
 from .._retry import remaining
 from .._types import Chunk, Completion
-from .base import Backend, BackendSettings, Capabilities, close_with_loop
+from ..backends.base import Backend, BackendSettings, Capabilities, close_with_loop
 from .deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
 from .http_errors import error_from_response, request_id_from
 from .sse import EventStream, aread_lines, read_lines
