@@ -54,9 +54,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def sdks_imported() -> None:
-    """Import the SDKs up front: a cold import is not what these deadlines measure."""
+    """Import the SDKs up front: a cold import is not what these deadlines measure (a
+    call's deadline leaves out a backend's one-time setup)."""
     import databricks.sdk  # noqa: F401
-    import mlflow.deployments  # noqa: F401
+    import mlflow.deployments.databricks
+    import mlflow.tracking.request_header.registry  # noqa: F401
     import openai  # noqa: F401
 
 
@@ -70,13 +72,6 @@ def server_factory(monkeypatch: pytest.MonkeyPatch, sdks_imported: None) -> Iter
         servers.append(server)
         monkeypatch.setenv("DATABRICKS_HOST", server.url)
         monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-deadline-test")
-        # restored after the test: the mlflow backend sets these process-wide
-        for name in (
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-            "MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT",
-            "MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT",
-        ):
-            monkeypatch.delenv(name, raising=False)
         return server
 
     yield start

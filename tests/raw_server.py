@@ -9,7 +9,9 @@ its ``mode``:
 * ``slow-data``: one ``data:`` line arriving a byte per second;
 * ``huge``: a complete stream whose one text event is a ``line_bytes`` long line;
 * ``huge-slow``: a ``line_bytes`` long line arriving too slowly to finish in time;
-* ``ok``: a normal JSON answer.
+* ``ok``: a normal JSON answer;
+* ``canned``: the exact bytes of ``canned`` (a whole HTTP answer) to every inference
+  request, for the same wire answer on every backend.
 
 Every connection handler is bounded (it stops after ``max_seconds`` or when the client
 goes away) and :meth:`close` stops them all.
@@ -24,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["RawServer", "Received"]
+__all__ = ["RawServer", "Received", "http_answer"]
 
 _CHAT = {
     "id": "chatcmpl-1",
@@ -71,6 +73,7 @@ class RawServer:
     mode: str = "ok"
     line_bytes: int = 1_000_000
     max_seconds: float = 30.0
+    canned: bytes = b""
     received: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -185,6 +188,9 @@ class RawServer:
                 + body
             )
             return True
+        if self.mode == "canned":
+            conn.sendall(self.canned)
+            return b"connection: close" not in self.canned.lower()
         responses = request.path.endswith("/responses")
         try:
             streamed = bool(json.loads(request.body or b"{}").get("stream"))
@@ -267,3 +273,11 @@ class RawServer:
         if self._stop.wait(seconds):
             return False
         return time.monotonic() - started < self.max_seconds
+
+
+def http_answer(status: str, headers: dict[str, str], body: bytes) -> bytes:
+    """A whole HTTP/1.1 answer: the status line (``"503 Service Unavailable"``), the
+    headers given, ``Content-Length`` and the body."""
+    lines = [f"HTTP/1.1 {status}", *(f"{k}: {v}" for k, v in headers.items())]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

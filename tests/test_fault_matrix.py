@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -33,9 +33,6 @@ class Cell:
     stream: bool = False
     setup: Callable[[LocalWorkspace, pytest.MonkeyPatch], None] | None = None
     model: str = MODEL
-    per_backend: dict[str, tuple[tuple[type[BaseException], ...], tuple[int, int]]] = field(
-        default_factory=dict
-    )
 
 
 def wrong_token(ws: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,21 +46,9 @@ def refused(ws: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABRICKS_HOST", f"http://127.0.0.1:{port}")
 
 
-# mlflow's own databricks-sdk layer retries 429/503 and its host probe itself; chatport
-# holds it to the deadline, so its persistent failures end as a timeout (docs/errors.md).
-MLFLOW_PERSISTENT = (
-    (chatport.RateLimitError, chatport.ServerError, chatport.APITimeoutError),
-    (2, 6),
-)
-
 CELLS: dict[str, Cell] = {
     "429-then-success": Cell(lambda: Fault.rate_limit(times=1), None, (2, 2)),
-    "429-persistent": Cell(
-        lambda: Fault.rate_limit(),
-        chatport.RateLimitError,
-        (3, 3),
-        per_backend={"mlflow": MLFLOW_PERSISTENT},
-    ),
+    "429-persistent": Cell(lambda: Fault.rate_limit(), chatport.RateLimitError, (3, 3)),
     "500": Cell(lambda: Fault.error(500), chatport.ServerError, (1, 1)),
     "503-then-success": Cell(lambda: Fault.error(503, times=1), None, (2, 2)),
     "401": Cell(lambda: Fault.error(401), chatport.AuthenticationError, (1, 1)),
@@ -74,13 +59,7 @@ CELLS: dict[str, Cell] = {
     "non-json": Cell(lambda: Fault.garbage(), chatport.ResponseFormatError, (1, 1)),
     "wrong-shape": Cell(lambda: Fault.wrong_shape(), chatport.ResponseFormatError, (1, 1)),
     "too-slow": Cell(lambda: Fault.slow(TIMEOUT + 3), chatport.APITimeoutError, (1, 1)),
-    "refused": Cell(
-        None,
-        chatport.APIConnectionError,
-        (0, 0),
-        setup=refused,
-        per_backend={"mlflow": ((chatport.APITimeoutError,), (0, 0))},
-    ),
+    "refused": Cell(None, chatport.APIConnectionError, (0, 0), setup=refused),
     "stream-dropped": Cell(
         lambda: Fault.drop_stream(after_chunks=8), chatport.APIConnectionError, (1, 1), stream=True
     ),
@@ -94,13 +73,11 @@ def workspace() -> Iterator[LocalWorkspace]:
 
 
 @pytest.fixture
-def env(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
+def env(
+    workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch, sdks_imported: None
+) -> LocalWorkspace:
     for key, value in workspace.environ().items():
         monkeypatch.setenv(key, value)
-    # what the mlflow backend sets for timeout = 3 when the user has not
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT", "3")
-    monkeypatch.setenv("MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT", "3")
     workspace.set_faults(MODEL)
     workspace.clear_requests()
     return workspace
@@ -125,9 +102,7 @@ def test_fault_matrix(
         cell.setup(env, monkeypatch)
     if cell.fault is not None:
         env.set_faults(MODEL, cell.fault())
-    expected, posts = (cell.outcome,) if cell.outcome else (), cell.posts
-    if backend in cell.per_backend:
-        expected, posts = cell.per_backend[backend]
+    expected, posts = cell.outcome, cell.posts
     started = time.monotonic()
     with chatport.Client(backend=backend, timeout=TIMEOUT, config={}) as client:
         if expected:

@@ -74,7 +74,6 @@ def wire(monkeypatch: pytest.MonkeyPatch, workdir: object) -> Iterator[Wire]:
     thread.start()
     monkeypatch.setenv("DATABRICKS_HOST", f"http://127.0.0.1:{server.server_address[1]}")
     monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     yield state
     server.shutdown()
     server.server_close()

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ._config import Config
-from ._errors import ConfigError
-from ._redact import redact_url
+from ._errors import AuthenticationError, ChatportError, ConfigError
+from ._redact import redact, redact_url
 
 __all__ = ["Workspace", "mask", "resolve_workspace"]
 
@@ -108,7 +108,15 @@ class Workspace:
             return self._static_token
         if self.token_source != "databricks-sdk":
             return None
-        headers = self.sdk_config().authenticate()
+        try:
+            headers = self.sdk_config().authenticate()
+        except ChatportError:
+            raise
+        except Exception as exc:  # a wrong OAuth secret, an expired profile login...
+            raise AuthenticationError(
+                f"could not get a workspace token through databricks-sdk: "
+                f"{type(exc).__name__}: {redact(str(exc))}"
+            ) from None
         value = str(headers.get("Authorization", ""))
         scheme, _, credential = value.partition(" ")
         return credential if scheme.lower() == "bearer" else None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import ChatportError, UnsupportedFeatureError
 from ._request import ChatRequest
-from ._retry import deadline_scope, is_fallback_error, retry_listener
+from ._retry import Deadline, deadline_scope, is_fallback_error, retry_listener
 from ._stream import StreamAssembler
 from ._types import Chunk, Completion
 from .backends.base import Backend
@@ -39,7 +39,7 @@ class Attempt:
 
     backend: Backend
     request: ChatRequest
-    deadline: float
+    deadline: Deadline  # shared by the entry's attempts; one-time setup moves it
     number: int
     started: float
 
@@ -83,7 +83,7 @@ class Attempts:
         from ._plugins import notify
 
         for backend, request in self._entries():
-            deadline = time.monotonic() + self.policy.timeout
+            deadline = Deadline(time.monotonic() + self.policy.timeout)
             self._retries = 0
             while True:
                 self._number += 1
@@ -103,7 +103,7 @@ class Attempts:
         """Record a failure; return seconds to wait before the next attempt, or raise."""
         error = self.client._failed(attempt.request, exc, attempt.backend.name, attempt.started)
         error.attempts = self._number
-        wait = self.policy.delay(error, self._retries, attempt.deadline)
+        wait = self.policy.delay(error, self._retries, attempt.deadline.at)
         if wait is not None:
             listener = retry_listener.get()
             if listener is not None:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["looks_secret", "redact_url", "shown"]
+__all__ = ["looks_secret", "redact", "redact_url", "shown"]
 
 _PREFIXES = ("dapi", "dkea", "dose", "dsapi", "sk-", "ghp_", "gho_", "github_pat_", "xox", "eyj")
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16,}")
@@ -46,3 +46,11 @@ def redact_url(url: str) -> str:
     netloc = "****@" + parts.netloc.rsplit("@", 1)[1]
     redacted = urlunsplit(parts._replace(netloc=netloc))
     return redacted if "://" in url else redacted.removeprefix("https://")
+
+
+_WORD = re.compile(r"(?i)(?:bearer|basic)\s+\S+|[^\s'\"=:,;()\[\]{}<>]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with every word that looks like a credential replaced by ``****``."""
+    return _WORD.sub(lambda m: "****" if looks_secret(m.group(0)) else m.group(0), text)

@@ -29,25 +29,67 @@ from ._errors import (
     ServerError,
 )
 
-__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "deadline_scope", "remaining", "retry_listener"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "Deadline",
+    "RetryPolicy",
+    "deadline_scope",
+    "remaining",
+    "retry_listener",
+    "uncharged",
+]
 
 #: The longest ``Retry-After`` chatport waits for before giving up instead.
 MAX_RETRY_AFTER = 60.0
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _jitter = random.Random()  # private: chatport never touches the global random state
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+
+
+class Deadline:
+    """When a call must end (a ``time.monotonic()`` value), which one-time setup may move.
+
+    One object per call (shared by the threads its context is copied into), so the time
+    :func:`uncharged` gives back reaches every reader, the retry policy included.
+    """
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def __repr__(self) -> str:
+        return f"Deadline(in {self.at - time.monotonic():.3f} s)"
+
+
+_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
     "chatport_deadline", default=None
 )
 
 
 @contextmanager
-def deadline_scope(deadline: float) -> Iterator[None]:
-    """Make ``deadline`` (a ``time.monotonic()`` value) the current call's deadline."""
-    token = _deadline.set(deadline)
+def deadline_scope(deadline: Deadline | float) -> Iterator[None]:
+    """Make ``deadline`` the current call's deadline (a float is a ``time.monotonic()`` value)."""
+    token = _deadline.set(deadline if isinstance(deadline, Deadline) else Deadline(deadline))
     try:
         yield
     finally:
         _deadline.reset(token)
+
+
+@contextmanager
+def uncharged() -> Iterator[None]:
+    """Give the time spent inside back to the current call's deadline.
+
+    For a backend's one-time setup (importing its SDK, building its client), which must
+    not eat the first call's time.
+    """
+    deadline = _deadline.get()
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        if deadline is not None:
+            deadline.at += time.monotonic() - started
 
 
 #: A callback the current context's calls report each retried failure to, with the wait
@@ -61,7 +103,7 @@ def remaining(default: float) -> float:
     deadline = _deadline.get()
     if deadline is None:
         return default
-    return max(0.001, deadline - time.monotonic())
+    return max(0.001, deadline.at - time.monotonic())
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ResponseFormatError
 from ..backends.base import BackendSettings
-from .http_errors import error_from_response
-from .transport import bearer_auth, check_host, map_transport_error
+from .errors import decode_json, httpx_errors, raise_for_status
+from .transport import bearer_auth, check_host
 
 if TYPE_CHECKING:
     import httpx
@@ -63,21 +63,12 @@ def list_serving_endpoints(
     auth = bearer_auth(settings.token)
     seconds = remaining(settings.timeout)
     timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
-    try:
+    with httpx_errors(backend):
         if client is None:
             response = httpx.get(url, headers=headers, timeout=timeout, auth=auth)
         else:
             response = client.get(url, headers=headers, timeout=timeout, auth=auth)
-    except Exception as exc:
-        raise map_transport_error(exc, backend) from exc
-    if response.status_code >= 400:
-        raise error_from_response(response.status_code, response.headers, response.content, backend)
-    try:
-        data: Any = response.json()
-    except ValueError:
-        raise ResponseFormatError(
-            f"the server answered HTTP {response.status_code} with a body that is not JSON",
-            status_code=response.status_code,
-            backend=backend,
-        ) from None
-    return endpoints_from_body(data, backend, response.status_code)
+    status = response.status_code
+    raise_for_status(status, response.headers, lambda: response.content, backend)
+    data = decode_json(status, response.headers, response.content, backend)
+    return endpoints_from_body(data, backend, status)

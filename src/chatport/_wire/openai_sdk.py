@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import threading
 import weakref
@@ -28,22 +27,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    ChatportError,
-    ConfigError,
-    ResponseFormatError,
-)
+from .._errors import ConfigError
 from .._request import ChatRequest
-from .._retry import remaining
+from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
 from ..backends.base import Backend, BackendSettings, Capabilities, close_with_loop
 from .deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
-from .http_errors import error_from_response, request_id_from
+from .errors import decode_json, openai_errors, raise_for_status
 from .sse import EventStream, aread_lines, read_lines
-from .transport import check_host, map_transport_error
+from .transport import check_host
 
 if TYPE_CHECKING:
     from .._family import ModelProfile
@@ -53,7 +45,6 @@ __all__ = [
     "OpenAIClients",
     "OpenAISDKBackend",
     "SDKCall",
-    "map_openai_error",
     "split_known",
 ]
 
@@ -121,7 +112,7 @@ class OpenAIClients:
         """The ``openai.OpenAI`` client, built once (per process)."""
         self._check_fork()
         if self._sync is None:
-            with self._lock:
+            with self._lock, uncharged():
                 if self._sync is None:
                     import httpx2
                     import openai
@@ -142,8 +133,9 @@ class OpenAIClients:
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
-            import httpx2
-            import openai
+            with uncharged():
+                import httpx2
+                import openai
 
             http_client = httpx2.AsyncClient(auth=_auth_class(self.settings.token))
             client = openai.AsyncOpenAI(
@@ -188,52 +180,6 @@ def split_known(
     kwargs = {k: v for k, v in body.items() if k in known}
     extra = {k: v for k, v in body.items() if k not in known}
     return kwargs, extra
-
-
-def map_openai_error(exc: BaseException, backend: str) -> APIError:
-    """The chatport error for an exception raised by the openai SDK."""
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        response = exc.response
-        return error_from_response(exc.status_code, response.headers, response.content, backend)
-    if isinstance(exc, openai.APITimeoutError):
-        return APITimeoutError("the request timed out", backend=backend)
-    if isinstance(exc, openai.APIConnectionError):
-        return APIConnectionError(f"connection failed: {exc}", backend=backend)
-    if isinstance(exc, openai.APIResponseValidationError):
-        return ResponseFormatError(
-            f"the server answered an invalid response: {exc}", backend=backend
-        )
-    if isinstance(exc, openai.APIError):
-        return APIError(f"the server reported an error: {exc.message}", backend=backend)
-    return map_transport_error(exc, backend)
-
-
-def json_of(response: Any, backend: str) -> Any:
-    """The decoded JSON body of an HTTP response, or :class:`ResponseFormatError`."""
-    try:
-        return response.json()
-    except ValueError:
-        raise ResponseFormatError(
-            f"the server answered HTTP {response.status_code} with a body that is not JSON",
-            status_code=response.status_code,
-            backend=backend,
-            request_id=request_id_from(response.headers),
-        ) from None
-
-
-def json_body(response: Any, body: bytes, backend: str) -> Any:
-    """The decoded JSON ``body`` of ``response``, or :class:`ResponseFormatError`."""
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise ResponseFormatError(
-            f"the server answered HTTP {response.status_code} with a body that is not JSON",
-            status_code=response.status_code,
-            backend=backend,
-            request_id=request_id_from(response.headers),
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -310,20 +256,15 @@ class OpenAISDKBackend(Backend):
         call = self._prepare(request, self._profile_for(request))
         client = self._clients.sync()
         clock = Clock.for_call(self.settings.timeout)
-        try:
-            with self._open(client, call, stream=False) as http:
-                body = b"".join(http_pieces(http, clock, self.name))
-        except ChatportError:
-            raise
-        except Exception as exc:
-            raise map_openai_error(exc, self.name) from exc
-        return self._normalize(json_body(http, body, self.name))
+        with openai_errors(self.name), self._open(client, call, stream=False) as http:
+            body = b"".join(http_pieces(http, clock, self.name))
+        return self._normalize(decode_json(http.status_code, http.headers, body, self.name))
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One call with ``AsyncOpenAI``, within the call's deadline."""
         call = self._prepare(request, await self._aprofile_for(request))
         client = await self._clients.async_()
-        try:
+        with openai_errors(self.name):
             async with asyncio.timeout(remaining(self.settings.timeout)):
                 if call.path is None:
                     raw = await self._resource(client).with_raw_response.create(**call.kwargs)
@@ -335,15 +276,9 @@ class OpenAISDKBackend(Backend):
                         body=call.body(False),
                         options={"timeout": call.kwargs["timeout"]},
                     )
-        except ChatportError:
-            raise
-        except TimeoutError:
-            raise APITimeoutError(
-                "the call did not finish before its deadline", backend=self.name
-            ) from None
-        except Exception as exc:
-            raise map_openai_error(exc, self.name) from exc
-        return self._normalize(json_of(http, self.name))
+        status, headers = http.status_code, http.headers
+        raise_for_status(status, headers, lambda: http.content, self.name)
+        return self._normalize(decode_json(status, headers, http.content, self.name))
 
     @contextmanager
     def _open(self, client: Any, call: SDKCall, stream: bool) -> Iterator[Any]:
@@ -352,7 +287,7 @@ class OpenAISDKBackend(Backend):
             create = self._resource(client).with_streaming_response.create
             flag = {"stream": True} if stream else {}
             with create(**flag, **call.kwargs) as response:
-                yield response.http_response
+                yield _successful(response.http_response, self.name)
             return
         http = client.post(
             call.path,
@@ -362,7 +297,7 @@ class OpenAISDKBackend(Backend):
             stream=True,
         )
         try:
-            yield http
+            yield _successful(http, self.name)
         finally:
             http.close()
 
@@ -372,7 +307,10 @@ class OpenAISDKBackend(Backend):
         if call.path is None:
             create = self._resource(client).with_streaming_response.create
             async with create(stream=True, **call.kwargs) as response:
-                yield response.http_response
+                http = response.http_response
+                if not 200 <= http.status_code < 300:
+                    await http.aread()
+                yield _successful(http, self.name)
             return
         http = await client.post(
             call.path,
@@ -382,7 +320,9 @@ class OpenAISDKBackend(Backend):
             stream=True,
         )
         try:
-            yield http
+            if not 200 <= http.status_code < 300:
+                await http.aread()
+            yield _successful(http, self.name)
         finally:
             await http.aclose()
 
@@ -391,14 +331,9 @@ class OpenAISDKBackend(Backend):
         call = self._prepare(request, self._profile_for(request))
         events = self._events()
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        try:
-            with self._open(self._clients.sync(), call, stream=True) as http:
-                lines = split_lines(http_pieces(http, clock, self.name))
-                yield from read_lines(events, lines, clock)
-        except ChatportError:
-            raise
-        except Exception as exc:
-            raise map_openai_error(exc, self.name) from exc
+        with openai_errors(self.name), self._open(self._clients.sync(), call, stream=True) as http:
+            lines = split_lines(http_pieces(http, clock, self.name))
+            yield from read_lines(events, lines, clock)
         last = events.end()
         if last is not None:
             yield last
@@ -408,7 +343,7 @@ class OpenAISDKBackend(Backend):
         call = self._prepare(request, await self._aprofile_for(request))
         events = self._events()
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        try:
+        with openai_errors(self.name):
             async with contextlib.AsyncExitStack() as stack:
                 async with asyncio.timeout(clock.check(self.name)):
                     client = await self._clients.async_()
@@ -416,14 +351,6 @@ class OpenAISDKBackend(Backend):
                 lines = asplit_lines(ahttp_pieces(http, clock, self.name))
                 async for chunk in aread_lines(events, lines, clock):
                     yield chunk
-        except ChatportError:
-            raise
-        except TimeoutError:
-            raise APITimeoutError(
-                "the stream sent no chunk before its deadline", backend=self.name
-            ) from None
-        except Exception as exc:
-            raise map_openai_error(exc, self.name) from exc
         last = events.end()
         if last is not None:
             yield last
@@ -442,3 +369,13 @@ def _response_type() -> Any:
     import httpx2
 
     return httpx2.Response
+
+
+def _successful(http: Any, backend: str) -> Any:
+    """``http`` if its status is a 2xx; else the error its answer stands for.
+
+    The openai client raises only for 4xx and 5xx; any other status is refused the same
+    way here (an async caller reads the body first).
+    """
+    raise_for_status(http.status_code, http.headers, lambda: http.read(), backend)
+    return http

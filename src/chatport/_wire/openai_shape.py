@@ -261,6 +261,8 @@ class ChunkParser:
         self.backend = backend
         self._calls: dict[int, dict[str, str]] = {}
         self.finished = False
+        #: Whether any chunk carried a choice (or an agent endpoint's ``delta``).
+        self.answered = False
 
     def _take_tool_deltas(self, deltas: object) -> None:
         if not isinstance(deltas, list):
@@ -303,6 +305,9 @@ class ChunkParser:
             raise ResponseFormatError(
                 "a stream chunk has choices that are not a list", backend=self.backend
             )
+        if not choices and isinstance(data.get("delta"), Mapping):
+            # an agent endpoint's chunk: one message delta, at the top level
+            choices = [{"index": 0, "delta": data["delta"]}]
         text, reasoning, signature, text_signature = "", "", None, None
         finish: FinishReason | None = None
         for choice in choices:
@@ -312,6 +317,7 @@ class ChunkParser:
                 )
             if choice.get("index", 0) not in (0, None):
                 continue  # only the first choice is streamed
+            self.answered = True
             delta = choice.get("delta") or {}
             if not isinstance(delta, Mapping):
                 raise ResponseFormatError(

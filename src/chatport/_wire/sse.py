@@ -8,6 +8,7 @@ stream was complete (:meth:`end`): a stream that stops before its terminal event
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +30,22 @@ __all__ = [
 ]
 
 
+_FIELD = re.compile(r"[A-Za-z_-]*(?::|$)")
+
+
 def decode_event(line: str, backend: str) -> Any:
-    """The JSON of one ``data:`` line; ``None`` for other lines; ``"[DONE]"`` at the end."""
+    """The JSON of one ``data:`` line; ``None`` for other lines; ``"[DONE]"`` at the end.
+
+    A line that is no SSE field or comment at all (HTML from a proxy, a JSON body) means
+    the server did not answer a stream: :class:`ResponseFormatError`, not a retried
+    connection failure.
+    """
     if not line.startswith("data:"):
+        if line and not line.startswith(":") and not _FIELD.match(line):
+            raise ResponseFormatError(
+                f"the server answered a body that is not server-sent events: {line[:80]!r}",
+                backend=backend,
+            )
         return None
     payload = line[5:].strip()
     if payload == "[DONE]":
@@ -65,10 +79,19 @@ class ChatEventStream:
         return self.parser.parse(data)
 
     def end(self) -> Chunk | None:
-        """Check the stream was complete; return a last chunk with pending tool calls."""
+        """Check the stream was complete; return a last chunk with pending tool calls.
+
+        A stream that ended properly but never carried a choice is no answer at all
+        (never an empty success).
+        """
         if not self.done and not self.parser.finished:
             raise APIConnectionError(
                 "the stream ended before the answer was complete", backend=self.backend
+            )
+        if not self.parser.answered:
+            raise ResponseFormatError(
+                "the stream ended with no answer: no chunk carried a choice",
+                backend=self.backend,
             )
         return self.parser.finish()
 

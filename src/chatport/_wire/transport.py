@@ -1,24 +1,16 @@
-"""What HTTP-based backends share: the workspace URL check and transport-error mapping."""
+"""What HTTP-based backends share: the workspace URL check, bearer auth, endpoint metadata."""
 
 from __future__ import annotations
 
-import sys
-import traceback
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from .._errors import APIConnectionError, APIError, APITimeoutError, ConfigError
+from .._errors import ConfigError
 from .._hosts import parse_workspace_url
 from ..backends.base import BackendSettings
 
-__all__ = [
-    "bearer_auth",
-    "check_host",
-    "fetch_endpoint_metadata",
-    "forget_locals",
-    "map_transport_error",
-]
+__all__ = ["bearer_auth", "check_host", "fetch_endpoint_metadata"]
 
 
 def check_host(settings: BackendSettings) -> str:
@@ -66,53 +58,6 @@ def bearer_auth(token: Callable[[], str | None]) -> Any:
             return "<BearerAuth>"
 
     return BearerAuth()
-
-
-def forget_locals(exc: BaseException) -> None:
-    """Clear the local variables of the finished frames ``exc`` (and its causes) went through.
-
-    SDKs and HTTP libraries keep request headers, the token among them, in their locals;
-    an error handed to the caller must not carry them. Frames still running are kept.
-    """
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
-        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-
-
-def map_transport_error(exc: BaseException, backend: str) -> APIError:
-    """The chatport error for an httpx, httpx2 or requests transport failure.
-
-    The finished frames of ``exc`` lose their locals (:func:`forget_locals`).
-    """
-    forget_locals(exc)
-    name = type(exc).__name__
-    for module_name in ("httpx", "httpx2"):
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        if isinstance(exc, module.TimeoutException):
-            return APITimeoutError(f"the request timed out: {name}", backend=backend)
-        if isinstance(exc, module.HTTPError | module.StreamError):
-            return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
-    requests_exceptions = sys.modules.get("requests.exceptions")
-    if requests_exceptions is not None:
-        if isinstance(exc, requests_exceptions.Timeout):
-            return APITimeoutError(f"the request timed out: {name}", backend=backend)
-        if isinstance(
-            exc, requests_exceptions.ConnectionError | requests_exceptions.ChunkedEncodingError
-        ):
-            return APIConnectionError(f"connection failed: {name}", backend=backend)
-    if isinstance(exc, TimeoutError):
-        return APITimeoutError(f"the request timed out: {name}", backend=backend)
-    if isinstance(exc, ConnectionError):
-        return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
-    return APIError(f"unexpected failure: {name}: {exc}", backend=backend)
 
 
 #: How long an endpoint-metadata lookup may take at most (it is cached afterwards).

@@ -318,6 +318,18 @@ class Backend:
                 pool = self.__dict__["_deadline_pool"] = _DaemonPool()
         return pool
 
+    def run_with_deadline(
+        self,
+        func: Callable[[], _T],
+        timeout: float,
+        *,
+        discard: Callable[[_T], object] | None = None,
+    ) -> _T:
+        """:func:`call_with_deadline` on this backend's own worker pool."""
+        return call_with_deadline(
+            func, timeout, self.name, pool=self.deadline_pool(), discard=discard
+        )
+
     def _close_deadline_pool(self) -> None:
         with _POOL_LOCK:
             pool: _DaemonPool | None = self.__dict__.pop("_deadline_pool", None)

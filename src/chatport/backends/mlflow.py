@@ -1,44 +1,48 @@
-"""The ``mlflow`` backend: ``mlflow.deployments.get_deploy_client("databricks")``.
+"""The ``mlflow`` backend: what ``mlflow.deployments.get_deploy_client("databricks")`` sends.
 
-``predict`` for answers and ``predict_stream`` for streams, on
-``/serving-endpoints/{name}/invocations``. mlflow reports most error statuses as 500
-(wire-protocol §6); this backend recovers the real status from the error body. mlflow
-reads the workspace from ``DATABRICKS_HOST``/``DATABRICKS_TOKEN`` or a
-``~/.databrickscfg`` profile, so a host or token that only chatport's config knows is
-refused with a clear error rather than silently ignored.
+On Databricks, ``predict`` and ``predict_stream`` POST the request to
+``/serving-endpoints/{name}/invocations`` through a databricks-sdk ``WorkspaceClient``
+built from mlflow's target (``databricks`` reads ``DATABRICKS_HOST``/``DATABRICKS_TOKEN``
+or the default ``~/.databrickscfg`` profile, ``databricks://PROFILE`` a named profile),
+with mlflow's request headers (wire-protocol §6). This backend sends that same request,
+with those headers, through that same kind of client.
 
-The request is sent as ``predict`` and ``predict_stream`` send it, through mlflow's own
-``http_request`` (the same credentials, headers, retries and timeouts), but opened as a
-stream and read by chatport: mlflow reads a body whole and splits lines in time
-quadratic in their length (a 10 MB line took 74 s), and neither read stops at a
-deadline. Here each read gets the time left as its socket timeout, and lines are split
-in linear time.
+What it does not take from mlflow are the layers that break chatport's common behaviour
+(wire-protocol §6): two stacked retry loops that re-send a 429 for up to ten minutes
+and keep re-POSTing after the caller gave up, process-wide timeouts read from
+``os.environ``, a rewrite of every error answer into a synthetic 500 without its
+``Retry-After`` or request id, a host probe retried for minutes, and a line reader
+quadratic in line length. Each request is sent once, read to the call's deadline and
+mapped by its real answer (:mod:`chatport._wire.workspace_client`), so the mlflow
+backend meets the same fault matrix as the others. Nothing is written to
+``os.environ``: the user's own mlflow calls keep their settings. Answers keep mlflow's
+type: ``Completion.raw`` is a ``DatabricksEndpoint``.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .._errors import ChatportError, ConfigError, ResponseFormatError
+from .._errors import ConfigError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
-from .._retry import remaining
 from .._types import Chunk, Completion
-from .._wire.databricks_errors import map_mlflow_error
-from .._wire.deadline import Clock, requests_pieces, split_lines
-from .._wire.endpoint_list import checked_endpoints
+from .._wire.deadline import Clock
+from .._wire.endpoint_list import endpoints_from_body
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream, read_lines
 from .._wire.transport import check_host
-from .base import Backend, BackendSettings, Capabilities, call_with_deadline
+from .._wire.workspace_client import WorkspaceCalls
+from .base import Backend, BackendSettings, Capabilities
+from .databricks_sdk import invocations_path
 
 __all__ = ["MlflowBackend"]
+
+#: The header mlflow's deployment client adds to every predict call.
+CLIENT_HEADER = {"X-Databricks-Endpoints-API-Client": "Databricks Deployment Client"}
 
 
 def _same_host(a: str, b: str) -> bool:
@@ -49,18 +53,12 @@ def _same_host(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-def _bound_mlflow_retries(timeout: float) -> None:
-    """Bound mlflow's own retry loops through its documented environment variables.
+def _mlflow_headers() -> dict[str, str]:
+    """The headers mlflow sends with a predict call: its request-header providers' and
+    the deployment client's own."""
+    from mlflow.tracking.request_header.registry import resolve_request_headers
 
-    mlflow reads them on every call, process-wide; values the user set are kept.
-    ``MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`` stops mlflow re-sending 429/500/502/503, and
-    the predict timeouts stop its databricks-sdk layer from retrying past chatport's
-    deadline (default 10 minutes).
-    """
-    seconds = str(max(1, math.ceil(timeout)))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT", seconds)
-    os.environ.setdefault("MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT", seconds)
+    return {**resolve_request_headers(), **CLIENT_HEADER}  # type: ignore[no-untyped-call]
 
 
 class MlflowBackend(Backend):
@@ -75,15 +73,19 @@ class MlflowBackend(Backend):
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self._client: Any = None
-        self._lock = threading.Lock()
+        self._calls = WorkspaceCalls(self, self._build, _mlflow_headers)
 
-    def _target(self) -> str:
+    def _profile(self) -> str | None:
+        """The ``~/.databrickscfg`` profile of mlflow's target, refusing what mlflow cannot read.
+
+        mlflow reads the workspace from the environment or a profile; a host or token
+        that only chatport's config knows is refused, never silently ignored.
+        """
         profile = self.settings.databricks_profile
         env_host = os.environ.get("DATABRICKS_HOST")
         host = self.settings.host
         if profile:
-            return f"databricks://{profile}"
+            return profile
         if host and not (env_host and _same_host(host, env_host)):
             raise ConfigError(
                 "the mlflow backend reads the workspace from DATABRICKS_HOST and "
@@ -91,141 +93,56 @@ class MlflowBackend(Backend):
                 "set those instead of `host` in chatport's config",
                 key="host",
             )
-        return "databricks"
+        return None
 
-    def _deploy_client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    if self.settings.host:
-                        check_host(self.settings)
-                    _bound_mlflow_retries(self.settings.timeout)
-                    from mlflow.deployments import get_deploy_client
+    def _build(self) -> Any:
+        """The ``WorkspaceClient`` mlflow builds for its target, with a bounded host probe."""
+        profile = self._profile()
+        if self.settings.host:
+            check_host(self.settings)
+        from databricks.sdk import WorkspaceClient
+        from databricks.sdk.config import Config
 
-                    self._client = get_deploy_client(self._target())  # type: ignore[no-untyped-call]
-        return self._client
-
-    def _open(self, endpoint: str, inputs: dict[str, Any]) -> Any:
-        """POST ``inputs`` as ``predict`` does; the ``requests`` response, body unread."""
-        from mlflow import environment_variables
-        from mlflow.deployments import constants
-        from mlflow.utils import databricks_utils, request_utils, rest_utils
-
-        env: Any = environment_variables  # mlflow is untyped
-        creds: Any = databricks_utils.get_databricks_host_creds
-        send: Any = rest_utils.http_request
-        client = self._deploy_client()
-        response = send(
-            host_creds=creds(client.target_uri),
-            endpoint=f"/serving-endpoints/{endpoint}/invocations",
-            method="POST",
-            timeout=env.MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT.get(),
-            retry_timeout_seconds=env.MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT.get(),
-            raise_on_status=False,
-            retry_codes=constants.MLFLOW_DEPLOYMENT_CLIENT_REQUEST_RETRY_CODES,
-            extra_headers={"X-Databricks-Endpoints-API-Client": "Databricks Deployment Client"},
-            stream=True,
-            json=inputs,
-        )
-        check: Any = request_utils.augmented_raise_for_status
+        timeout = max(1, round(self.settings.timeout))
+        kwargs: dict[str, Any] = {"profile": profile} if profile else {}
         try:
-            check(response)
-        except BaseException:
-            response.close()
-            raise
-        return response
+            config = Config(**kwargs, http_timeout_seconds=timeout, retry_timeout_seconds=1)
+        except Exception as exc:
+            raise ConfigError(
+                f"mlflow's databricks target could not be configured: {exc}",
+                key="databricks_profile",
+            ) from None
+        return WorkspaceClient(config=config)
 
     def complete(self, request: ChatRequest) -> Completion:
-        """One ``predict`` call, its body read before the call's deadline."""
+        """What ``predict`` sends, its answer read before the call's deadline."""
         inputs = chat_body(request, self.request_profile(request), self.name)
-        clock = Clock.for_call(self.settings.timeout)
-
-        def call() -> bytes:
-            response = self._open(request.model, inputs)
-            try:
-                return b"".join(requests_pieces(response, clock, self.name))
-            finally:
-                response.close()
-
-        try:
-            content = call_with_deadline(
-                call, clock.check(self.name), self.name, pool=self.deadline_pool()
-            )
-            data = json.loads(content)
-        except ChatportError:
-            raise
-        except Exception as exc:
-            raise map_mlflow_error(exc, self.name) from exc
-        if not isinstance(data, dict):
-            raise ResponseFormatError("the answer is not a JSON object", backend=self.name)
+        data = self._calls.request_json("POST", invocations_path(request.model), inputs)
         from mlflow.deployments.databricks import DatabricksEndpoint
 
-        return completion_from_chat(data, self.name, raw=DatabricksEndpoint(data))
+        raw = DatabricksEndpoint(data) if isinstance(data, dict) else data
+        return completion_from_chat(data, self.name, raw=raw)
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A ``predict_stream`` call, read by chatport to the stream's deadlines."""
+        """What ``predict_stream`` sends, read by chatport to the stream's deadlines."""
         events = ChatEventStream(self.name)
         inputs = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        try:
-            response = call_with_deadline(
-                lambda: self._open(request.model, inputs),
-                clock.check(self.name),
-                self.name,
-                pool=self.deadline_pool(),
-                discard=_close,
-            )
-            try:
-                lines = split_lines(requests_pieces(response, clock, self.name))
-                yield from read_lines(events, lines, clock)
-            finally:
-                response.close()
-        except ChatportError:
-            raise
-        except Exception as exc:
-            raise map_mlflow_error(exc, self.name) from exc
+        lines = self._calls.stream_lines(invocations_path(request.model), inputs, clock)
+        yield from read_lines(events, lines, clock)
         last = events.end()
         if last is not None:
             yield last
 
     def close(self) -> None:
-        """Drop the deploy client and shut down the deadline pool.
-
-        mlflow caches its databricks-sdk workspace clients process-wide; those stay.
-        """
-        self._client = None
+        """Release the workspace client's HTTP session and the deadline pool."""
+        self._calls.close()
         super().close()
 
     def list_endpoints(self) -> list[Mapping[str, Any]]:
-        """The deploy client's ``list_endpoints()`` (``GET /api/2.0/serving-endpoints/``).
-
-        mlflow cannot read an answer without ``"endpoints"`` (wire-protocol §9) and
-        cannot tell ``{}`` (no endpoints) from another object without it: both list
-        nothing here, where the other backends refuse the second.
-        """
-        client = self._deploy_client()
-        try:
-            endpoints = call_with_deadline(
-                client.list_endpoints,
-                remaining(self.settings.timeout),
-                self.name,
-                pool=self.deadline_pool(),
-            )
-        except ChatportError:
-            raise
-        except (AttributeError, TypeError, ValueError) as exc:  # mlflow could not read it
-            if isinstance(exc, AttributeError) and "endpoints" in str(exc):
-                return []
-            raise ResponseFormatError(
-                f"the serving-endpoints answer is not an endpoint list: {exc}", backend=self.name
-            ) from exc
-        except Exception as exc:
-            raise map_mlflow_error(exc, self.name) from exc
-        return checked_endpoints(endpoints, self.name)
-
-
-def _close(response: Any) -> None:
-    response.close()
+        """``GET /api/2.0/serving-endpoints/``, as the deploy client's ``list_endpoints()``."""
+        data = self._calls.request_json("GET", "/api/2.0/serving-endpoints/")
+        return endpoints_from_body(data, self.name)
 
 
 @hookimpl

@@ -17,17 +17,16 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from .._errors import APITimeoutError, ChatportError, ResponseFormatError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._retry import remaining
 from .._types import Chunk, Completion
 from .._wire.deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
-from .._wire.http_errors import error_from_response
+from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream, aread_lines, read_lines
-from .._wire.transport import bearer_auth, check_host, map_transport_error
+from .._wire.transport import bearer_auth, check_host
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
 
 if TYPE_CHECKING:
@@ -154,20 +153,9 @@ class RestBackend(Backend):
         }
 
     def _completion(self, response: httpx.Response, body: bytes) -> Completion:
-        if response.status_code >= 400:
-            raise error_from_response(response.status_code, response.headers, body, self.name)
-        try:
-            data: Any = json.loads(body)
-        except ValueError:
-            raise ResponseFormatError(
-                f"the server answered HTTP {response.status_code} with a body that is not JSON",
-                status_code=response.status_code,
-                backend=self.name,
-            ) from None
-        return completion_from_chat(data, self.name)
-
-    def _expired(self) -> APITimeoutError:
-        return APITimeoutError("the call did not finish before its deadline", backend=self.name)
+        status, headers = response.status_code, response.headers
+        raise_for_status(status, headers, lambda: body, self.name)
+        return completion_from_chat(decode_json(status, headers, body, self.name), self.name)
 
     # -- calls ------------------------------------------------------------------------
 
@@ -176,29 +164,17 @@ class RestBackend(Backend):
         client = self._sync_client()
         arguments = self._send(request, self.request_profile(request))
         clock = Clock.for_call(self.settings.timeout)
-        try:
-            with client.stream("POST", **arguments) as response:
-                body = b"".join(http_pieces(response, clock, self.name))
-        except ChatportError:
-            raise
-        except Exception as exc:
-            raise map_transport_error(exc, self.name) from exc
+        with httpx_errors(self.name), client.stream("POST", **arguments) as response:
+            body = b"".join(http_pieces(response, clock, self.name))
         return self._completion(response, body)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call on the event loop (no threads), within the deadline."""
         client, slots = await self._async_client()
         arguments = self._send(request, await self.arequest_profile(request))
-        try:
-            async with asyncio.timeout(remaining(self.settings.timeout)):
-                async with slots:
-                    response = await client.post(**arguments)
-        except ChatportError:
-            raise
-        except TimeoutError:
-            raise self._expired() from None
-        except Exception as exc:
-            raise map_transport_error(exc, self.name) from exc
+        with httpx_errors(self.name):
+            async with asyncio.timeout(remaining(self.settings.timeout)), slots:
+                response = await client.post(**arguments)
         return self._completion(response, response.content)
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
@@ -211,19 +187,12 @@ class RestBackend(Backend):
         events = ChatEventStream(self.name)
         arguments = self._send(request, self.request_profile(request))
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        try:
-            with client.stream("POST", **arguments) as response:
-                pieces = http_pieces(response, clock, self.name)
-                if response.status_code >= 400:
-                    body = b"".join(pieces)
-                    raise error_from_response(
-                        response.status_code, response.headers, body, self.name
-                    )
-                yield from read_lines(events, split_lines(pieces), clock)
-        except ChatportError:
-            raise
-        except Exception as exc:
-            raise map_transport_error(exc, self.name) from exc
+        with httpx_errors(self.name), client.stream("POST", **arguments) as response:
+            pieces = http_pieces(response, clock, self.name)
+            raise_for_status(
+                response.status_code, response.headers, lambda: b"".join(pieces), self.name
+            )
+            yield from read_lines(events, split_lines(pieces), clock)
         last = events.end()
         if last is not None:
             yield last
@@ -234,26 +203,23 @@ class RestBackend(Backend):
         events = ChatEventStream(self.name)
         arguments = self._send(request, await self.arequest_profile(request))
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        try:
+        with httpx_errors(self.name):
             async with contextlib.AsyncExitStack() as stack:
                 async with asyncio.timeout(clock.check(self.name)):
                     await slots.acquire()
                     stack.callback(slots.release)
                     response = await stack.enter_async_context(client.stream("POST", **arguments))
-                    if response.status_code >= 400:
+                    if not 200 <= response.status_code < 300:
                         await response.aread()
-                        raise error_from_response(
-                            response.status_code, response.headers, response.content, self.name
+                        raise_for_status(
+                            response.status_code,
+                            response.headers,
+                            lambda: response.content,
+                            self.name,
                         )
                 lines = asplit_lines(ahttp_pieces(response, clock, self.name))
                 async for chunk in aread_lines(events, lines, clock):
                     yield chunk
-        except ChatportError:
-            raise
-        except TimeoutError:
-            raise self._expired() from None
-        except Exception as exc:
-            raise map_transport_error(exc, self.name) from exc
         last = events.end()
         if last is not None:
             yield last

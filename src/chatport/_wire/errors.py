@@ -1,0 +1,380 @@
+"""Every failure mapped into the chatport error tree, once.
+
+An HTTP error answer becomes an error through one function, :func:`error_from_response`,
+keyed on the real status and body, whichever client received it: the same wire answer
+is the same error class, message and retry decision on every backend. Each client
+library gets one context manager that finds the real answer under its exceptions (as
+httpx's ``map_httpcore_exceptions`` does) and maps what is left, transport failures:
+
+* :func:`httpx_errors` for httpx (``rest``, endpoint listings);
+* :func:`openai_errors` for the openai client (``openai``, ``responses``);
+* :func:`requests_errors` for databricks-sdk's API client (``databricks-sdk``,
+  ``mlflow``), whose exceptions drop the status and headers: a
+  :class:`ResponseCapture` passed as the request's ``auth`` records the real answer.
+
+The error bodies read are the shapes real endpoints send: Databricks
+(``error_code``/``message``), OpenAI and Google (``{"error": {...}}``), and an external
+model's error nested under ``external_model_error``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from .._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    ChatportError,
+    RateLimitError,
+    ResponseFormatError,
+    error_for_status,
+)
+from .._redact import redact
+
+__all__ = [
+    "ERROR_CODE_STATUS",
+    "ResponseCapture",
+    "decode_json",
+    "error_from_response",
+    "forget_locals",
+    "httpx_errors",
+    "map_transport_error",
+    "openai_errors",
+    "parse_retry_after",
+    "raise_for_status",
+    "request_id_from",
+    "requests_errors",
+]
+
+_REQUEST_ID_HEADERS = ("x-request-id", "x-databricks-request-id", "x-databricks-org-request-id")
+
+#: Databricks ``error_code`` strings and the HTTP status each stands for.
+ERROR_CODE_STATUS: dict[str, int] = {
+    "BAD_REQUEST": 400,
+    "INVALID_PARAMETER_VALUE": 400,
+    "INVALID_STATE": 400,
+    "UNAUTHENTICATED": 401,
+    "CUSTOMER_UNAUTHORIZED": 401,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_DOES_NOT_EXIST": 404,
+    "ENDPOINT_NOT_FOUND": 404,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "RESOURCE_CONFLICT": 409,
+    "ALREADY_EXISTS": 409,
+    "REQUEST_LIMIT_EXCEEDED": 429,
+    "RESOURCE_EXHAUSTED": 429,
+    "INTERNAL_ERROR": 500,
+    "NOT_IMPLEMENTED": 501,
+    "TEMPORARILY_UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
+# -- one HTTP error answer -----------------------------------------------------------
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def request_id_from(headers: Mapping[str, str], body: Any = None) -> str | None:
+    """The server's request id: the ``x-request-id`` header, else the error body's
+    ``details`` (a ``google.rpc.RequestInfo`` entry), when the server sent one."""
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    details = body.get("details") if isinstance(body, Mapping) else None
+    for entry in details if isinstance(details, list) else ():
+        if isinstance(entry, Mapping) and isinstance(entry.get("request_id"), str):
+            return str(entry["request_id"]) or None
+    return None
+
+
+def _describe(body: Any) -> str | None:
+    """The server's message, whatever the shape of its error body."""
+    if not isinstance(body, Mapping):
+        return None
+    nested = body.get("external_model_error")
+    if isinstance(nested, Mapping):  # an external model's error, wrapped by Databricks
+        inner = _describe(nested) or json.dumps(nested)[:200]
+        provider = body.get("external_model_provider")
+        return f"{provider}: {inner}" if isinstance(provider, str) and provider else inner
+    error = body.get("error")
+    if isinstance(error, Mapping):  # OpenAI and Google
+        message = error.get("message")
+        code = error.get("status") or error.get("code") or error.get("type")
+        if isinstance(message, str) and message:
+            return f"{code}: {message}" if isinstance(code, str) and code else message
+        return json.dumps(error)[:200]
+    message = body.get("message")
+    code = body.get("error_code")
+    if isinstance(message, str) and message:
+        if isinstance(code, str) and not message.startswith(code):
+            return f"{code}: {message}"
+        return message
+    if isinstance(error, str) and error:
+        return error
+    if isinstance(code, str) and code:
+        return code
+    return None
+
+
+def error_from_response(
+    status: int, headers: Mapping[str, str], content: bytes, backend: str
+) -> APIError:
+    """The chatport error for an HTTP answer that is not a success.
+
+    4xx and 5xx map by status (:func:`chatport._errors.error_for_status`); any other
+    status a server should never end a call with (1xx, 3xx, 600 and up) is a
+    :class:`ResponseFormatError`. The message is the server's, whatever its body shape.
+    """
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        body = None
+    described = _describe(body)
+    if described is None:
+        text = content.decode("utf-8", "replace").strip()[:200]
+        described = text or "no error body"
+    message = f"HTTP {status}: {described}"
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "backend": backend,
+        "request_id": request_id_from(headers, body),
+    }
+    if not 400 <= status < 600:
+        return ResponseFormatError(f"unexpected answer status: {message}", **kwargs)
+    cls = error_for_status(status)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message, retry_after=parse_retry_after(headers.get("retry-after")), **kwargs
+        )
+    return cls(message, **kwargs)
+
+
+def raise_for_status(
+    status: int, headers: Mapping[str, str], read: Callable[[], bytes], backend: str
+) -> None:
+    """Raise :func:`error_from_response` unless ``status`` is a 2xx (``read`` gives the body)."""
+    if not 200 <= status < 300:
+        raise error_from_response(status, headers, read(), backend)
+
+
+def decode_json(status: int, headers: Mapping[str, str], content: bytes, backend: str) -> Any:
+    """The JSON of a success answer's body, or :class:`ResponseFormatError`."""
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise ResponseFormatError(
+            f"the server answered HTTP {status} with a body that is not JSON",
+            status_code=status,
+            backend=backend,
+            request_id=request_id_from(headers),
+        ) from None
+
+
+# -- transport failures --------------------------------------------------------------
+
+
+def forget_locals(exc: BaseException) -> None:
+    """Clear the local variables of the finished frames ``exc`` (and its causes) went through.
+
+    SDKs and HTTP libraries keep request headers, the token among them, in their locals;
+    an error handed to the caller must not carry them. Frames still running are kept.
+    """
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def map_transport_error(exc: BaseException, backend: str) -> APIError:
+    """The chatport error for a failure that carries no HTTP answer.
+
+    httpx, httpx2 and requests timeouts and connection failures, Python's own
+    ``TimeoutError``/``ConnectionError``, and databricks-sdk errors raised without an
+    answer (its host probe). The finished frames of ``exc`` lose their locals.
+    """
+    forget_locals(exc)
+    name = type(exc).__name__
+    for module_name in ("httpx", "httpx2"):
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        if isinstance(exc, module.TimeoutException):
+            return APITimeoutError(f"the request timed out: {name}", backend=backend)
+        if isinstance(exc, module.HTTPError | module.StreamError):
+            return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
+    requests_exceptions = sys.modules.get("requests.exceptions")
+    if requests_exceptions is not None:
+        if isinstance(exc, requests_exceptions.Timeout):
+            return APITimeoutError(f"the request timed out: {name}", backend=backend)
+        if isinstance(
+            exc, requests_exceptions.ConnectionError | requests_exceptions.ChunkedEncodingError
+        ):
+            return APIConnectionError(f"connection failed: {name}", backend=backend)
+    sdk_errors = sys.modules.get("databricks.sdk.errors.base")
+    if sdk_errors is not None and isinstance(exc, sdk_errors.DatabricksError):
+        return _from_sdk_error(exc, backend)
+    if isinstance(exc, TimeoutError):
+        if exc.__cause__ is not None and exc.__cause__ is not exc:
+            return map_transport_error(exc.__cause__, backend)  # the SDK's retries ran out
+        return APITimeoutError(f"the request timed out: {name}", backend=backend)
+    if isinstance(exc, ConnectionError):
+        return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
+    return APIError(f"unexpected failure: {name}: {exc}", backend=backend)
+
+
+def _from_sdk_error(exc: Any, backend: str) -> APIError:
+    """A databricks-sdk error with no answer recorded: its ``error_code`` decides."""
+    code = getattr(exc, "error_code", None)
+    status = ERROR_CODE_STATUS.get(code) if isinstance(code, str) else None
+    message = str(exc)
+    if status is None:
+        return APIError(f"the workspace client failed: {message}", backend=backend)
+    return error_for_status(status)(
+        f"HTTP {status}: {message}", status_code=status, backend=backend
+    )
+
+
+def _credentials_error(exc: BaseException, backend: str) -> AuthenticationError:
+    return AuthenticationError(
+        f"could not get workspace credentials: {type(exc).__name__}: {redact(str(exc))}",
+        backend=backend,
+    )
+
+
+# -- one context manager per client library ---------------------------------------------
+
+
+@contextmanager
+def httpx_errors(backend: str) -> Iterator[None]:
+    """Map what an httpx call raises (its error answers are read by the caller)."""
+    try:
+        yield
+    except ChatportError:
+        raise
+    except TimeoutError:  # asyncio.timeout around the call: the deadline passed
+        raise APITimeoutError(
+            "the call did not finish before its deadline", backend=backend
+        ) from None
+    except Exception as exc:
+        raise map_transport_error(exc, backend) from exc
+
+
+@contextmanager
+def openai_errors(backend: str) -> Iterator[None]:
+    """Map what the openai client raises: its error answers by their real status and body."""
+    try:
+        yield
+    except ChatportError:
+        raise
+    except TimeoutError:
+        raise APITimeoutError(
+            "the call did not finish before its deadline", backend=backend
+        ) from None
+    except Exception as exc:
+        forget_locals(exc)
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            response = exc.response
+            raise error_from_response(
+                exc.status_code, response.headers, response.content, backend
+            ) from exc
+        if isinstance(exc, openai.APITimeoutError):
+            raise APITimeoutError("the request timed out", backend=backend) from exc
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            if isinstance(cause, ChatportError):  # raised by chatport's own auth flow
+                raise cause from None
+            raise APIConnectionError(f"connection failed: {exc}", backend=backend) from exc
+        if isinstance(exc, openai.APIResponseValidationError):
+            raise ResponseFormatError(
+                f"the server answered an invalid response: {exc}", backend=backend
+            ) from exc
+        raise map_transport_error(exc, backend) from exc
+
+
+class ResponseCapture:
+    """A ``requests`` auth for databricks-sdk's API client that records the real answer.
+
+    It sets the headers the workspace client's own auth sets (``Config.authenticate()``,
+    so PAT, OAuth and profiles work as they do in the SDK) and keeps the last response,
+    whose status, headers and body the SDK's exceptions do not carry. One per request.
+    """
+
+    def __init__(self, authenticate: Callable[[], Mapping[str, str]]) -> None:
+        self._authenticate = authenticate
+        self.response: Any = None
+        self.failure: BaseException | None = None
+
+    def __call__(self, request: Any) -> Any:
+        try:
+            request.headers.update(self._authenticate())
+        except Exception as exc:
+            self.failure = exc
+            raise
+        request.register_hook("response", self._record)
+        return request
+
+    def _record(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        self.response = response
+        return response
+
+    def __repr__(self) -> str:
+        return "<ResponseCapture>"
+
+
+@contextmanager
+def requests_errors(backend: str, capture: ResponseCapture | None = None) -> Iterator[None]:
+    """Map what databricks-sdk's API client raises, by the real answer ``capture`` recorded."""
+    try:
+        yield
+    except ChatportError:
+        raise
+    except Exception as exc:
+        forget_locals(exc)
+        if capture is not None and capture.failure is not None:
+            raise _credentials_error(capture.failure, backend) from None
+        response: Any = capture.response if capture is not None else None
+        status = getattr(response, "status_code", None)
+        if isinstance(status, int) and not 200 <= status < 300:
+            raise error_from_response(status, response.headers, _read(response), backend) from exc
+        raise map_transport_error(exc, backend) from exc
+
+
+def _read(response: Any) -> bytes:
+    """The body of an error answer the SDK already read (never a new, unbounded read)."""
+    content = getattr(response, "_content", None)
+    return content if isinstance(content, bytes) else b""

@@ -1,0 +1,167 @@
+"""Requests through a databricks-sdk ``WorkspaceClient``: sent once, read by chatport.
+
+What the ``databricks-sdk`` and ``mlflow`` backends share. Both reach
+``/serving-endpoints/{name}/invocations`` through the API client of a
+``WorkspaceClient`` (mlflow's deployment client does so too, wire-protocol §6), so
+they share the SDK's unified auth, and this module holds them to chatport's one policy:
+
+* **sent once**: the body goes as a ``bytearray``, which ``api_client.do`` never
+  re-sends, so the SDK's hidden retry loop (429/503 slept out for minutes, a POST sent
+  again after a read timeout) is off and chatport's retry policy applies;
+* **bounded**: each attempt runs under the deadline guard
+  (:func:`~chatport.backends.base.call_with_deadline`) and its body is read a piece at a
+  time with the time left as the socket timeout;
+* **mapped by the real answer**: a :class:`~chatport._wire.errors.ResponseCapture`
+  records the status, headers and body the SDK's exceptions drop, so an error answer
+  becomes the same chatport error as on every other backend.
+
+The client is built once per backend (and again in a forked child), outside the call's
+deadline (:func:`chatport._retry.uncharged`); its host probe gets a one-second retry
+budget so an unreachable workspace fails fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._retry import uncharged
+from .deadline import Clock, requests_pieces, split_lines
+from .errors import ResponseCapture, decode_json, raise_for_status, requests_errors
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+
+__all__ = ["WorkspaceCalls"]
+
+
+def _one_shot(payload: Mapping[str, Any]) -> bytearray:
+    """A body ``api_client.do`` sends exactly once (it retries only rewindable bodies)."""
+    return bytearray(json.dumps(payload, separators=(",", ":")).encode())
+
+
+class WorkspaceCalls:
+    """One backend's requests through its ``WorkspaceClient``.
+
+    ``build`` makes the client (called once, lazily); ``headers`` are sent with every
+    request on top of the SDK's own.
+    """
+
+    def __init__(
+        self, backend: Backend, build: Callable[[], Any], headers: Callable[[], Mapping[str, str]]
+    ) -> None:
+        self._backend = backend
+        self._build = build
+        self._headers = headers
+        self._client: Any = None
+        self._static: Mapping[str, str] | None = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @property
+    def name(self) -> str:
+        """The backend's name, for errors."""
+        return self._backend.name
+
+    def client(self) -> Any:
+        """The ``WorkspaceClient``, built on first use (not charged to the call's deadline)."""
+        if self._pid != os.getpid():  # a forked child: fresh sessions, never the parent's
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._client = None
+        if self._client is None:
+            with self._lock, uncharged():
+                if self._client is None:
+                    self._static = dict(self._headers())
+                    self._client = self._build()
+        return self._client
+
+    def _prepare(
+        self, method: str, path: str, body: Mapping[str, Any] | None, accept: str
+    ) -> _Request:
+        client = self.client()
+        headers = {**(self._static or {}), "Accept": accept}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = _one_shot(body)
+        capture = ResponseCapture(client.config.authenticate)
+        return _Request(client, method, path, headers, data, capture)
+
+    def request_json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """The decoded JSON answer of one request, read whole before the deadline."""
+        request = self._prepare(method, path, body, "application/json")
+        clock = Clock.for_call(self._backend.settings.timeout)
+
+        def run() -> tuple[int, Any, bytes]:
+            response = request.send()
+            try:
+                content = b"".join(requests_pieces(response, clock, self.name))
+                return response.status_code, response.headers, content
+            finally:
+                response.close()
+
+        with requests_errors(self.name, request.capture):
+            status, headers, content = self._backend.run_with_deadline(run, clock.check(self.name))
+        raise_for_status(status, headers, lambda: content, self.name)
+        return decode_json(status, headers, content, self.name)
+
+    def stream_lines(self, path: str, body: Mapping[str, Any], clock: Clock) -> Iterator[str]:
+        """The lines of a streamed answer, each read within ``clock``."""
+        request = self._prepare("POST", path, body, "text/event-stream")
+        with requests_errors(self.name, request.capture):
+            response = self._backend.run_with_deadline(
+                request.send, clock.check(self.name), discard=_close
+            )
+            try:
+                pieces = requests_pieces(response, clock, self.name)
+                raise_for_status(
+                    response.status_code, response.headers, lambda: b"".join(pieces), self.name
+                )
+                yield from split_lines(pieces)
+            finally:
+                response.close()
+
+    def close(self) -> None:
+        """Close the client's HTTP session (never a forked parent's)."""
+        client, self._client = self._client, None
+        session = getattr(getattr(client, "api_client", None), "_api_client", None)
+        session = getattr(session, "_session", None)
+        if session is not None and self._pid == os.getpid():
+            session.close()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request, ready to send from a worker thread."""
+
+    client: Any
+    method: str
+    path: str
+    headers: dict[str, str]
+    data: bytearray | None
+    capture: ResponseCapture
+
+    def send(self) -> Any:
+        """Send it; the ``requests`` response, its body unread."""
+        raw = self.client.api_client.do(
+            self.method,
+            self.path,
+            headers=self.headers,
+            data=self.data,
+            raw=True,
+            auth=self.capture,
+        )
+        response = self.capture.response
+        if response is None:  # the hook runs for every answer; a client without it
+            raw["contents"].close()
+            raise RuntimeError("the workspace client answered without an HTTP response")
+        return response
+
+
+def _close(response: Any) -> None:
+    response.close()
