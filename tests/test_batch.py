@@ -210,10 +210,10 @@ def env(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWork
     return workspace
 
 
-# mlflow is not here yet: its inner databricks-sdk layer re-sends 429/503 answers itself,
-# beyond the core's retry policy (the hardening issue's "mlflow path bounded" item).
-@pytest.mark.parametrize("backend", ["rest", "openai", "databricks-sdk"])
-def test_fault_mix_every_input_once_in_order(env: LocalWorkspace, backend: str) -> None:
+@pytest.mark.parametrize("backend", ["rest", "openai", "mlflow", "databricks-sdk"])
+def test_fault_mix_every_input_once_in_order(
+    env: LocalWorkspace, backend: str, sdks_imported: None
+) -> None:
     env.set_faults(
         MODEL,
         Fault.error(503, probability=0.05, retry_after=0),

@@ -210,3 +210,26 @@ def test_async_retries_and_streams() -> None:
         return completion.text, streamed
 
     assert asyncio.run(main()) == ("async ok", "xy")
+
+
+def test_a_backend_is_told_which_attempt_it_runs(fresh_plugins: None) -> None:
+    """Backends read the attempt number (``Backend.attempt``), never guess it from time."""
+    seen: list[int] = []
+
+    class Flaky(chatport.Backend):
+        def complete(self, request: chatport.ChatRequest) -> chatport.Completion:
+            seen.append(self.attempt)
+            if len(seen) < 3:
+                raise chatport.ServerError("busy", status_code=503, backend=self.name)
+            return chatport.Completion(text="ok")
+
+    class Plugin:
+        @chatport.hookimpl
+        def chatport_register_backends(self, registry: chatport.BackendRegistry) -> None:
+            registry.add("flaky", Flaky)
+
+    with temporary_plugin(Plugin(), "flaky-plugin"):
+        client = chatport.Client(backend="flaky", model="m", max_retries=2, config={})
+        assert client.complete("hi").attempts == 3
+    assert seen == [1, 2, 3]
+    assert Flaky(chatport.BackendSettings(name="x")).attempt == 1  # outside a call

@@ -152,7 +152,7 @@ def run_sync(attempts: Attempts) -> Completion:
     """A blocking call."""
     for attempt in attempts:
         try:
-            with deadline_scope(attempt.deadline):
+            with deadline_scope(attempt.deadline, attempt.number):
                 completion = attempt.backend.complete(attempt.request)
             completion = attempts.checked(attempt, completion)
         except Exception as exc:
@@ -168,7 +168,7 @@ async def run_async(attempts: Attempts) -> Completion:
 
     for attempt in attempts:
         try:
-            with deadline_scope(attempt.deadline):
+            with deadline_scope(attempt.deadline, attempt.number):
                 completion = await attempt.backend.acomplete(attempt.request)
             completion = attempts.checked(attempt, completion)
         except Exception as exc:
@@ -183,7 +183,7 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
     for attempt in attempts:
         assembler = StreamAssembler()
         try:
-            with deadline_scope(attempt.deadline):
+            with deadline_scope(attempt.deadline, attempt.number):
                 # inside the try: a stream() that raises before returning is a failed attempt
                 chunks = iter(attempt.backend.stream(attempt.request))
                 first = next(chunks, None)
@@ -221,7 +221,7 @@ async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
     for attempt in attempts:
         assembler = StreamAssembler()
         try:
-            with deadline_scope(attempt.deadline):
+            with deadline_scope(attempt.deadline, attempt.number):
                 # inside the try: an astream() that raises before returning is a failed attempt
                 chunks = attempt.backend.astream(attempt.request).__aiter__()
                 first: Chunk | None = await chunks.__anext__()

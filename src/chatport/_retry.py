@@ -33,6 +33,7 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "Deadline",
     "RetryPolicy",
+    "current_attempt",
     "deadline_scope",
     "remaining",
     "retry_listener",
@@ -48,14 +49,16 @@ _jitter = random.Random()  # private: chatport never touches the global random s
 class Deadline:
     """When a call must end (a ``time.monotonic()`` value), which one-time setup may move.
 
-    One object per call (shared by the threads its context is copied into), so the time
-    :func:`uncharged` gives back reaches every reader, the retry policy included.
+    One object per fallback entry (shared by its attempts and by the threads a call's
+    context is copied into), so the time :func:`uncharged` gives back reaches every
+    reader, the retry policy included. ``attempt`` is the number of the try being run.
     """
 
-    __slots__ = ("at",)
+    __slots__ = ("at", "attempt")
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, at: float, attempt: int = 1) -> None:
         self.at = at
+        self.attempt = attempt
 
     def __repr__(self) -> str:
         return f"Deadline(in {self.at - time.monotonic():.3f} s)"
@@ -67,9 +70,14 @@ _deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
 
 
 @contextmanager
-def deadline_scope(deadline: Deadline | float) -> Iterator[None]:
-    """Make ``deadline`` the current call's deadline (a float is a ``time.monotonic()`` value)."""
-    token = _deadline.set(deadline if isinstance(deadline, Deadline) else Deadline(deadline))
+def deadline_scope(deadline: Deadline | float, attempt: int | None = None) -> Iterator[None]:
+    """Make ``deadline`` the current call's deadline (a float is a ``time.monotonic()`` value)
+    and ``attempt`` the number of the try being run."""
+    if not isinstance(deadline, Deadline):
+        deadline = Deadline(deadline)
+    if attempt is not None:
+        deadline.attempt = attempt
+    token = _deadline.set(deadline)
     try:
         yield
     finally:
@@ -96,6 +104,12 @@ def uncharged() -> Iterator[None]:
 #: before the retry. Batches set it to pause all their workers on a ``Retry-After``.
 retry_listener: contextvars.ContextVar[Callable[[ChatportError, float], None] | None]
 retry_listener = contextvars.ContextVar("chatport_retry_listener", default=None)
+
+
+def current_attempt() -> int:
+    """The number of the try being run (1 for the first; retries and fallbacks count on)."""
+    deadline = _deadline.get()
+    return 1 if deadline is None else deadline.attempt
 
 
 def remaining(default: float) -> float:

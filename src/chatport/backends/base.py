@@ -341,6 +341,14 @@ class Backend:
         """The name the backend was selected by."""
         return self.settings.name
 
+    @property
+    def attempt(self) -> int:
+        """The number of the try being run for the current call: 1 for the first, then
+        counting on through retries and fallbacks (1 outside a call)."""
+        from .._retry import current_attempt
+
+        return current_attempt()
+
     # -- what each endpoint is ----------------------------------------------------------
 
     def _profile_cache(self) -> dict[str, ModelProfile]:

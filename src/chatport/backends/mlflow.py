@@ -22,22 +22,14 @@ type: ``Completion.raw`` is a ``DatabricksEndpoint``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._errors import ConfigError
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
-from .._request import ChatRequest
-from .._types import Chunk, Completion
-from .._wire.deadline import Clock
-from .._wire.endpoint_list import endpoints_from_body
-from .._wire.openai_shape import chat_body, completion_from_chat
-from .._wire.sse import ChatEventStream, read_lines
 from .._wire.transport import check_host
-from .._wire.workspace_client import WorkspaceCalls
-from .base import Backend, BackendSettings, Capabilities
-from .databricks_sdk import invocations_path
+from .._wire.workspace_client import WorkspaceClientBackend
+from .base import Capabilities
 
 __all__ = ["MlflowBackend"]
 
@@ -53,15 +45,7 @@ def _same_host(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-def _mlflow_headers() -> dict[str, str]:
-    """The headers mlflow sends with a predict call: its request-header providers' and
-    the deployment client's own."""
-    from mlflow.tracking.request_header.registry import resolve_request_headers
-
-    return {**resolve_request_headers(), **CLIENT_HEADER}  # type: ignore[no-untyped-call]
-
-
-class MlflowBackend(Backend):
+class MlflowBackend(WorkspaceClientBackend):
     """MLflow's Databricks deployment client."""
 
     capabilities = Capabilities(
@@ -70,10 +54,7 @@ class MlflowBackend(Backend):
     description = "mlflow.deployments 'databricks' client: predict / predict_stream"
     requires = ("mlflow",)
     extra = "mlflow"
-
-    def __init__(self, settings: BackendSettings) -> None:
-        super().__init__(settings)
-        self._calls = WorkspaceCalls(self, self._build, _mlflow_headers)
+    list_path = "/api/2.0/serving-endpoints/"  # as the deploy client's list_endpoints()
 
     def _profile(self) -> str | None:
         """The ``~/.databrickscfg`` profile of mlflow's target, refusing what mlflow cannot read.
@@ -114,35 +95,18 @@ class MlflowBackend(Backend):
             ) from None
         return WorkspaceClient(config=config)
 
-    def complete(self, request: ChatRequest) -> Completion:
-        """What ``predict`` sends, its answer read before the call's deadline."""
-        inputs = chat_body(request, self.request_profile(request), self.name)
-        data = self._calls.request_json("POST", invocations_path(request.model), inputs)
+    def _headers(self) -> dict[str, str]:
+        """The headers mlflow sends with a predict call: its request-header providers'
+        and the deployment client's own."""
+        from mlflow.tracking.request_header.registry import resolve_request_headers
+
+        return {**resolve_request_headers(), **CLIENT_HEADER}  # type: ignore[no-untyped-call]
+
+    def _raw(self, data: Any) -> Any:
+        """mlflow's answer type, ``DatabricksEndpoint``."""
         from mlflow.deployments.databricks import DatabricksEndpoint
 
-        raw = DatabricksEndpoint(data) if isinstance(data, dict) else data
-        return completion_from_chat(data, self.name, raw=raw)
-
-    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """What ``predict_stream`` sends, read by chatport to the stream's deadlines."""
-        events = ChatEventStream(self.name)
-        inputs = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
-        clock = Clock.for_call(self.settings.timeout, stream=True)
-        lines = self._calls.stream_lines(invocations_path(request.model), inputs, clock)
-        yield from read_lines(events, lines, clock)
-        last = events.end()
-        if last is not None:
-            yield last
-
-    def close(self) -> None:
-        """Release the workspace client's HTTP session and the deadline pool."""
-        self._calls.close()
-        super().close()
-
-    def list_endpoints(self) -> list[Mapping[str, Any]]:
-        """``GET /api/2.0/serving-endpoints/``, as the deploy client's ``list_endpoints()``."""
-        data = self._calls.request_json("GET", "/api/2.0/serving-endpoints/")
-        return endpoints_from_body(data, self.name)
+        return DatabricksEndpoint(data) if isinstance(data, dict) else data
 
 
 @hookimpl

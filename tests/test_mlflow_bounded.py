@@ -1,0 +1,101 @@
+"""The ``mlflow`` backend is bounded like the others (issue: mlflow's own layers).
+
+mlflow's deployment client stacks two retry loops (a 429 re-sent for up to ten
+minutes, re-POSTs after the caller gave up), reads its timeouts from process-wide
+environment variables and rewrites error answers into a synthetic 500. chatport sends
+what ``predict`` sends, once per attempt, under its own policy; these tests hold it to
+that against the local workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import chatport
+from chatport.local import Fault, LocalWorkspace
+
+MODEL = "databricks-gpt-5"
+
+
+@pytest.fixture(scope="module")
+def workspace() -> Iterator[LocalWorkspace]:
+    with LocalWorkspace() as ws:
+        yield ws
+
+
+@pytest.fixture
+def env(
+    workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch, sdks_imported: None
+) -> LocalWorkspace:
+    for key, value in workspace.environ().items():
+        monkeypatch.setenv(key, value)
+    workspace.set_faults(MODEL)
+    workspace.clear_requests()
+    return workspace
+
+
+def posts(ws: LocalWorkspace) -> int:
+    return len([r for r in ws.requests if r.method == "POST" and r.path.endswith("/invocations")])
+
+
+def test_nothing_is_written_to_the_environment(env: LocalWorkspace) -> None:
+    before = dict(os.environ)
+    with chatport.Client(backend="mlflow", timeout=3, config={}) as client:
+        assert client.complete("hello", model=MODEL).text == "hello"
+        assert "".join(c.text for c in client.stream("hello", model=MODEL)) == "hello"
+    assert dict(os.environ) == before
+    from mlflow.environment_variables import MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT
+
+    assert MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT.get() == MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT.default
+
+
+def test_a_persistent_429_is_a_rate_limit_with_the_servers_retry_after(
+    env: LocalWorkspace,
+) -> None:
+    env.set_faults(MODEL, Fault.rate_limit(retry_after=0.5))
+    with (
+        chatport.Client(backend="mlflow", timeout=3, config={}) as client,
+        pytest.raises(chatport.RateLimitError) as info,
+    ):
+        client.complete("hello", model=MODEL)
+    assert info.value.status_code == 429
+    assert info.value.retry_after == 0.5
+    assert info.value.request_id  # the server's x-request-id, which mlflow drops
+    assert info.value.attempts == 3
+    assert posts(env) == 3
+
+
+def test_an_abandoned_call_sends_nothing_more(env: LocalWorkspace) -> None:
+    """mlflow's own loops kept re-POSTing after a call gave up (billed generations)."""
+    env.set_faults(MODEL, Fault.rate_limit(retry_after=0.2))
+    with (
+        chatport.Client(backend="mlflow", timeout=1, max_retries=0, config={}) as client,
+        pytest.raises(chatport.RateLimitError),
+    ):
+        client.complete("hello", model=MODEL)
+    assert posts(env) == 1
+    time.sleep(2.0)  # an observation window: mlflow's inner retry would have re-sent by now
+    assert posts(env) == 1
+
+
+def test_429_twice_then_an_answer_takes_exactly_three_posts(env: LocalWorkspace) -> None:
+    env.set_faults(MODEL, Fault.rate_limit(times=2, retry_after=0.1))
+    with chatport.Client(backend="mlflow", timeout=5, config={}) as client:
+        completion = client.complete("hello", model=MODEL)
+    assert (completion.text, completion.attempts, posts(env)) == ("hello", 3, 3)
+
+
+def test_the_request_is_the_one_predict_sends(env: LocalWorkspace) -> None:
+    with chatport.Client(backend="mlflow", timeout=3, config={}) as client:
+        completion = client.complete("hello", model=MODEL)
+    from mlflow.deployments.databricks import DatabricksEndpoint
+
+    assert isinstance(completion.raw, DatabricksEndpoint)
+    (sent,) = [r for r in env.requests if r.method == "POST"]
+    headers = {k.lower(): v for k, v in sent.headers.items()}
+    assert headers["x-databricks-endpoints-api-client"] == "Databricks Deployment Client"
+    assert sent.path == f"/serving-endpoints/{MODEL}/invocations"
