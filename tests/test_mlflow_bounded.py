@@ -56,14 +56,14 @@ def test_nothing_is_written_to_the_environment(env: LocalWorkspace) -> None:
 def test_a_persistent_429_is_a_rate_limit_with_the_servers_retry_after(
     env: LocalWorkspace,
 ) -> None:
-    env.set_faults(MODEL, Fault.rate_limit(retry_after=0.5))
+    env.set_faults(MODEL, Fault.rate_limit(retry_after=1))  # the server sends whole seconds
     with (
-        chatport.Client(backend="mlflow", timeout=3, config={}) as client,
+        chatport.Client(backend="mlflow", timeout=4, config={}) as client,
         pytest.raises(chatport.RateLimitError) as info,
     ):
         client.complete("hello", model=MODEL)
     assert info.value.status_code == 429
-    assert info.value.retry_after == 0.5
+    assert info.value.retry_after == 1.0
     assert info.value.request_id  # the server's x-request-id, which mlflow drops
     assert info.value.attempts == 3
     assert posts(env) == 3
