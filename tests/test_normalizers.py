@@ -577,3 +577,32 @@ def test_reasoning_with_tool_calls_builds_one_message_shape() -> None:
     completion = completion_from_response(data)
     assert completion.message is not None
     assert completion.message.content == (ReasoningPart("t"),)
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        {
+            "id": "c",
+            "model": "m",
+            "created": 7,
+            "choices": [{"index": 0, "delta": {"content": "a"}}],
+        },
+        {"choices": [{"delta": {"role": "assistant", "content": "b"}, "finish_reason": None}]},
+        {"id": 5, "model": None, "created": 1.5, "choices": [{"delta": {"content": "c"}}]},
+        {"choices": [{"index": 1, "delta": {"content": "d"}}]},
+        {"choices": [{"delta": {"content": "e"}, "finish_reason": "stop"}]},
+        {"choices": [{"delta": {"content": "f", "tool_calls": []}}], "usage": None},
+        {"choices": [{"delta": {"content": "g"}}], "usage": {"prompt_tokens": 1}},
+    ],
+)
+def test_the_text_delta_fast_path_reads_what_the_general_path_reads(chunk: dict) -> None:
+    """The parser's shortcut for plain text deltas must not change any result."""
+    from types import MappingProxyType
+
+    from chatport._wire.openai_shape import ChunkParser
+
+    fast, general = ChunkParser("x"), ChunkParser("x")
+    # a mapping that is not a dict never takes the shortcut
+    assert fast.parse(chunk) == general.parse(MappingProxyType(chunk))
+    assert (fast.answered, fast.finished) == (general.answered, general.finished)
