@@ -99,3 +99,25 @@ def test_the_request_is_the_one_predict_sends(env: LocalWorkspace) -> None:
     headers = {k.lower(): v for k, v in sent.headers.items()}
     assert headers["x-databricks-endpoints-api-client"] == "Databricks Deployment Client"
     assert sent.path == f"/serving-endpoints/{MODEL}/invocations"
+
+
+def test_the_first_call_is_not_charged_for_importing_mlflow(env: LocalWorkspace) -> None:
+    """A fresh interpreter: importing mlflow and building its client takes seconds, more
+    than this call's timeout; the deadline measures the request, not the setup."""
+    import subprocess
+    import sys
+
+    code = (
+        "import chatport, time\n"
+        "started = time.monotonic()\n"
+        "with chatport.Client(backend='mlflow', timeout=0.5, max_retries=0, config={}) as c:\n"
+        "    text = c.complete('hello', model='databricks-gpt-5').text\n"
+        "print(text, round(time.monotonic() - started, 1))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    text, seconds = result.stdout.split()
+    assert text == "hello"
+    assert float(seconds) > 0.5  # the setup really took longer than the timeout

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
-from .._retry import remaining
+from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
 from .._wire.deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
@@ -92,7 +92,7 @@ class RestBackend(Backend):
         self._check_fork()
         client = self._client
         if client is None:
-            with self._lock:
+            with self._lock, uncharged():
                 if self._client is None:
                     import httpx
 
