@@ -31,6 +31,7 @@ from ._errors import (
 from ._models import ModelInfo
 from ._registry import BackendInfo, BackendRegistry, ChatportPluginWarning
 from ._request import ChatRequest
+from ._retry import time_left
 from ._stream import collect
 from ._types import (
     Choice,
@@ -107,4 +108,5 @@ __all__ = [
     "load_config",
     "map",
     "stream",
+    "time_left",
 ]

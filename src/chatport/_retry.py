@@ -29,7 +29,14 @@ from ._errors import (
     ServerError,
 )
 
-__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "deadline_scope", "remaining", "retry_listener"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "RetryPolicy",
+    "deadline_scope",
+    "remaining",
+    "retry_listener",
+    "time_left",
+]
 
 #: The longest ``Retry-After`` chatport waits for before giving up instead.
 MAX_RETRY_AFTER = 60.0
@@ -62,6 +69,15 @@ def remaining(default: float) -> float:
     if deadline is None:
         return default
     return max(0.001, deadline - time.monotonic())
+
+
+def time_left(default: float) -> float:
+    """Seconds left before the current call's deadline; ``default`` outside a call.
+
+    For backends, built-in or from a plugin: give the SDK call this as its timeout so
+    that no attempt outlives the deadline chatport's retry policy set for the call.
+    """
+    return remaining(default)
 
 
 @dataclass(frozen=True)
