@@ -162,10 +162,13 @@ class AnthropicBackend(Backend):
         return entry[0]
 
     def _call(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
-        """The ``messages.create`` keyword arguments (the timeout is the time left)."""
+        """The ``messages.create`` keyword arguments (the timeout is the time left).
+
+        Only the arguments every SDK version takes are keywords; the rest of the body
+        goes in ``extra_body``, so SDK releases that add or drop keywords change nothing.
+        """
         body = messages_body(request, self._max_tokens)
-        known = {"messages", "max_tokens", "system", "temperature", "top_p", "stop_sequences"}
-        known |= {"tools", "tool_choice", "thinking", "top_k", "metadata"}
+        known = {"messages", "max_tokens"}
         kwargs = {k: v for k, v in body.items() if k in known}
         extra = {k: v for k, v in body.items() if k not in known}
         kwargs["model"] = request.model
@@ -203,6 +206,7 @@ class AnthropicBackend(Backend):
                     chunk = state.event(event)
                     if chunk is not None:
                         yield chunk
+            state.check_finished()
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """A streamed call with ``AsyncAnthropic``: the first event before the deadline,
@@ -224,6 +228,7 @@ class AnthropicBackend(Backend):
                     chunk = state.event(event)
                     if chunk is not None:
                         yield chunk
+            state.check_finished()
 
     # -- lifecycle ----------------------------------------------------------------------
 

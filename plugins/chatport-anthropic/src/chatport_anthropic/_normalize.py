@@ -131,6 +131,15 @@ class StreamState:
         self.model: str | None = None
         self._usage: Any = None
         self._tools: dict[int, tuple[str, str, list[str]]] = {}
+        self._stopped = False
+
+    def check_finished(self) -> None:
+        """Raise :class:`chatport.ResponseFormatError` if the stream never sent ``message_stop``."""
+        if not self._stopped:
+            raise chatport.ResponseFormatError(
+                "the stream ended without message_stop: not a Messages event stream, or cut short",
+                backend=self.backend,
+            )
 
     def _chunk(self, **fields: Any) -> Chunk:
         return Chunk(id=self.id, model=self.model, **fields)
@@ -169,6 +178,8 @@ class StreamState:
                 finish_reason=FINISH_REASONS.get(str(_field(delta, "stop_reason"))),
                 usage=usage_from(self._usage, output) if self._usage is not None else None,
             )
+        if kind == "message_stop":
+            self._stopped = True
         return None  # ping, message_stop
 
     def _delta(self, index: int, delta: Any) -> Chunk | None:
