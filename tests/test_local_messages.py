@@ -22,20 +22,29 @@ TOOLS = [{"name": "lookup", "description": "look up", "input_schema": {"type": "
 THINK = {"type": "enabled", "budget_tokens": 1024}
 
 
+_CLIENTS: dict[tuple[str, str], Any] = {}
+
+
 @pytest.fixture(scope="module")
 def workspace() -> Iterator[LocalWorkspace]:
     with LocalWorkspace([Endpoint("claude-echo", "echo", family="anthropic")]) as ws:
         yield ws
+        for made in _CLIENTS.values():
+            made.close()
+        _CLIENTS.clear()
 
 
-def client(ws: LocalWorkspace, route: str = "serving-endpoints", **options: Any) -> Any:
-    return anthropic.Anthropic(
-        base_url=f"{ws.url}/{route}/anthropic",
-        api_key="unused",
-        default_headers={"Authorization": f"Bearer {ws.token}"},
-        max_retries=0,
-        **options,
-    )
+def client(ws: LocalWorkspace, route: str = "serving-endpoints") -> Any:
+    """The anthropic client as Databricks documents it, one per route (closed at the end)."""
+    key = (ws.url, route)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = anthropic.Anthropic(
+            base_url=f"{ws.url}/{route}/anthropic",
+            api_key="unused",
+            default_headers={"Authorization": f"Bearer {ws.token}"},
+            max_retries=0,
+        )
+    return _CLIENTS[key]
 
 
 def raw_events(ws: LocalWorkspace, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -180,7 +189,9 @@ def test_stream_event_sequence_on_the_wire(workspace: LocalWorkspace) -> None:
     names = [name for name, _ in events]
     assert names[:2] == ["message_start", "ping"]
     assert names[-2:] == ["message_delta", "message_stop"]
-    starts = [data["content_block"]["type"] for name, data in events if name == "content_block_start"]
+    starts = [
+        data["content_block"]["type"] for name, data in events if name == "content_block_start"
+    ]
     assert starts == ["thinking", "tool_use"]
     deltas = {data["delta"]["type"] for name, data in events if name == "content_block_delta"}
     assert deltas == {"thinking_delta", "signature_delta", "input_json_delta"}
@@ -289,12 +300,14 @@ def test_workspace_refusals_keep_databricks_shape(workspace: LocalWorkspace) -> 
     assert "Anthropic models only" in caught.value.body["message"]
     with pytest.raises(anthropic.NotFoundError):
         client(workspace).messages.create(model="no-such-endpoint", max_tokens=64, messages=user)
-    stranger = anthropic.Anthropic(
-        base_url=f"{workspace.url}/serving-endpoints/anthropic",
-        auth_token="wrong",
-        max_retries=0,
-    )
-    with pytest.raises(anthropic.PermissionDeniedError):
+    with (
+        anthropic.Anthropic(
+            base_url=f"{workspace.url}/serving-endpoints/anthropic",
+            auth_token="wrong",
+            max_retries=0,
+        ) as stranger,
+        pytest.raises(anthropic.PermissionDeniedError),
+    ):
         stranger.messages.create(model=CLAUDE, max_tokens=64, messages=user)
 
 

@@ -8,10 +8,6 @@ import pytest
 
 from chatport.local import Endpoint, LocalWorkspace
 
-#: Every answer of these endpoints carries the same id and timestamp, so whole
-#: completions from different backends can be compared.
-FIXED = {"fixed_id": "msg-parity", "fixed_created": 1_700_000_000}
-
 
 @pytest.fixture(autouse=True)
 def _isolated_env(
@@ -41,12 +37,19 @@ def _isolated_env(
 
 @pytest.fixture(scope="module")
 def workspace() -> Iterator[LocalWorkspace]:
-    """A local workspace with Claude endpoints (hybrid reasoning and plain) and a GPT one."""
+    """A local workspace with Claude endpoints (hybrid reasoning and plain) and a GPT one.
+
+    Every answer carries the same id and timestamp, so whole completions from different
+    backends can be compared.
+    """
+    fixed_id, fixed_created = "msg-parity", 1_700_000_000
     endpoints = [
-        Endpoint("claude-think", "reasoning", family="anthropic", **FIXED),
-        Endpoint("claude-echo", "echo", family="anthropic", **FIXED),
-        Endpoint("gpt-echo", "echo", family="openai", **FIXED),
+        Endpoint("claude-think", "reasoning", family="anthropic", fixed_id=fixed_id),
+        Endpoint("claude-echo", "echo", family="anthropic", fixed_id=fixed_id),
+        Endpoint("gpt-echo", "echo", family="openai", fixed_id=fixed_id),
     ]
+    for endpoint in endpoints:
+        endpoint.fixed_created = fixed_created
     with LocalWorkspace(endpoints) as ws:
         yield ws
 

@@ -10,11 +10,11 @@ import sys
 from typing import Any
 
 import pytest
+from chatport_anthropic import DEFAULT_MAX_TOKENS, AnthropicBackend, base_url
 
 import chatport
 from chatport import BackendSettings, ChatRequest
 from chatport.local import Fault, LocalWorkspace
-from chatport_anthropic import DEFAULT_MAX_TOKENS, AnthropicBackend, base_url
 
 CANARY = "dapi-CANARY-0123456789abcdef"
 
@@ -163,7 +163,11 @@ def test_reasoning_maps_to_thinking(
     env: LocalWorkspace, reasoning: Any, max_tokens: int | None, budget: int, sent_max: int
 ) -> None:
     result = chatport.complete(
-        "think", backend="anthropic", model="claude-think", reasoning=reasoning, max_tokens=max_tokens
+        "think",
+        backend="anthropic",
+        model="claude-think",
+        reasoning=reasoning,
+        max_tokens=max_tokens,
     )
     assert result.reasoning == "The user asked: think"
     body = sent(env)
@@ -180,7 +184,11 @@ def test_bad_thinking_budgets_are_refused_before_sending(
 ) -> None:
     with pytest.raises(chatport.InvalidRequestError, match=match):
         chatport.complete(
-            "x", backend="anthropic", model="claude-think", reasoning=reasoning, max_tokens=max_tokens
+            "x",
+            backend="anthropic",
+            model="claude-think",
+            reasoning=reasoning,
+            max_tokens=max_tokens,
         )
     assert not [r for r in env.requests if r.path.endswith("/v1/messages")]
 
@@ -205,7 +213,9 @@ def test_tool_choice_and_tool_definitions(env: LocalWorkspace) -> None:
         "input_schema": {"type": "object"},
     }
     assert body["tool_choice"] == {"type": "tool", "name": "b"}
-    chatport.complete("no", backend="anthropic", model="claude-echo", tools=tools, tool_choice="none")
+    chatport.complete(
+        "no", backend="anthropic", model="claude-echo", tools=tools, tool_choice="none"
+    )
     assert sent(env)["tool_choice"] == {"type": "none"}
 
 
@@ -276,7 +286,9 @@ def test_invalid_request_message_is_the_servers(env: LocalWorkspace) -> None:
     assert caught.value.message == "unknown_field: Extra inputs are not permitted"
 
 
-def test_wrong_token_is_never_shown(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_token_is_never_shown(
+    workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
     monkeypatch.setenv("DATABRICKS_TOKEN", CANARY)
     with client(max_retries=0) as c, pytest.raises(chatport.PermissionDeniedError) as caught:
@@ -288,18 +300,30 @@ def test_wrong_token_is_never_shown(workspace: LocalWorkspace, monkeypatch: pyte
     assert CANARY not in str(cause)
 
 
+def call(c: chatport.Client, mode: str) -> str:
+    """One call in ``mode``; the text it answered."""
+    if mode == "sync":
+        return c.complete("x").text
+    if mode == "async":
+        return asyncio.run(c.acomplete("x")).text
+    if mode == "stream":
+        return "".join(chunk.text for chunk in c.stream("x"))
+
+    async def consume() -> str:
+        return "".join([chunk.text async for chunk in c.astream("x")])
+
+    return asyncio.run(consume())
+
+
 @pytest.mark.parametrize("fault", [Fault.garbage(), Fault.wrong_shape()])
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("mode", ["sync", "stream"])
 def test_a_broken_answer_is_a_response_format_error(
-    env: LocalWorkspace, fault: Fault, stream: bool
+    env: LocalWorkspace, fault: Fault, mode: str
 ) -> None:
     env.set_faults("claude-echo", fault)
     try:
         with client(max_retries=0) as c, pytest.raises(chatport.ResponseFormatError):
-            if stream:
-                list(c.stream("x"))
-            else:
-                c.complete("x")
+            call(c, mode)
     finally:
         env.set_faults("claude-echo")
 
@@ -328,19 +352,7 @@ def test_the_deadline_holds(env: LocalWorkspace, mode: str) -> None:
     env.set_faults("claude-echo", Fault.slow(3))
     try:
         with client(max_retries=0, timeout=0.5) as c, pytest.raises(chatport.APITimeoutError):
-            if mode == "sync":
-                c.complete("x")
-            elif mode == "async":
-                asyncio.run(c.acomplete("x"))
-            elif mode == "stream":
-                list(c.stream("x"))
-            else:
-
-                async def consume() -> None:
-                    async for _ in c.astream("x"):
-                        pass
-
-                asyncio.run(consume())
+            call(c, mode)
     finally:
         env.set_faults("claude-echo")
 

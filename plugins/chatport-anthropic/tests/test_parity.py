@@ -164,17 +164,20 @@ def test_scenarios_are_what_they_say(env: LocalWorkspace) -> None:
     assert done["claude-sends-usage"].reasoning is None
     signed = done["reasoning-with-signature"]
     assert signed.reasoning == "The user asked: think hard"
-    assert signed.message is not None and isinstance(signed.message.content, tuple)
+    assert signed.message is not None
+    assert isinstance(signed.message.content, tuple)
     part = signed.message.content[0]
     assert isinstance(part, chatport.ReasoningPart)
-    assert part.signature is not None and part.signature.startswith("sig-")
+    assert part.signature is not None
+    assert part.signature.startswith("sig-")
     call = done["tool-call"]
     assert (call.finish_reason, call.tool_calls[0].parsed()) == (
         "tool_calls",
         {"query": "look this up"},
     )
     both = done["reasoning-and-tool-call"]
-    assert both.reasoning is not None and both.tool_calls[0].name == "lookup"
+    assert both.reasoning is not None
+    assert both.tool_calls[0].name == "lookup"
     assert done["tool-result"].text == "The tool returned: forty two"
     assert (done["max-tokens"].text, done["max-tokens"].finish_reason) == ("a b", "length")
     assert (done["stop"].text, done["stop"].finish_reason) == ("one two", "stop")
@@ -196,7 +199,8 @@ def test_multi_turn_replays_thinking_with_its_signature(env: LocalWorkspace, mod
     tools = {"tools": TOOLS, "reasoning": "low", "model": "claude-think"}
     with chatport.Client(backend="anthropic", config={}) as client:
         first = run(client, mode, {"messages": "look it up", **tools})
-        assert first.message is not None and first.tool_calls
+        assert first.message is not None
+        assert first.tool_calls
         turns = [
             {"role": "user", "content": "look it up"},
             first.message,
@@ -213,5 +217,5 @@ def test_multi_turn_replays_thinking_with_its_signature(env: LocalWorkspace, mod
         "thinking": first.reasoning,
         "signature": first.message.content[0].signature,  # type: ignore[index,union-attr]
     }
-    assert tool_use["type"] == "tool_use" and tool_use["id"] == first.tool_calls[0].id
+    assert (tool_use["type"], tool_use["id"]) == ("tool_use", first.tool_calls[0].id)
     assert sent["messages"][2]["content"][0]["type"] == "tool_result"

@@ -371,9 +371,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
             methods=methods_post,
         ),
         Route("/ai-gateway/mlflow/v1/responses", guarded(openai_responses), methods=methods_post),
-        Route(
-            "/serving-endpoints/anthropic/v1/messages", guarded(messages), methods=methods_post
-        ),
+        Route("/serving-endpoints/anthropic/v1/messages", guarded(messages), methods=methods_post),
         Route("/ai-gateway/anthropic/v1/messages", guarded(messages), methods=methods_post),
         Route("/api/2.0/serving-endpoints", guarded(list_endpoints), methods=["GET"]),
         Route("/api/2.0/serving-endpoints/", guarded(list_endpoints), methods=["GET"]),

@@ -81,7 +81,9 @@ def bad_request(message: str) -> WireError:
     return WireError(400, {"error_code": "BAD_REQUEST", "message": message})
 
 
-def anthropic_error(message: str, kind: str = "invalid_request_error", status: int = 400) -> WireError:
+def anthropic_error(
+    message: str, kind: str = "invalid_request_error", status: int = 400
+) -> WireError:
     """An error in Anthropic's own shape, as the Messages route passes the provider's on."""
     return WireError(status, {"type": "error", "error": {"type": kind, "message": message}})
 

@@ -134,7 +134,7 @@ def _chat_messages(
     if role == "system":
         raise _invalid(
             f'{where}.role: Unexpected role "system". The Messages API accepts a top-level '
-            "`system` parameter, not \"system\" as an input message role."
+            '`system` parameter, not "system" as an input message role.'
         )
     if role not in ("user", "assistant"):
         raise _invalid(f"{where}.role: Input should be 'user' or 'assistant'")
@@ -286,7 +286,9 @@ def _blocks(choice: Answer) -> list[dict[str, Any]]:
         blocks.append({"type": "text", "text": choice.text})
     for call in choice.tool_calls:
         arguments = json.loads(call["arguments"])
-        blocks.append({"type": "tool_use", "id": call["id"], "name": call["name"], "input": arguments})
+        blocks.append(
+            {"type": "tool_use", "id": call["id"], "name": call["name"], "input": arguments}
+        )
     return blocks
 
 
@@ -318,7 +320,9 @@ def _block_events(index: int, block: dict[str, Any]) -> Iterator[dict[str, Any]]
     kind = block["type"]
     if kind == "thinking":
         start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
-        deltas = [{"type": "thinking_delta", "thinking": p} for p in split_pieces(block["thinking"])]
+        deltas = [
+            {"type": "thinking_delta", "thinking": p} for p in split_pieces(block["thinking"])
+        ]
         if block["signature"]:
             deltas.append({"type": "signature_delta", "signature": block["signature"]})
     elif kind == "text":
@@ -357,4 +361,3 @@ def message_events(final: dict[str, Any]) -> Iterator[dict[str, Any]]:
         "usage": {"output_tokens": usage["output_tokens"]},
     }
     yield {"type": "message_stop"}
-

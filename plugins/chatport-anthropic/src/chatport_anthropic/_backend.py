@@ -65,7 +65,7 @@ def base_url(settings: BackendSettings) -> str:
     if gateway is not None:
         if route != "ai-gateway":
             raise chatport.ConfigError(
-                f"{where}.gateway_url is an AI Gateway host: set route = \"ai-gateway\" too",
+                f'{where}.gateway_url is an AI Gateway host: set route = "ai-gateway" too',
                 key=f"{where}.gateway_url",
             )
         url = _checked_url(gateway, f"{where}.gateway_url", settings.allow_insecure_http)

@@ -119,8 +119,7 @@ def map_error(exc: BaseException, backend: str) -> chatport.APIError | None:
         return transport
     if isinstance(exc, ValueError):  # a body that is not JSON, or not the expected shape
         return chatport.ResponseFormatError(
-            f"the server answered something that is not a Messages response: "
-            f"{type(exc).__name__}",
+            f"the server answered something that is not a Messages response: {type(exc).__name__}",
             backend=backend,
         )
     return None
@@ -157,14 +156,14 @@ class MappedErrors:
         kind: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         if exc is None or isinstance(exc, chatport.ChatportError):
-            return False
+            return
         if not isinstance(exc, Exception):
-            return False  # KeyboardInterrupt, GeneratorExit, cancellation: as they are
+            return  # KeyboardInterrupt, GeneratorExit, cancellation: as they are
         error = map_error(exc, self.backend)
         if error is None:
-            return False
+            return
         _forget_locals(exc)
         raise error from exc
 
@@ -176,5 +175,5 @@ class MappedErrors:
         kind: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
-        return self.__exit__(kind, exc, tb)
+    ) -> None:
+        self.__exit__(kind, exc, tb)

@@ -44,7 +44,9 @@ def usage_from(usage: Any, output_tokens: int | None = None) -> Usage:
     read = _int(_field(usage, "cache_read_input_tokens"))
     if prompt is not None:
         prompt += written + (read or 0)
-    completion = output_tokens if output_tokens is not None else _int(_field(usage, "output_tokens"))
+    completion = (
+        output_tokens if output_tokens is not None else _int(_field(usage, "output_tokens"))
+    )
     return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=read)
 
 
@@ -78,7 +80,9 @@ def completion_from_message(message: Any, backend: str) -> Completion:
     """Normalize one non-streamed Messages answer."""
     content = _field(message, "content")
     if not isinstance(content, list):
-        raise chatport.ResponseFormatError("the answer has no list of content blocks", backend=backend)
+        raise chatport.ResponseFormatError(
+            "the answer has no list of content blocks", backend=backend
+        )
     parts: list[Any] = []
     texts: list[str] = []
     thoughts: list[str] = []
@@ -170,7 +174,9 @@ class StreamState:
             if tool is None:
                 return None
             call_id, name, pieces = tool
-            return self._chunk(tool_calls=(ToolCall(call_id, name, arguments_of("".join(pieces), name)),))
+            return self._chunk(
+                tool_calls=(ToolCall(call_id, name, arguments_of("".join(pieces), name)),)
+            )
         if kind == "message_delta":
             delta = _field(event, "delta")
             output = _int(_field(_field(event, "usage"), "output_tokens"))

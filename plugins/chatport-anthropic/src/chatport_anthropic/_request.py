@@ -97,7 +97,9 @@ def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
         elif isinstance(part, TextPart) and part.text:
             blocks.append({"type": "text", "text": part.text})
     for call in message.tool_calls:
-        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.parsed()})
+        blocks.append(
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.parsed()}
+        )
     return blocks
 
 
