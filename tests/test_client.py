@@ -116,6 +116,7 @@ def test_unsupported_feature_names_capable_backends(
     fresh_plugins: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHATPORT_DISABLE_PLUGINS", "1")  # the built-in backends only
+
     class Plain(chatport.Backend):
         def complete(self, request: ChatRequest) -> Completion:
             raise AssertionError("must not be called")
