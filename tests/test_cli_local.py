@@ -179,7 +179,13 @@ def test_serve_refuses_non_loopback() -> None:
     assert "loopback addresses only" in result.stderr
 
 
-def test_compare_table_and_json(workdir: Path, local_workspace: LocalWorkspace) -> None:
+def test_compare_table_and_json(
+    workdir: Path,
+    local_workspace: LocalWorkspace,
+    fresh_plugins: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHATPORT_DISABLE_PLUGINS", "1")  # the built-in backends only
     result = CliRunner().invoke(
         cli, ["compare", "-m", "databricks-gpt-5", "same question everywhere"]
     )

@@ -112,7 +112,11 @@ def test_a_raising_observer_only_warns(client: chatport.Client, recorder: Record
     assert ("after", "still works", "fake", True) in recorder.events
 
 
-def test_unsupported_feature_names_capable_backends(fresh_plugins: None) -> None:
+def test_unsupported_feature_names_capable_backends(
+    fresh_plugins: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHATPORT_DISABLE_PLUGINS", "1")  # the built-in backends only
+
     class Plain(chatport.Backend):
         def complete(self, request: ChatRequest) -> Completion:
             raise AssertionError("must not be called")

@@ -347,3 +347,42 @@ def test_tools_and_response_format_pass_through(env: LocalWorkspace, backend: st
         assert second["tools"] == TOOLS
     assert all(first[key] == value for key, value in extra.items())
     assert second["tool_choice"] == "required"
+
+
+#: How the ``anthropic`` plugin backend (package ``chatport-anthropic``) meets each scenario:
+#: the Messages API serves Claude endpoints only, so the workspace refuses every other
+#: endpoint, and the backend itself declares n > 1 and response_format unsupported.
+ANTHROPIC_SUPPORTED = ("cumulative-usage-claude", "reasoning-claude")
+ANTHROPIC_UNSUPPORTED: dict[str, tuple[type[chatport.ChatportError], str]] = {
+    "n-2": (chatport.UnsupportedFeatureError, "n > 1"),
+    "schema": (chatport.UnsupportedFeatureError, "response_format"),
+    "pydantic": (chatport.UnsupportedFeatureError, "response_format"),
+}
+
+
+def anthropic_comparable(completion: Completion) -> Completion:
+    """What the Messages API cannot carry, set aside (each is checked in the test)."""
+    usage = dataclasses.replace(completion.usage, reasoning_tokens=None, cached_tokens=None)
+    return dataclasses.replace(comparable(completion), created=None, usage=usage)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_parity_anthropic_plugin(
+    env: LocalWorkspace, reference: dict[str, Completion], mode: str
+) -> None:
+    pytest.importorskip("chatport_anthropic")
+    with chatport.Client(backend="anthropic", config={}) as client:
+        for name, scenario in SCENARIOS.items():
+            if name in ANTHROPIC_UNSUPPORTED:
+                error, text = ANTHROPIC_UNSUPPORTED[name]
+            elif name not in ANTHROPIC_SUPPORTED:
+                error, text = chatport.BadRequestError, "Anthropic models only"
+            else:
+                result = run(client, mode, scenario)
+                expected = reference[name]
+                assert anthropic_comparable(result) == anthropic_comparable(expected), name
+                assert (result.created, result.usage.cached_tokens) == (None, 0), name
+                assert result.usage.reasoning_tokens is None, name
+                continue
+            with pytest.raises(error, match=text):
+                run(client, mode, scenario)

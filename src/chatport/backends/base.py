@@ -341,6 +341,14 @@ class Backend:
         """The name the backend was selected by."""
         return self.settings.name
 
+    def time_left(self) -> float:
+        """Seconds left before the current call's deadline (``settings.timeout`` outside a
+        call). Give each SDK call this as its timeout, so no attempt outlives the deadline
+        chatport's retry policy set for the call."""
+        from .._retry import remaining
+
+        return remaining(self.settings.timeout)
+
     @property
     def attempt(self) -> int:
         """The number of the try being run for the current call: 1 for the first, then

@@ -20,9 +20,17 @@ from starlette.types import Receive, Scope, Send
 
 from .chat import chat_chunks, chat_response, check_chat_body
 from .endpoints import Endpoint, Fault
-from .errors import WireError, bad_request, invalid_token, status_error, with_request_info
+from .errors import (
+    WireError,
+    anthropic_error,
+    bad_request,
+    invalid_token,
+    status_error,
+    with_request_info,
+)
 from .formats import chat_format, responses_format
 from .generate import answer, prompt_tokens
+from .messages import check_messages_body, check_messages_family, message_events, message_object
 from .request_ids import request_id, with_request_ids
 from .responses import check_responses_body, response_events, response_object
 from .rules import (
@@ -269,6 +277,29 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
     async def open_responses(request: Request) -> Response:
         return await responses(request, open_route=True)
 
+    async def messages(request: Request) -> Response:
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            raise anthropic_error("model: Field required")
+        endpoint = state.endpoint(body["model"])
+        check_messages_family(endpoint)
+        faults = _Faults(state, endpoint)
+        await faults.before(endpoint)
+        chat_messages, params = check_messages_body(body, endpoint)
+        stream = bool(body.get("stream"))
+        broken = faults.garbage(stream)
+        if broken is not None:
+            return broken
+        choice = answer(endpoint, chat_messages, params, reasons=chat_reasons(endpoint, body))[0]
+        model = endpoint.served_model_name or endpoint.name
+        final = message_object(
+            _response_id(endpoint, "msg_"), model, choice, prompt_tokens(chat_messages)
+        )
+        if not stream:
+            return JSONResponse(final)
+        events = [_event(event) for event in message_events(final)]
+        return _EventStream(events, faults.drop_after, {}, faults.chunk_delay, state)
+
     async def list_endpoints(request: Request) -> Response:
         return JSONResponse({"endpoints": [e.info() for e in state.endpoints_snapshot()]})
 
@@ -340,6 +371,8 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
             methods=methods_post,
         ),
         Route("/ai-gateway/mlflow/v1/responses", guarded(openai_responses), methods=methods_post),
+        Route("/serving-endpoints/anthropic/v1/messages", guarded(messages), methods=methods_post),
+        Route("/ai-gateway/anthropic/v1/messages", guarded(messages), methods=methods_post),
         Route("/api/2.0/serving-endpoints", guarded(list_endpoints), methods=["GET"]),
         Route("/api/2.0/serving-endpoints/", guarded(list_endpoints), methods=["GET"]),
         Route("/api/2.0/serving-endpoints/{name}", guarded(get_endpoint), methods=["GET"]),

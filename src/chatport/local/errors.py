@@ -8,6 +8,7 @@ from typing import Any
 __all__ = [
     "ERROR_CODES",
     "WireError",
+    "anthropic_error",
     "bad_request",
     "extra_inputs",
     "google_error",
@@ -78,6 +79,13 @@ def status_error(
 def bad_request(message: str) -> WireError:
     """400 ``BAD_REQUEST`` with ``message``."""
     return WireError(400, {"error_code": "BAD_REQUEST", "message": message})
+
+
+def anthropic_error(
+    message: str, kind: str = "invalid_request_error", status: int = 400
+) -> WireError:
+    """An error in Anthropic's own shape, as the Messages route passes the provider's on."""
+    return WireError(status, {"type": "error", "error": {"type": kind, "message": message}})
 
 
 def invalid_parameter(message: str) -> WireError:

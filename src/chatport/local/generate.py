@@ -11,7 +11,7 @@ from typing import Any
 from .endpoints import Endpoint
 from .formats import TextFormat, render
 
-__all__ = ["Answer", "answer", "count_words", "message_text", "split_pieces"]
+__all__ = ["Answer", "answer", "count_words", "message_text", "signature_for", "split_pieces"]
 
 
 def count_words(text: str) -> int:
@@ -49,6 +49,7 @@ class Answer:
     tool_calls: list[dict[str, str]] = field(default_factory=list)
     finish_reason: str = "stop"
     completion_tokens: int = 0
+    stop_sequence: str | None = None
 
 
 def _short_hash(*parts: str) -> str:
@@ -67,10 +68,19 @@ def _chosen_tool(tools: list[dict[str, Any]], tool_choice: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _stop_at(text: str, stop: Any) -> str:
+def signature_for(endpoint: Endpoint, reasoning: str) -> str:
+    """The signature ``endpoint`` gives a reasoning text (checked when it is replayed)."""
+    return f"sig-{_short_hash(endpoint.name, reasoning)}"
+
+
+def _stop_at(text: str, stop: Any) -> tuple[str, str | None]:
+    """``text`` cut before the first stop sequence, and the sequence that cut it."""
     sequences = [stop] if isinstance(stop, str) else list(stop or [])
-    cuts = [text.find(s) for s in sequences if s and s in text]
-    return text[: min(cuts)] if cuts else text
+    cuts = [(text.find(s), s) for s in sequences if s and s in text]
+    if not cuts:
+        return text, None
+    position, sequence = min(cuts)
+    return text[:position], sequence
 
 
 def _truncate(text: str, max_tokens: int | None) -> tuple[str, bool]:
@@ -108,7 +118,7 @@ def answer(
         if reasons:  # a reasoning model thinks before it answers or calls a tool
             result.reasoning = f"The user asked: {question}"
             if endpoint.signature:
-                result.signature = f"sig-{_short_hash(endpoint.name, result.reasoning)}"
+                result.signature = signature_for(endpoint, result.reasoning)
         if tool_name is not None and last.get("role") == "user":
             arguments = json.dumps({"query": question})
             result.tool_calls.append(
@@ -128,7 +138,8 @@ def answer(
             text = endpoint.scripted_reply(question)
         else:
             text = render(text_format, question or "(no question)")
-        result.text, truncated = _truncate(_stop_at(text, params.get("stop")), max_tokens)
+        text, result.stop_sequence = _stop_at(text, params.get("stop"))
+        result.text, truncated = _truncate(text, max_tokens)
         if truncated:
             result.finish_reason = "length"
         if endpoint.family == "google":

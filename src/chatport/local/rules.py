@@ -18,6 +18,7 @@ __all__ = [
     "check_chat_family",
     "check_effort",
     "check_responses_family",
+    "check_thinking",
     "responses_reasons",
     "stream_usage",
 ]
@@ -52,7 +53,8 @@ def check_effort(value: Any, parameter: str) -> None:
         raise bad_request(f"{parameter}: must be one of {', '.join(EFFORTS)}, not {value!r}")
 
 
-def _check_thinking(endpoint: Endpoint, body: dict[str, Any]) -> None:
+def check_thinking(endpoint: Endpoint, body: dict[str, Any]) -> None:
+    """Refuse a ``thinking`` parameter ``endpoint`` does not take, or a bad budget."""
     thinking = body.get("thinking")
     if thinking is None:
         return
@@ -94,7 +96,7 @@ def check_chat_family(endpoint: Endpoint, body: dict[str, Any]) -> None:
     if body.get("reasoning_effort") is not None and family in ("anthropic", "meta"):
         hint = "Use thinking with budget_tokens." if family == "anthropic" else ""
         raise _refuse(endpoint, "reasoning_effort", hint)
-    _check_thinking(endpoint, body)
+    check_thinking(endpoint, body)
     if family in ("anthropic", "meta", "google"):
         for index, tool in enumerate(body.get("tools") or []):
             if "strict" in tool["function"]:

@@ -1,0 +1,247 @@
+"""The ``anthropic`` backend: the anthropic SDK's Messages API against Databricks."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import chatport
+from chatport import Backend, BackendSettings, Capabilities, ChatRequest, Chunk, Completion
+
+from ._errors import MappedErrors
+from ._normalize import StreamState, completion_from_message
+from ._request import DEFAULT_MAX_TOKENS, messages_body
+
+__all__ = ["ROUTES", "AnthropicBackend", "base_url"]
+
+#: The ``route`` option's values and their paths on the workspace host.
+ROUTES: Mapping[str, str] = MappingProxyType(
+    {"serving-endpoints": "/serving-endpoints/anthropic", "ai-gateway": "/ai-gateway/anthropic"}
+)
+#: The anthropic client's own ``api_key``: unused, Databricks reads the Bearer token.
+_UNUSED_KEY = "unused"
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _checked_url(url: str, key: str, allow_insecure_http: bool) -> str:
+    """``url`` without a trailing slash; plain http only to a loopback host."""
+    full = url if "://" in url else "https://" + url
+    parts = urlsplit(full)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        raise chatport.ConfigError(f"{key}: not a usable https:// URL: {url!r}", key=key)
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
+        raise chatport.ConfigError(
+            f"refusing to send credentials over plain http:// to {parts.hostname}; use "
+            "https://, or set allow_insecure_http = true",
+            key="allow_insecure_http",
+        )
+    return full.rstrip("/")
+
+
+def base_url(settings: BackendSettings) -> str:
+    """The anthropic client's ``base_url`` for ``settings`` (``route`` and ``gateway_url``)."""
+    route = settings.option("route", "serving-endpoints")
+    where = f"backends.{settings.name}"
+    if route not in ROUTES:
+        raise chatport.ConfigError(
+            f"{where}.route must be one of {', '.join(ROUTES)}, not {route!r}",
+            key=f"{where}.route",
+        )
+    gateway = settings.option("gateway_url")
+    if gateway is not None:
+        if route != "ai-gateway":
+            raise chatport.ConfigError(
+                f'{where}.gateway_url is an AI Gateway host: set route = "ai-gateway" too',
+                key=f"{where}.gateway_url",
+            )
+        url = _checked_url(gateway, f"{where}.gateway_url", settings.allow_insecure_http)
+        return url if url.endswith("/anthropic") else url + "/anthropic"
+    if not settings.host:
+        raise chatport.ConfigError(
+            "no workspace configured: set DATABRICKS_HOST and DATABRICKS_TOKEN (or a "
+            "~/.databrickscfg profile), or start a local one with `chatport serve`",
+            key="host",
+        )
+    return _checked_url(settings.host, "host", settings.allow_insecure_http) + ROUTES[route]
+
+
+async def _close_with_loop(client: Any) -> AsyncGenerator[None, None]:
+    """A started async generator that closes ``client`` when its event loop shuts down."""
+
+    async def guard() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await client.close()
+
+    generator = guard()
+    await generator.__anext__()
+    return generator
+
+
+class AnthropicBackend(Backend):
+    """Claude through the anthropic SDK's Messages API on Databricks.
+
+    One ``anthropic.Anthropic`` per backend instance and one ``AsyncAnthropic`` per event
+    loop, built on first use; the SDK's own retries are off (chatport's policy retries).
+    """
+
+    capabilities = Capabilities(streaming=True, tools=True, native_async=True)
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = MappingProxyType(
+        {"route": str, "gateway_url": str, "default_max_tokens": int}
+    )
+    description = "anthropic SDK messages (/serving-endpoints/anthropic or /ai-gateway/anthropic)"
+    requires = ("anthropic",)
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self._base_url = base_url(settings)
+        self._max_tokens = int(settings.option("default_max_tokens", DEFAULT_MAX_TOKENS))
+        self._sync: Any = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]]
+        self._async = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    # -- clients ------------------------------------------------------------------------
+
+    def _authorize(self, request: Any) -> Any:
+        """The HTTP client's auth hook: the current token on every request sent.
+
+        The header is set as each request leaves, so the token is never held in the
+        call's own variables (where a traceback rendered with locals would show it).
+        """
+        token = self.settings.token()
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
+        del token
+        return request
+
+    def _client_options(self, http_client: Any) -> dict[str, Any]:
+        return {
+            "api_key": _UNUSED_KEY,
+            "base_url": self._base_url,
+            "max_retries": 0,
+            "timeout": self.settings.timeout,
+            "http_client": http_client,
+        }
+
+    def _client(self) -> Any:
+        if self._sync is None:
+            with self._lock:
+                if self._sync is None:
+                    import anthropic
+
+                    http = anthropic.DefaultHttpxClient(auth=self._authorize)
+                    self._sync = anthropic.Anthropic(**self._client_options(http))
+        return self._sync
+
+    async def _aclient(self) -> Any:
+        loop = asyncio.get_running_loop()
+        entry = self._async.get(loop)
+        if entry is None:
+            import anthropic
+
+            http = anthropic.DefaultAsyncHttpxClient(auth=self._authorize)
+            client = anthropic.AsyncAnthropic(**self._client_options(http))
+            entry = (client, await _close_with_loop(client))
+            self._async[loop] = entry
+        return entry[0]
+
+    def _call(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        """The ``messages.create`` keyword arguments (the timeout is the time left).
+
+        Only the arguments every SDK version takes are keywords; the rest of the body
+        goes in ``extra_body``, so SDK releases that add or drop keywords change nothing.
+        """
+        body = messages_body(request, self._max_tokens)
+        known = {"messages", "max_tokens"}
+        kwargs = {k: v for k, v in body.items() if k in known}
+        extra = {k: v for k, v in body.items() if k not in known}
+        kwargs["model"] = request.model
+        kwargs["timeout"] = self.time_left()
+        if extra:
+            kwargs["extra_body"] = extra
+        if stream:
+            kwargs["stream"] = True
+        return kwargs
+
+    # -- calls --------------------------------------------------------------------------
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One Messages call."""
+        with MappedErrors(self.name):
+            message = self._client().messages.create(**self._call(request, stream=False))
+            return completion_from_message(message, self.name)
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """One Messages call with ``AsyncAnthropic``, within the call's deadline."""
+        async with MappedErrors(self.name):
+            kwargs = self._call(request, stream=False)
+            client = await self._aclient()
+            async with asyncio.timeout(kwargs["timeout"]):
+                message = await client.messages.create(**kwargs)
+            return completion_from_message(message, self.name)
+
+    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
+        """A streamed Messages call; the connection closes when the stream does."""
+        state = StreamState(self.name)
+        with MappedErrors(self.name):
+            events = self._client().messages.create(**self._call(request, stream=True))
+            with events:
+                for event in events:
+                    chunk = state.event(event)
+                    if chunk is not None:
+                        yield chunk
+            state.check_finished()
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """A streamed call with ``AsyncAnthropic``: the first event before the deadline,
+        then each next one within ``timeout`` seconds of the one before."""
+        state = StreamState(self.name)
+        async with MappedErrors(self.name):
+            kwargs = self._call(request, stream=True)
+            client = await self._aclient()
+            async with asyncio.timeout(kwargs["timeout"]):
+                events = await client.messages.create(**kwargs)
+            async with events:
+                iterator = events.__aiter__()
+                while True:
+                    try:
+                        async with asyncio.timeout(self.settings.timeout):
+                            event = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    chunk = state.event(event)
+                    if chunk is not None:
+                        yield chunk
+            state.check_finished()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the sync client."""
+        with self._lock:
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the sync client and this event loop's async client."""
+        self.close()
+        entry = self._async.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[1].aclose()
