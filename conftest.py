@@ -173,6 +173,7 @@ def _run_shell(example: Example) -> None:
         result = subprocess.run(
             ["bash", "-c", command],
             cwd=example.namespace[_CWD],
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=120,
