@@ -238,7 +238,10 @@ class _Unclaimed:
     def __call__(self, document: Document) -> Iterator[Region]:
         claimed = [(m.start(), m.end()) for m in _WRITE.finditer(document.text)]
         claimed += [(m.start(), m.end()) for m in _OUTPUT.finditer(document.text)]
-        pending = PENDING.get(Path(document.path).relative_to(ROOT).as_posix())
+        path = Path(document.path)
+        pending = (
+            PENDING.get(path.relative_to(ROOT).as_posix()) if path.is_relative_to(ROOT) else None
+        )
         for region in self.parser(document):
             if not any(start <= region.start < end for start, end in claimed):
                 if pending:
@@ -253,7 +256,7 @@ def _skipper(reason: str) -> Any:
     return skip
 
 
-pytest_collect_file = Sybil(
+DOCS = Sybil(
     parsers=[
         SkipParser(),
         _write_parser,
@@ -268,4 +271,5 @@ pytest_collect_file = Sybil(
     excludes=["plugins/*/README.md", "plugins/*/*.md"],
     setup=_setup,
     teardown=_teardown,
-).pytest()
+)
+pytest_collect_file = DOCS.pytest()
