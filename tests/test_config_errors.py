@@ -61,6 +61,16 @@ def test_misspelled_backend_on_the_command_line_blames_the_argument(workdir: Pat
     assert result.stderr.count("\n") == 1
 
 
+def test_misspelled_backend_in_the_file_through_the_cli(workdir: Path) -> None:
+    path = write_config(workdir, 'backend = "mlfow"\n')
+    result = CliRunner().invoke(cli, ["ask", "hi"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"error: BackendNotFoundError: {path}: backend: unknown backend 'mlfow'"
+    )
+    assert "(did you mean 'mlflow'?)" in result.stderr
+
+
 def test_unknown_backends_table(workdir: Path) -> None:
     path = write_config(workdir, '[backends.opneai]\nroute = "ai-gateway"\n')
     with pytest.raises(chatport.BackendNotFoundError) as info:

@@ -182,10 +182,12 @@ def _embedded_workspace_if_needed(
 ) -> Any:
     """With no workspace configured, start an in-process local workspace and return it."""
     from ._auth import resolve_workspace
+    from ._config_check import check_backend_name, check_config
     from ._plugins import get_registry
 
-    if check_backend:
-        get_registry().get(backend)  # an unknown backend fails before anything starts
+    if check_backend:  # an unknown backend fails before anything starts, naming its file
+        check_config(config, get_registry())
+        check_backend_name(get_registry(), backend)
     if backend == "fake" or resolve_workspace(config).configured:
         return None
     from .local import LocalWorkspace
