@@ -10,9 +10,10 @@ from typing import Any
 from ._client import Client
 from ._errors import ChatportError
 from ._plugins import get_registry
+from ._terminal import fit
 from .backends.fake import FakeBackend
 
-__all__ = ["compare_backends", "default_backends", "iter_compare"]
+__all__ = ["compare_backends", "default_backends", "format_row", "iter_compare"]
 
 
 def default_backends() -> list[str]:
@@ -69,3 +70,18 @@ def compare_backends(
     names = list(dict.fromkeys(backends))
     rows = {row["backend"]: row for row in iter_compare(client, messages, names, **params)}
     return [rows[name] for name in names]
+
+
+def format_row(row: dict[str, Any], text_width: int) -> str:
+    """One row of ``chatport compare``'s table; the answer or error cut to fit."""
+    latency = f"{row['latency_s'] * 1000:.1f} ms" if row.get("latency_s") is not None else "-"
+    if row["error"]:
+        width = text_width + 11 + 14 + 2
+        return f"{row['backend']:<16} {fit(row['error'], width):<{width}} {latency:>9}"
+    tokens = "/".join(
+        "-" if row[k] is None else str(row[k])
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+    )
+    finish = row["finish_reason"] or "-"
+    text = fit(row["text"], text_width)
+    return f"{row['backend']:<16} {text:<{text_width}} {finish:<11} {tokens:<14} {latency:>9}"

@@ -10,9 +10,16 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, TextIO
 
-__all__ = ["Spinner", "fit", "is_tty", "prompt_with_stdin", "stdin_has_input"]
+__all__ = [
+    "Spinner",
+    "fit",
+    "is_tty",
+    "prompt_with_stdin",
+    "quiet_libraries",
+    "stdin_has_input",
+]
 
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -125,3 +132,34 @@ def fit(text: str, width: int) -> str:
     if width <= 1:
         return text[: max(width, 0)]
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def quiet_libraries() -> None:
+    """For the command line: one clean line per plugin load warning on standard error,
+    and no WARNING lines from mlflow's own loggers (``MLFLOW_LOGGING_LEVEL`` still wins)."""
+    import contextlib
+    import logging
+    import sys
+    import warnings
+
+    from ._registry import ChatportPluginWarning
+
+    level = os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read by mlflow's import
+    with contextlib.suppress(ValueError):  # and for its modules imported alone
+        logging.getLogger("mlflow").setLevel(level.upper())
+    show = warnings.showwarning
+
+    def one_line(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, ChatportPluginWarning):
+            print(" ".join(str(message).split()), file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line

@@ -233,9 +233,9 @@ def compare(
     from contextlib import ExitStack
 
     from ._client import Client
-    from ._compare import default_backends, iter_compare
+    from ._compare import default_backends, format_row, iter_compare
     from ._config import load_config
-    from ._terminal import Spinner, fit
+    from ._terminal import Spinner
 
     config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
     names = list(dict.fromkeys(backends)) or default_backends()
@@ -264,7 +264,7 @@ def compare(
                 rows.append(row)
                 waiting.remove(row["backend"])
                 if not as_json:
-                    click.echo(_compare_line(row, text_width, fit))
+                    click.echo(format_row(row, text_width))
                 if waiting:
                     spinner = Spinner(sys.stderr, f"waiting for {', '.join(waiting)}").start()
         finally:
@@ -277,20 +277,6 @@ def compare(
         click.echo(notice, err=True)
     if rows and all(row["error"] for row in rows):
         sys.exit(1)
-
-
-def _compare_line(row: dict[str, Any], text_width: int, fit: Callable[[str, int], str]) -> str:
-    latency = f"{row['latency_s'] * 1000:.1f} ms" if row.get("latency_s") is not None else "-"
-    if row["error"]:
-        width = text_width + 11 + 14 + 2
-        return f"{row['backend']:<16} {fit(row['error'], width):<{width}} {latency:>9}"
-    tokens = "/".join(
-        "-" if row[k] is None else str(row[k])
-        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-    )
-    finish = row["finish_reason"] or "-"
-    text = fit(row["text"], text_width)
-    return f"{row['backend']:<16} {text:<{text_width}} {finish:<11} {tokens:<14} {latency:>9}"
 
 
 @cli.command()
@@ -674,37 +660,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _quiet_libraries() -> None:
-    """One clean line per plugin load warning; no WARNING lines from mlflow's own loggers."""
-    import contextlib
-    import logging
-    import os
-    import warnings
-
-    from ._registry import ChatportPluginWarning
-
-    level = os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read by mlflow's import
-    with contextlib.suppress(ValueError):  # and for its modules imported alone
-        logging.getLogger("mlflow").setLevel(level.upper())
-    show = warnings.showwarning
-
-    def one_line(
-        message: Warning | str,
-        category: type[Warning],
-        filename: str,
-        lineno: int,
-        file: Any = None,
-        line: str | None = None,
-    ) -> None:
-        if issubclass(category, ChatportPluginWarning):
-            click.echo(" ".join(str(message).split()), err=True)
-        else:
-            show(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = one_line
-
-
 def main() -> None:
     """Console-script entry point."""
-    _quiet_libraries()
+    from ._terminal import quiet_libraries
+
+    quiet_libraries()
     cli(prog_name="chatport")
