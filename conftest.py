@@ -13,8 +13,9 @@ Collected by Sybil (https://sybil.readthedocs.io) when pytest walks README.md an
   directory instead of running it (a config file the next block uses).
 - ``<!-- output -->`` before a fenced block: it is what the previous block printed on
   standard output (``...`` matches anything, whitespace runs are equal).
-- ``<!-- skip: next "why" -->`` before a block that cannot run here; say why (the reason
-  shows in pytest's summary). ``<!-- invisible-code-block: python -->`` runs hidden setup.
+- ``<!-- skip: next "why" -->`` (or ``<!-- not run: why -->``) before a block that cannot
+  run here; say why (the reason shows in pytest's summary).
+- ``<!-- invisible-code-block: python ... -->`` runs hidden setup (a file a command reads).
 
 Each page runs in its own empty working directory and HOME, with ``DATABRICKS_HOST`` and
 ``DATABRICKS_TOKEN`` pointing at one local workspace (``chatport.local.LocalWorkspace``)
@@ -121,6 +122,8 @@ def _unused_imports(tree: ast.Module) -> list[str]:
     """Names a block imports and never uses: deleting such an import would go unnoticed."""
     imported: dict[str, str] = {}
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
         if isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
                 bound = alias.asname or alias.name.split(".")[0]
@@ -198,6 +201,9 @@ _OUTPUT = re.compile(r"^<!--\s*output\s*-->" + _FENCED_AFTER, re.MULTILINE | re.
 _WRITE = re.compile(
     r"^<!--\s*write:\s*(?P<name>[\w./-]+)\s*-->" + _FENCED_AFTER, re.MULTILINE | re.DOTALL
 )
+_NOT_RUN = re.compile(
+    r"^<!--\s*not run:\s*(?P<reason>.*?)\s*-->" + _FENCED_AFTER, re.MULTILINE | re.DOTALL
+)
 _CHECKER = doctest.OutputChecker()
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -215,6 +221,11 @@ def _write_file(example: Example) -> None:
     target = Path(example.namespace[_CWD]) / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(body + "\n")
+
+
+def _not_run_parser(document: Document) -> Iterator[Region]:
+    for match in _NOT_RUN.finditer(document.text):
+        yield Region(match.start(), match.end(), None, _skipper(match.group("reason")))
 
 
 def _output_parser(document: Document) -> Iterator[Region]:
@@ -238,6 +249,7 @@ class _Unclaimed:
     def __call__(self, document: Document) -> Iterator[Region]:
         claimed = [(m.start(), m.end()) for m in _WRITE.finditer(document.text)]
         claimed += [(m.start(), m.end()) for m in _OUTPUT.finditer(document.text)]
+        claimed += [(m.start(), m.end()) for m in _NOT_RUN.finditer(document.text)]
         path = Path(document.path)
         pending = (
             PENDING.get(path.relative_to(ROOT).as_posix()) if path.is_relative_to(ROOT) else None
@@ -260,6 +272,7 @@ DOCS = Sybil(
     parsers=[
         SkipParser(),
         _write_parser,
+        _not_run_parser,
         _output_parser,
         _Unclaimed("python", _run_python),
         _Unclaimed("bash", _run_shell),

@@ -72,7 +72,8 @@ def test_output_is_checked_and_skips_carry_their_reason(
         f'{FENCE}python\nprint("hello")\n{FENCE}\n\n<!-- output -->\n{FENCE}text\nhello\n{FENCE}\n\n'
         f'{FENCE}python\nprint("hello")\n{FENCE}\n\n<!-- output -->\n{FENCE}text\nbye\n{FENCE}\n\n'
         f'<!-- skip: next "needs a cluster" -->\n{FENCE}bash\nfalse\n{FENCE}\n\n'
-        f"{FENCE}bash\nfalse\n{FENCE}\n",
+        f"{FENCE}bash\nfalse\n{FENCE}\n\n"
+        f"<!-- not run: installs a package -->\n{FENCE}bash\npip install nothing-here\n{FENCE}\n",
     )
     assert outcomes[:3] == [None, None, None]
     assert "expected output:\nbye" in str(outcomes[3])
@@ -80,6 +81,8 @@ def test_output_is_checked_and_skips_carry_their_reason(
     assert isinstance(outcomes[5], unittest.SkipTest)
     assert str(outcomes[5]) == "needs a cluster"
     assert isinstance(outcomes[6], AssertionError)  # a failing shell command fails
+    assert isinstance(outcomes[7], unittest.SkipTest)
+    assert str(outcomes[7]) == "installs a package"
 
 
 def test_pages_run_against_the_local_workspace(harness: ModuleType, tmp_path: Path) -> None:
