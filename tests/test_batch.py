@@ -196,25 +196,16 @@ def test_a_pause_holds_every_worker_then_recovers() -> None:
 
 
 @pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace([Endpoint(MODEL, "echo"), Endpoint("batch-slow", "echo")], seed=3) as ws:
-        yield ws
-
-
-@pytest.fixture
-def env(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
-    workspace.set_faults(MODEL)
-    workspace.clear_requests()
-    return workspace
+def module_workspace_options() -> dict[str, Any]:
+    """The endpoints this module's shared workspace (chatport.testing) serves."""
+    return {"endpoints": [Endpoint(MODEL, "echo"), Endpoint("batch-slow", "echo")], "seed": 3}
 
 
 @pytest.mark.parametrize("backend", ["rest", "openai", "mlflow", "databricks-sdk"])
 def test_fault_mix_every_input_once_in_order(
-    env: LocalWorkspace, backend: str, sdks_imported: None
+    module_workspace: LocalWorkspace, backend: str, sdks_imported: None
 ) -> None:
-    env.set_faults(
+    module_workspace.set_faults(
         MODEL,
         Fault.error(503, probability=0.05, retry_after=0),
         Fault(status=429, probability=0.03, retry_after=1),
@@ -234,7 +225,7 @@ def test_fault_mix_every_input_once_in_order(
     # no request was sent twice except by the retry policy
     sent = Counter(
         r.body["messages"][-1]["content"]
-        for r in env.requests
+        for r in module_workspace.requests
         if r.method == "POST" and isinstance(r.body, dict)
     )
     # (an attempt may also time out before it reaches a loaded server: never more than one
@@ -244,12 +235,12 @@ def test_fault_mix_every_input_once_in_order(
     assert sum(sent.values()) <= sum(r.attempts for r in results)
 
 
-def test_a_retry_after_pauses_the_whole_batch(env: LocalWorkspace) -> None:
-    env.set_faults(MODEL, Fault.rate_limit(times=1, retry_after=2))
+def test_a_retry_after_pauses_the_whole_batch(module_workspace: LocalWorkspace) -> None:
+    module_workspace.set_faults(MODEL, Fault.rate_limit(times=1, retry_after=2))
     with chatport.Client(backend="rest", model=MODEL, config={}) as client:
         results = list(client.map([f"p{i}" for i in range(12)], concurrency=4))
     assert all(r.ok for r in results)
-    posts = [r for r in env.requests if r.method == "POST"]
+    posts = [r for r in module_workspace.requests if r.method == "POST"]
     limited = next(r for r in posts if r.status == 429)
     # after the 429 reached the client, no worker started a request until the pause ended
     early = [r for r in posts if limited.time + 0.5 < r.time < limited.time + 1.8]
@@ -257,34 +248,36 @@ def test_a_retry_after_pauses_the_whole_batch(env: LocalWorkspace) -> None:
     assert sum(r.status == 200 for r in posts) == 12
 
 
-def test_requests_per_minute_against_the_workspace(env: LocalWorkspace) -> None:
+def test_requests_per_minute_against_the_workspace(module_workspace: LocalWorkspace) -> None:
     prompts = ["a", "b", "c", "d", "e", "f"]
     with chatport.Client(backend="rest", model=MODEL, config={}) as client:
         results = list(client.map(prompts, concurrency=6, rate_limit=600))
     assert all(r.ok for r in results)
-    times = sorted(r.time for r in env.requests if r.method == "POST")
+    times = sorted(r.time for r in module_workspace.requests if r.method == "POST")
     # 600 a minute is one request every 0.1 s: never faster, however fast the machine (the
     # first request is left out: building the connection pool can delay its arrival)
     assert times[-1] - times[1] >= 0.4 - 0.02
 
 
-def test_leaving_early_cancels_what_is_in_flight(env: LocalWorkspace) -> None:
-    env.set_faults("batch-slow", Fault.slow(1.0))
+def test_leaving_early_cancels_what_is_in_flight(module_workspace: LocalWorkspace) -> None:
+    module_workspace.set_faults("batch-slow", Fault.slow(1.0))
     with chatport.Client(backend="rest", model="batch-slow", config={}) as client:
         results = client.map((f"slow {i}" for i in range(1000)), concurrency=4)
         next(results)
         results.close()  # type: ignore[attr-defined]
         time.sleep(1.0)  # requests already on the wire when the loop ended may still land
-        sent = sum(1 for r in env.requests if r.method == "POST")
+        sent = sum(1 for r in module_workspace.requests if r.method == "POST")
         time.sleep(1.5)
         # nothing new starts once the loop is left: the count stays where it settled
-        assert sum(1 for r in env.requests if r.method == "POST") == sent
+        assert sum(1 for r in module_workspace.requests if r.method == "POST") == sent
     assert sent < 20
     assert not [t for t in threading.enumerate() if t.name == "chatport-map"]
 
 
 @pytest.mark.parametrize("backend", ["mlflow", "databricks-sdk"])
-def test_module_level_map_on_sync_only_backends(env: LocalWorkspace, backend: str) -> None:
+def test_module_level_map_on_sync_only_backends(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
     results = list(chatport.map([f"x{i}" for i in range(20)], backend=backend, model=MODEL))
     assert [r.unwrap().text for r in results] == [f"x{i}" for i in range(20)]
     assert {r.unwrap().backend for r in results} == {backend}

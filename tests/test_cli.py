@@ -70,7 +70,7 @@ def test_ask_stream(runner: CliRunner, captured: Capture) -> None:
 def test_ask_errors_are_one_line(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["ask", "-b", "nope", "hi"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: BackendNotFoundError: unknown backend 'nope'; ")
+    assert result.stderr.startswith("error: BackendNotFoundError: unknown backend 'nope'")
     assert "fake" in result.stderr
     assert result.stderr.count("\n") == 1
     result = runner.invoke(cli, ["ask", "-t", "9", "hi"])

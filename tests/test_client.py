@@ -183,7 +183,7 @@ def test_backend_instance_is_built_once_and_reused(client: chatport.Client) -> N
 
 def test_unknown_backend(client: chatport.Client) -> None:
     with pytest.raises(
-        chatport.BackendNotFoundError, match=r"unknown backend 'nope'; installed backends: .*fake"
+        chatport.BackendNotFoundError, match=r"unknown backend 'nope'.*; installed backends: .*fake"
     ):
         client.complete("q", backend="nope")
 

@@ -9,7 +9,6 @@ serves OpenAI models only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,20 +20,6 @@ CHAT_BACKENDS = ["rest", "openai", "mlflow", "databricks-sdk"]
 METADATA = "/api/2.0/serving-endpoints/"
 
 
-@pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace() as ws:
-        yield ws
-
-
-@pytest.fixture
-def env(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
-    workspace.clear_requests()
-    return workspace
-
-
 def posts(ws: LocalWorkspace) -> list[chatport.local.LoggedRequest]:
     return [r for r in ws.requests if r.method == "POST"]
 
@@ -44,7 +29,9 @@ def lookups(ws: LocalWorkspace) -> list[str]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_gemini_streams_work_and_carry_usage(env: LocalWorkspace, backend: str) -> None:
+def test_gemini_streams_work_and_carry_usage(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
     model = "databricks-gemini-2-5-pro"
     with chatport.Client(backend=backend, model=model, config={}) as client:
         whole = client.complete("gemini answers in parts")
@@ -52,12 +39,12 @@ def test_gemini_streams_work_and_carry_usage(env: LocalWorkspace, backend: str) 
     assert streamed.text == whole.text == "gemini answers in parts"
     assert streamed.usage == whole.usage
     assert whole.usage.total_tokens is not None
-    for request in posts(env):
+    for request in posts(module_workspace):
         assert "stream_options" not in request.body  # Gemini answers it with a 400
 
 
 @pytest.mark.parametrize("backend", CHAT_BACKENDS)
-def test_gemini_signatures_are_replayed(env: LocalWorkspace, backend: str) -> None:
+def test_gemini_signatures_are_replayed(module_workspace: LocalWorkspace, backend: str) -> None:
     with chatport.Client(backend=backend, model="databricks-gemini-2-5-pro", config={}) as client:
         first = client.complete("remember this")
         assert first.message is not None
@@ -72,7 +59,7 @@ def test_gemini_signatures_are_replayed(env: LocalWorkspace, backend: str) -> No
             ]
         )
     assert second.text == "and now?"
-    replayed = posts(env)[-1].body["messages"][1]["content"]
+    replayed = posts(module_workspace)[-1].body["messages"][1]["content"]
     assert replayed == [
         {"type": "text", "text": "remember this", "thoughtSignature": part.signature}
     ]
@@ -80,36 +67,38 @@ def test_gemini_signatures_are_replayed(env: LocalWorkspace, backend: str) -> No
 
 @pytest.mark.parametrize("backend", CHAT_BACKENDS)
 def test_metadata_is_read_once_per_endpoint_and_only_when_needed(
-    env: LocalWorkspace, backend: str
+    module_workspace: LocalWorkspace, backend: str
 ) -> None:
     with chatport.Client(backend=backend, model="databricks-gpt-5", config={}) as client:
         client.complete("plain")
         client.complete("plain again")
-        assert lookups(env) == []  # a plain call does not depend on the family
+        assert lookups(module_workspace) == []  # a plain call does not depend on the family
         for _ in range(3):
             assert chatport.collect(client.stream("streamed")).usage.total_tokens == 2
         asyncio.run(client.acomplete("reason", reasoning="low"))
-    assert lookups(env) == [METADATA + "databricks-gpt-5"]
-    streamed = [r.body for r in posts(env)][2:5]
+    assert lookups(module_workspace) == [METADATA + "databricks-gpt-5"]
+    streamed = [r.body for r in posts(module_workspace)][2:5]
     assert all(body["stream_options"] == {"include_usage": True} for body in streamed)
-    assert posts(env)[-1].body["reasoning_effort"] == "low"
+    assert posts(module_workspace)[-1].body["reasoning_effort"] == "low"
 
 
 @pytest.mark.parametrize("backend", ["openai", "responses"])
-def test_unreadable_metadata_falls_back_to_the_name(env: LocalWorkspace, backend: str) -> None:
+def test_unreadable_metadata_falls_back_to_the_name(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
     config = {"backends": {backend: {"route": "ai-gateway"}}}
     with chatport.Client(backend=backend, model="system.ai.gpt-5", config=config) as client:
         streamed = chatport.collect(client.stream("via the gateway", reasoning="medium"))
     assert streamed.usage.total_tokens is not None
-    (request,) = posts(env)
+    (request,) = posts(module_workspace)
     assert request.path.startswith("/ai-gateway/mlflow/v1/")
     if backend == "openai":
         assert request.body["stream_options"] == {"include_usage": True}
         assert request.body["reasoning_effort"] == "medium"
     else:
         assert request.body["reasoning"] == {"effort": "medium"}
-    assert lookups(env) == [METADATA + "system.ai.gpt-5"]
-    assert [r.status for r in env.requests if r.method == "GET"] == [404]
+    assert lookups(module_workspace) == [METADATA + "system.ai.gpt-5"]
+    assert [r.status for r in module_workspace.requests if r.method == "GET"] == [404]
 
 
 @pytest.mark.parametrize(
@@ -123,28 +112,30 @@ def test_unreadable_metadata_falls_back_to_the_name(env: LocalWorkspace, backend
         ("local-scripted", "/serving-endpoints/open-responses"),
     ],
 )
-def test_responses_route_is_chosen_per_model(env: LocalWorkspace, model: str, route: str) -> None:
+def test_responses_route_is_chosen_per_model(
+    module_workspace: LocalWorkspace, model: str, route: str
+) -> None:
     with chatport.Client(backend="responses", model=model, config={}) as client:
         assert client.complete("which route?").finish_reason == "stop"
         assert chatport.collect(client.stream("which route?")).finish_reason == "stop"
-    assert [r.path for r in posts(env)] == [route, route]
+    assert [r.path for r in posts(module_workspace)] == [route, route]
 
 
-def test_an_explicit_route_wins(env: LocalWorkspace) -> None:
+def test_an_explicit_route_wins(module_workspace: LocalWorkspace) -> None:
     config = {"backends": {"responses": {"route": "serving-endpoints"}}}
     with (
         chatport.Client(backend="responses", config=config) as client,
         pytest.raises(chatport.BadRequestError, match="OpenAI models"),
     ):
         client.complete("x", model="databricks-claude-sonnet-4-5")
-    assert lookups(env) == []
+    assert lookups(module_workspace) == []
     config = {"backends": {"responses": {"route": "open-responses"}}}
     with chatport.Client(backend="responses", config=config) as client:
         assert client.complete("y", model="databricks-gpt-5").text == "y"
-    assert posts(env)[-1].path == "/serving-endpoints/open-responses"
+    assert posts(module_workspace)[-1].path == "/serving-endpoints/open-responses"
 
 
-def test_open_responses_refuses_state(env: LocalWorkspace) -> None:
+def test_open_responses_refuses_state(module_workspace: LocalWorkspace) -> None:
     with (
         chatport.Client(backend="responses", config={}) as client,
         pytest.raises(chatport.UnsupportedFeatureError, match="open-responses") as info,
@@ -153,11 +144,11 @@ def test_open_responses_refuses_state(env: LocalWorkspace) -> None:
             "next turn", model="databricks-claude-sonnet-4-5", extra={"previous_response_id": "r1"}
         )
     assert info.value.feature == "previous_response_id"
-    assert posts(env) == []
+    assert posts(module_workspace) == []
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_claude_reasons_only_when_asked(env: LocalWorkspace, backend: str) -> None:
+def test_claude_reasons_only_when_asked(module_workspace: LocalWorkspace, backend: str) -> None:
     with chatport.Client(backend=backend, model="databricks-claude-sonnet-4-5", config={}) as c:
         plain = c.complete("no thinking")
         thought = c.complete("with thinking", reasoning="low")
@@ -165,7 +156,7 @@ def test_claude_reasons_only_when_asked(env: LocalWorkspace, backend: str) -> No
     assert thought.reasoning is not None
     assert thought.usage.reasoning_tokens is not None
     assert thought.usage.reasoning_tokens > 0
-    body = posts(env)[-1].body
+    body = posts(module_workspace)[-1].body
     if backend == "responses":
         assert body["reasoning"] == {"effort": "low"}
     else:
@@ -174,7 +165,7 @@ def test_claude_reasons_only_when_asked(env: LocalWorkspace, backend: str) -> No
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_refused_reasoning_sends_nothing(env: LocalWorkspace, backend: str) -> None:
+def test_refused_reasoning_sends_nothing(module_workspace: LocalWorkspace, backend: str) -> None:
     with chatport.Client(backend=backend, config={}) as client:
         with pytest.raises(chatport.UnsupportedFeatureError, match="cannot be asked to reason"):
             client.complete("x", model="databricks-meta-llama-3-3-70b-instruct", reasoning="low")
@@ -184,19 +175,19 @@ def test_refused_reasoning_sends_nothing(env: LocalWorkspace, backend: str) -> N
             client.complete(
                 "x", model="databricks-claude-sonnet-4-5", reasoning=2048, max_tokens=1500
             )
-    assert posts(env) == []
+    assert posts(module_workspace) == []
 
 
 # mlflow's databricks-sdk path rebuilds error responses from the SDK exception, without
 # headers or details, so no request id reaches chatport through mlflow's public API.
 @pytest.mark.parametrize("backend", ["rest", "openai", "responses", "databricks-sdk"])
-def test_request_id_of_errors(env: LocalWorkspace, backend: str) -> None:
+def test_request_id_of_errors(module_workspace: LocalWorkspace, backend: str) -> None:
     with (
         chatport.Client(backend=backend, max_retries=0, config={}) as client,
         pytest.raises(chatport.NotFoundError) as info,
     ):
         client.complete("x", model="no-such-endpoint")
-    failed = [r for r in env.requests if r.status == 404 and r.method == "POST"]
+    failed = [r for r in module_workspace.requests if r.status == 404 and r.method == "POST"]
     assert failed
     assert info.value.request_id is not None
     assert info.value.request_id == failed[-1].request_id
@@ -204,11 +195,9 @@ def test_request_id_of_errors(env: LocalWorkspace, backend: str) -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_structured_output_that_does_not_match_keeps_the_text(
-    workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch, backend: str
+    module_workspace: LocalWorkspace, backend: str
 ) -> None:
-    workspace.add_endpoint("wordy", "scripted", rules=[(".*", "Sure! Here is some prose.")])
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
+    module_workspace.add_endpoint("wordy", "scripted", rules=[(".*", "Sure! Here is some prose.")])
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
     with chatport.Client(backend=backend, model="wordy", config={}) as client:
         with pytest.raises(chatport.ResponseFormatError) as info:

@@ -41,17 +41,9 @@ CANARY = "dapi-CANARY-models-51c2e8"
 
 
 @pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace(EXTRA) as ws:
-        yield ws
-
-
-@pytest.fixture
-def env(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
-    workspace.clear_requests()
-    return workspace
+def module_workspace_options() -> dict[str, Any]:
+    """The endpoints this module's shared workspace (chatport.testing) serves."""
+    return {"endpoints": EXTRA}
 
 
 def listing_requests(ws: LocalWorkspace) -> list[tuple[str, str]]:
@@ -62,7 +54,7 @@ def listing_requests(ws: LocalWorkspace) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_models_through_every_backend(env: LocalWorkspace, backend: str) -> None:
+def test_models_through_every_backend(module_workspace: LocalWorkspace, backend: str) -> None:
     with Client(backend=backend, config={}, max_retries=0) as client:
         infos = client.models()
     names = [info.name for info in infos]
@@ -82,15 +74,15 @@ def test_models_through_every_backend(env: LocalWorkspace, backend: str) -> None
     # one listing call, on the backend's own route (mlflow's client adds a slash), sent
     # by its own client (mlflow's goes through databricks-sdk's auth layer)
     path = "/api/2.0/serving-endpoints/" if backend == "mlflow" else "/api/2.0/serving-endpoints"
-    assert listing_requests(env) == [("GET", path)]
-    (listed,) = [r for r in env.requests if r.path.startswith("/api/2.0/")]
+    assert listing_requests(module_workspace) == [("GET", path)]
+    (listed,) = [r for r in module_workspace.requests if r.path.startswith("/api/2.0/")]
     sdk = backend in ("mlflow", "databricks-sdk")
     assert ("databricks-sdk-py/" in listed.headers["user-agent"]) is sdk
     assert listed.headers["authorization"].startswith("Bearer ")
-    assert not [r for r in env.requests if "/invocations" in r.path]
+    assert not [r for r in module_workspace.requests if "/invocations" in r.path]
 
 
-def test_rest_lists_through_its_pooled_client(env: LocalWorkspace) -> None:
+def test_rest_lists_through_its_pooled_client(module_workspace: LocalWorkspace) -> None:
     with Client(backend="rest", config={}) as client:
         client.models()
         pooled = client.backend()._client  # type: ignore[attr-defined]
@@ -100,7 +92,9 @@ def test_rest_lists_through_its_pooled_client(env: LocalWorkspace) -> None:
 
 
 @pytest.mark.parametrize("backend", ["rest", "mlflow", "databricks-sdk"])
-def test_chat_only_false_lists_every_endpoint(env: LocalWorkspace, backend: str) -> None:
+def test_chat_only_false_lists_every_endpoint(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
     with Client(backend=backend, config={}) as client:
         every = {info.name: info for info in client.models(chat_only=False)}
     assert set(every) >= set(FAMILIES) | NOT_CHAT | {"agent-chat-model"}
@@ -109,26 +103,26 @@ def test_chat_only_false_lists_every_endpoint(env: LocalWorkspace, backend: str)
     assert every["agent-chat-agent"].task == "agent/v2/chat"
 
 
-def test_models_default_backend_comes_from_config(env: LocalWorkspace) -> None:
+def test_models_default_backend_comes_from_config(module_workspace: LocalWorkspace) -> None:
     with Client(config={"backend": "mlflow"}) as client:
         assert {info.name for info in client.models()} >= set(FAMILIES)
-    assert listing_requests(env) == [("GET", "/api/2.0/serving-endpoints/")]
-    env.clear_requests()
+    assert listing_requests(module_workspace) == [("GET", "/api/2.0/serving-endpoints/")]
+    module_workspace.clear_requests()
     with Client(config={"backend": "mlflow"}) as client:
         client.models(backend="rest")
-    assert listing_requests(env) == [("GET", "/api/2.0/serving-endpoints")]
+    assert listing_requests(module_workspace) == [("GET", "/api/2.0/serving-endpoints")]
 
 
-def test_listing_seeds_the_profile_cache(env: LocalWorkspace) -> None:
+def test_listing_seeds_the_profile_cache(module_workspace: LocalWorkspace) -> None:
     with Client(backend="rest", config={}) as client:
         client.models()
-        env.clear_requests()
+        module_workspace.clear_requests()
         profile = client.backend().profile("databricks-claude-sonnet-4-5")
         assert (profile.family, profile.source) == ("anthropic", "metadata")
-        assert env.requests == []  # no per-endpoint metadata lookup
+        assert module_workspace.requests == []  # no per-endpoint metadata lookup
 
 
-def test_model_info_to_dict_is_json_ready(env: LocalWorkspace) -> None:
+def test_model_info_to_dict_is_json_ready(module_workspace: LocalWorkspace) -> None:
     with Client(backend="rest", config={}) as client:
         info = next(i for i in client.models() if i.name == "databricks-gpt-5")
     data = json.loads(json.dumps(info.to_dict()))
@@ -332,7 +326,7 @@ def table(stdout: str) -> dict[str, list[str]]:
     return {row.split()[0]: row.split() for row in rows}
 
 
-def test_cli_models_table_json_and_all(workdir: Path, env: LocalWorkspace) -> None:
+def test_cli_models_table_json_and_all(workdir: Path, module_workspace: LocalWorkspace) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["models"])
     assert result.exit_code == 0, result.output
@@ -342,7 +336,7 @@ def test_cli_models_table_json_and_all(workdir: Path, env: LocalWorkspace) -> No
     assert rows["databricks-gpt-5"][1:4] == ["llm/v1/chat", "READY", "openai"]
     assert rows["databricks-meta-llama-3-3-70b-instruct"][3] == "meta"
     assert result.stderr == ""
-    assert listing_requests(env) == [("GET", "/api/2.0/serving-endpoints")]
+    assert listing_requests(module_workspace) == [("GET", "/api/2.0/serving-endpoints")]
 
     every = table(runner.invoke(cli, ["models", "--all"]).stdout)
     assert set(every) >= set(FAMILIES) | NOT_CHAT
@@ -358,15 +352,15 @@ def test_cli_models_table_json_and_all(workdir: Path, env: LocalWorkspace) -> No
     assert [row["name"] for row in data] == sorted(by_name)
     for result in (runner.invoke(cli, ["models", "--all", "--json"]),):
         assert "emb" in {row["name"] for row in json.loads(result.stdout)}
-        assert env.token is not None
-        assert env.token not in result.output
+        assert module_workspace.token is not None
+        assert module_workspace.token not in result.output
 
 
-def test_cli_models_through_mlflow(workdir: Path, env: LocalWorkspace) -> None:
+def test_cli_models_through_mlflow(workdir: Path, module_workspace: LocalWorkspace) -> None:
     result = CliRunner().invoke(cli, ["models", "-b", "mlflow", "--json"])
     assert result.exit_code == 0, result.output
     assert {row["name"] for row in json.loads(result.stdout)} >= set(FAMILIES)
-    assert listing_requests(env) == [("GET", "/api/2.0/serving-endpoints/")]
+    assert listing_requests(module_workspace) == [("GET", "/api/2.0/serving-endpoints/")]
 
 
 def test_cli_models_without_workspace_uses_the_embedded_one(workdir: Path) -> None:

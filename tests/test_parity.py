@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pydantic
@@ -117,25 +116,21 @@ UNSUPPORTED = {("responses", "n-2"): "n > 1", ("responses", "stop"): "stop"}
 
 
 @pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    endpoints = [
-        Endpoint("parity-echo", "echo", **FIXED),
-        Endpoint("parity-reasoning", "reasoning", **FIXED),
-        Endpoint("parity-bare", "echo", omit_usage=True, null_id=True, fixed_created=1_700_000_000),
-        Endpoint("parity-gpt", "echo", family="openai", **FIXED),
-        Endpoint("parity-oss", "reasoning", family="openai", signature=False, **FIXED),
-        Endpoint("parity-claude", "reasoning", family="anthropic", **FIXED),
-        Endpoint("parity-llama", "echo", family="meta", **FIXED),
-    ]
-    with LocalWorkspace(endpoints) as ws:
-        yield ws
-
-
-@pytest.fixture
-def env(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
-    return workspace
+def module_workspace_options() -> dict[str, Any]:
+    """The endpoints this module's shared workspace (chatport.testing) serves."""
+    return {
+        "endpoints": [
+            Endpoint("parity-echo", "echo", **FIXED),
+            Endpoint("parity-reasoning", "reasoning", **FIXED),
+            Endpoint(
+                "parity-bare", "echo", omit_usage=True, null_id=True, fixed_created=1_700_000_000
+            ),
+            Endpoint("parity-gpt", "echo", family="openai", **FIXED),
+            Endpoint("parity-oss", "reasoning", family="openai", signature=False, **FIXED),
+            Endpoint("parity-claude", "reasoning", family="anthropic", **FIXED),
+            Endpoint("parity-llama", "echo", family="meta", **FIXED),
+        ]
+    }
 
 
 def run(client: chatport.Client, mode: str, scenario: dict[str, Any]) -> Completion:
@@ -159,8 +154,8 @@ def comparable(completion: Completion) -> Completion:
 
 
 @pytest.fixture(scope="module")
-def reference(workspace: LocalWorkspace) -> dict[str, Completion]:
-    with workspace.activated(), chatport.Client(backend="rest", config={}) as client:
+def reference(module_workspace_server: LocalWorkspace) -> dict[str, Completion]:
+    with module_workspace_server.activated(), chatport.Client(backend="rest", config={}) as client:
         return {
             name: client.complete(s["messages"], **{k: v for k, v in s.items() if k != "messages"})
             for name, s in SCENARIOS.items()
@@ -210,7 +205,7 @@ def test_reference_is_what_the_scenarios_describe(reference: dict[str, Completio
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_parity(
-    env: LocalWorkspace, reference: dict[str, Completion], backend: str, mode: str
+    module_workspace: LocalWorkspace, reference: dict[str, Completion], backend: str, mode: str
 ) -> None:
     with chatport.Client(backend=backend, config={}) as client:
         for name, scenario in SCENARIOS.items():
@@ -228,8 +223,8 @@ def test_parity(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_reasoning_replay_on_every_backend(env: LocalWorkspace, backend: str) -> None:
-    env.clear_requests()
+def test_reasoning_replay_on_every_backend(module_workspace: LocalWorkspace, backend: str) -> None:
+    module_workspace.clear_requests()
     with chatport.Client(backend=backend, model="parity-reasoning", config={}) as client:
         first = client.complete("first turn")
         assert first.message is not None
@@ -241,7 +236,7 @@ def test_reasoning_replay_on_every_backend(env: LocalWorkspace, backend: str) ->
             ]
         )
     assert second.text == "second turn"
-    replayed = [r.body for r in env.requests if r.method == "POST"][-1]
+    replayed = [r.body for r in module_workspace.requests if r.method == "POST"][-1]
     if backend == "responses":
         assert replayed["input"][1] == {"role": "assistant", "content": "first turn"}
     else:
@@ -251,7 +246,9 @@ def test_reasoning_replay_on_every_backend(env: LocalWorkspace, backend: str) ->
 
 
 @pytest.mark.parametrize("backend", ["mlflow", "databricks-sdk"])
-def test_module_level_call_through_the_environment(env: LocalWorkspace, backend: str) -> None:
+def test_module_level_call_through_the_environment(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
     completion = chatport.complete(
         [{"role": "user", "content": "hello from the environment"}],
         backend=backend,
@@ -273,30 +270,34 @@ def test_module_level_call_through_the_environment(env: LocalWorkspace, backend:
     ],
 )
 def test_swapping_the_backend_in_config_changes_the_path(
-    env: LocalWorkspace, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, backend: str, path: str
+    module_workspace: LocalWorkspace,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    path: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "chatport.toml").write_text(f'backend = "{backend}"\nmodel = "databricks-gpt-5"\n')
-    env.clear_requests()
+    module_workspace.clear_requests()
     assert chatport.complete("which path?").backend == backend
-    assert [r.path for r in env.requests if r.method == "POST"] == [path]
+    assert [r.path for r in module_workspace.requests if r.method == "POST"] == [path]
     monkeypatch.setenv("CHATPORT_BACKEND", "openai")
-    env.clear_requests()
+    module_workspace.clear_requests()
     assert chatport.complete("which path?").backend == "openai"
-    assert [r.path for r in env.requests if r.method == "POST"] == [
+    assert [r.path for r in module_workspace.requests if r.method == "POST"] == [
         "/serving-endpoints/chat/completions"
     ]
 
 
 @pytest.mark.parametrize("backend", ["openai", "responses"])
-def test_ai_gateway_route(env: LocalWorkspace, backend: str) -> None:
-    env.clear_requests()
+def test_ai_gateway_route(module_workspace: LocalWorkspace, backend: str) -> None:
+    module_workspace.clear_requests()
     config = {"backends": {backend: {"route": "ai-gateway"}}}
     with chatport.Client(backend=backend, config=config) as client:
         assert client.complete("via the gateway", model="system.ai.gpt-5").text == "via the gateway"
     suffix = "chat/completions" if backend == "openai" else "responses"
-    assert env.requests[-1].path == f"/ai-gateway/mlflow/v1/{suffix}"
-    with pytest.raises(chatport.ConfigError, match="route must be one of"):
+    assert module_workspace.requests[-1].path == f"/ai-gateway/mlflow/v1/{suffix}"
+    with pytest.raises(chatport.ConfigError, match="route: 'elsewhere' is not one of"):
         chatport.Client(
             backend=backend, config={"backends": {backend: {"route": "elsewhere"}}}
         ).complete("x")
@@ -330,13 +331,15 @@ def test_oauth_tokens_are_refreshed_on_every_backend(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_tools_and_response_format_pass_through(env: LocalWorkspace, backend: str) -> None:
-    env.clear_requests()
+def test_tools_and_response_format_pass_through(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
+    module_workspace.clear_requests()
     with chatport.Client(backend=backend, model="databricks-gpt-5", config={}) as client:
         extra = {"metadata": {"run": "1"}} if backend == "responses" else {"top_k": 3}
         client.complete("json please", response_format={"type": "json_object"}, extra=extra)
         client.complete("tool please", tools=TOOLS, tool_choice="required")
-    first, second = [r.body for r in env.requests if r.method == "POST"]
+    first, second = [r.body for r in module_workspace.requests if r.method == "POST"]
     if backend == "responses":
         assert first["text"] == {"format": {"type": "json_object"}}
         assert second["tools"] == [

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from ._auth import Workspace, resolve_workspace
 from ._config import Config, load_config
+from ._config_check import check_backend_name, check_config, check_options
 from ._dispatch import Attempts, run_async, run_sync, stream_async, stream_sync
 from ._errors import APIError, ChatportError, ConfigError, UnsupportedFeatureError
 from ._models import ModelInfo, model_info
 from ._request import ChatRequest
 from ._retry import RetryPolicy
-from ._suggest import did_you_mean
 from ._types import Chunk, Completion
 from .backends.base import Backend, BackendSettings
 
@@ -91,6 +91,7 @@ class Client:
             source: str | Path | Mapping[str, Any] | None
             source = Path(config) if isinstance(config, str | os.PathLike) else config
             self.config = load_config(source, profile=profile, overrides=overrides)
+        check_config(self.config, _registry())
         self._instances: dict[tuple[str, Any], Backend] = {}
         self.retry_policy = RetryPolicy(
             max_retries=self.config.max_retries,
@@ -118,14 +119,14 @@ class Client:
         """The backend instance for ``name`` (default: the configured backend), built once."""
         if self._closed:
             raise ChatportError("this Client is closed")
-        info = _registry().get(name or self.config.backend)
+        info = check_backend_name(_registry(), name or self.config.backend)
         if options is not None and not isinstance(options, Mapping):
             raise ConfigError(
                 f"options must be a dict of backend options, not {type(options).__name__}",
                 key="options",
             )
-        if options:
-            self._check_options(info, options)
+        if options:  # passed in code: blamed on the code, never on a config file
+            check_options(info, options, path=None, where="options")
         key = (info.name, _options_key(options) if options else None)
         instance = self._instances.get(key)
         if instance is None:
@@ -139,8 +140,8 @@ class Client:
     def _settings_for(
         self, info: BackendInfo, call_options: Mapping[str, Any] | None
     ) -> BackendSettings:
+        # both checked already: the config's when the Client was built, the call's in backend()
         options = {**self.config.backend_options(info.name), **(call_options or {})}
-        self._check_options(info, options)
         missing = info.cls.missing_requirements()
         if missing:
             extra = f" (pip install 'chatport[{info.cls.extra}]')" if info.cls.extra else ""
@@ -160,24 +161,6 @@ class Client:
             token_provider=workspace.token if workspace else (lambda: None),
             sdk_config_factory=workspace.make_sdk_config if workspace else None,
         )
-
-    def _check_options(self, info: BackendInfo, options: Mapping[str, Any]) -> None:
-        """Every option must be one ``info``'s backend takes, with the right type."""
-        for key, value in options.items():
-            where = f"backends.{info.name}.{key}"
-            expected = info.cls.option_types.get(key)
-            if expected is None:
-                hint = did_you_mean(key, info.cls.option_types)
-                known = ", ".join(sorted(info.cls.option_types)) or "none"
-                raise ConfigError(
-                    f"unknown option {where!r}{hint}; backend {info.name!r} takes: {known}",
-                    path=self.config.path,
-                    key=where,
-                )
-            if not isinstance(value, expected):
-                raise ConfigError(
-                    f"{where}: wrong type {type(value).__name__}", path=self.config.path, key=where
-                )
 
     def _workspace_if_needed(self) -> Workspace | None:
         try:

@@ -73,11 +73,28 @@ class ConfigError(ChatportError):
 class BackendNotFoundError(ChatportError):
     """No backend is registered under the requested name."""
 
-    def __init__(self, name: str, available: Iterable[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        available: Iterable[str],
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        origin: str | None = None,
+    ) -> None:
+        from ._suggest import did_you_mean
+
         self.name = name
         self.available = tuple(sorted(available))
+        self.path = path
+        self.key = key
         listed = ", ".join(self.available) or "none"
-        super().__init__(f"unknown backend {name!r}; installed backends: {listed}")
+        where = (f"{path}: " if path else "") + (f"{key}: " if key else "")
+        came = f" (from {origin})" if origin else ""
+        hint = did_you_mean(name, self.available) if isinstance(name, str) else ""
+        super().__init__(
+            f"{where}unknown backend {name!r}{came}{hint}; installed backends: {listed}"
+        )
 
 
 class UnsupportedFeatureError(ChatportError):

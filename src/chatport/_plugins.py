@@ -44,8 +44,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "chatport.backends.fake",
 )
 
-#: Marker for hook implementations: ``@chatport.hookimpl``.
 hookimpl = pluggy.HookimplMarker("chatport")
+"""Marker for hook implementations: decorate a plugin's ``chatport_*`` functions with
+``@chatport.hookimpl`` (see the hook specifications in :mod:`chatport.hookspecs`)."""
 
 _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None

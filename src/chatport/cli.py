@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable, Mapping
 from functools import wraps
@@ -101,7 +102,8 @@ def ask(
 ) -> None:
     """Ask one question and print the answer.
 
-    PROMPT is the question; use - to read it from standard input.
+    PROMPT is the question; use - to read it from standard input. Input given on
+    standard input (a file or a pipe) is appended to PROMPT after a blank line.
 
     \b
     Examples:
@@ -110,8 +112,9 @@ def ask(
       echo "hi" | chatport ask - --json
       chatport ask -m databricks-claude-sonnet-4-5 -r low "Plan a 3-day trip"
     """
-    if prompt == "-":
-        prompt = sys.stdin.read()
+    from ._terminal import Spinner, prompt_with_stdin
+
+    prompt = prompt_with_stdin(prompt, sys.stdin)
     messages: list[dict[str, str]] = []
     if system:
         messages.append({"role": "system", "content": system})
@@ -132,9 +135,15 @@ def ask(
     with ExitStack() as stack:
         local = _embedded_workspace_if_needed(stack, config, backend or config.backend)
         client = stack.enter_context(Client(config=config))
+        waiting = f"waiting for {model or config.model} ({backend or config.backend})"
+        spinner = stack.enter_context(Spinner(sys.stderr, waiting))
+        answered_model = model or config.model
         if stream and not as_json:
             for chunk in client.stream(messages, backend=backend, model=model, **params):
+                spinner.stop()  # gone when the answer starts
+                answered_model = chunk.model or answered_model
                 click.echo(chunk.text, nl=False)
+            spinner.stop()
             click.echo()
         else:
             if stream:
@@ -144,15 +153,28 @@ def ask(
                 completion = collect(chunks)
             else:
                 completion = client.complete(messages, backend=backend, model=model, **params)
+            spinner.stop()
+            answered_model = completion.model or answered_model
             click.echo(json.dumps(completion.to_dict(), indent=2) if as_json else completion.text)
-        if local is not None:
-            click.echo(
-                f"chatport: no Databricks workspace is configured, so the embedded local "
-                f"workspace ({local.url}) answered with a local echo model. To use a real "
-                "workspace, set DATABRICKS_HOST and DATABRICKS_TOKEN, or a profile in "
-                "~/.databrickscfg.",
-                err=True,
-            )
+        notice = _embedded_notice(local, answered_model)
+        if notice:
+            click.echo(notice, err=True)
+
+
+def _embedded_notice(local: Any, model: str | None) -> str | None:
+    """Say so when the embedded workspace answered (not when another backend did)."""
+    if local is None or not any(r.method == "POST" for r in local.requests):
+        return None
+    try:
+        kind = local.endpoint(model).model if model else None
+    except KeyError:
+        kind = None
+    what = f"its local {kind!r} model ({model})" if kind else "a local model"
+    return (
+        f"chatport: no Databricks workspace is configured, so the embedded local workspace "
+        f"({local.url}) answered with {what}. To use a real workspace, set DATABRICKS_HOST "
+        "and DATABRICKS_TOKEN, or a profile in ~/.databrickscfg."
+    )
 
 
 def _embedded_workspace_if_needed(
@@ -160,10 +182,12 @@ def _embedded_workspace_if_needed(
 ) -> Any:
     """With no workspace configured, start an in-process local workspace and return it."""
     from ._auth import resolve_workspace
+    from ._config_check import check_backend_name, check_config
     from ._plugins import get_registry
 
-    if check_backend:
-        get_registry().get(backend)  # an unknown backend fails before anything starts
+    if check_backend:  # an unknown backend fails before anything starts, naming its file
+        check_config(config, get_registry())
+        check_backend_name(get_registry(), backend)
     if backend == "fake" or resolve_workspace(config).configured:
         return None
     from .local import LocalWorkspace
@@ -199,51 +223,60 @@ def compare(
 ) -> None:
     """Ask the same question through every installed backend and compare the answers.
 
-    Prints one row per backend: the answer (cut), the finish reason, the tokens
+    The backends are asked at once and each row is printed as soon as its backend
+    answers: the answer (cut to the terminal's width), the finish reason, the tokens
     (prompt/completion/total) and the latency of the call (the first call of a backend
-    includes importing its SDK). A backend that fails shows its error instead.
+    includes importing its SDK). A backend that fails shows its error instead. The exit
+    status is 1 when every backend failed.
     """
+    import shutil
     from contextlib import ExitStack
 
     from ._client import Client
-    from ._compare import compare_backends, default_backends
+    from ._compare import default_backends, format_row, iter_compare
     from ._config import load_config
+    from ._terminal import Spinner
 
     config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
-    names = list(backends) or default_backends()
+    names = list(dict.fromkeys(backends)) or default_backends()
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": prompt}
     ]
     params: dict[str, Any] = {"max_tokens": max_tokens} if max_tokens is not None else {}
+    columns = max(shutil.get_terminal_size((100, 24)).columns, 60)
+    text_width = columns - (16 + 11 + 14 + 9 + 4)
+    rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
         local = _embedded_workspace_if_needed(stack, config, "rest", check_backend=False)
         client = stack.enter_context(Client(config=config))
-        rows = compare_backends(client, messages, names, model=model, **params)
+        if not as_json:
+            header = (
+                f"{'backend':<16} {'text':<{text_width}} {'finish':<11} {'tokens p/c/t':<14} "
+                f"{'latency':>9}"
+            )
+            click.echo(header.rstrip())
+            click.echo("-" * len(header))
+        waiting = list(names)
+        spinner = Spinner(sys.stderr, f"waiting for {', '.join(waiting)}").start()
+        try:
+            for row in iter_compare(client, messages, names, model=model, **params):
+                spinner.stop()
+                rows.append(row)
+                waiting.remove(row["backend"])
+                if not as_json:
+                    click.echo(format_row(row, text_width))
+                if waiting:
+                    spinner = Spinner(sys.stderr, f"waiting for {', '.join(waiting)}").start()
+        finally:
+            spinner.stop()
+        notice = _embedded_notice(local, model or config.model)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    header = f"{'backend':<16} {'text':<40} {'finish':<11} {'tokens p/c/t':<14} {'latency':>9}"
-    click.echo(header)
-    click.echo("-" * len(header))
-    for row in rows:
-        latency = f"{row['latency_s'] * 1000:.1f} ms" if row.get("latency_s") is not None else "-"
-        if row["error"]:
-            click.echo(f"{row['backend']:<16} {_cut(row['error'], 66):<66} {latency:>9}")
-            continue
-        tokens = "/".join(
-            "-" if row[k] is None else str(row[k])
-            for k in ("prompt_tokens", "completion_tokens", "total_tokens")
-        )
-        finish = row["finish_reason"] or "-"
-        text = _cut(row["text"], 40)
-        click.echo(f"{row['backend']:<16} {text:<40} {finish:<11} {tokens:<14} {latency:>9}")
-    if local is not None:
-        click.echo(f"chatport: answered by the embedded local workspace ({local.url}).", err=True)
-
-
-def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+        order = {name: index for index, name in enumerate(names)}
+        click.echo(json.dumps(sorted(rows, key=lambda r: order[r["backend"]]), indent=2))
+    if notice:
+        click.echo(notice, err=True)
+    if rows and all(row["error"] for row in rows):
+        sys.exit(1)
 
 
 @cli.command()
@@ -569,12 +602,27 @@ def serve(
     /api/2.0/serving-endpoints, OAuth) with local models, so the openai, mlflow and
     databricks-sdk clients, and every chatport backend, work offline against it.
     """
+    from ._errors import ConfigError
     from .local import Endpoint, LocalWorkspace
 
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port: expected 0 (a free port) to 65535, got {port}", key="port")
+    if log_path is not None:
+        try:
+            with open(log_path, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"--log: cannot write {log_path}: {exc.strerror or exc}", key="log"
+            ) from None
     endpoints = []
     for spec in extra_endpoints:
         name, _, kind = spec.partition("=")
-        endpoints.append(Endpoint(name, kind or "echo"))  # type: ignore[arg-type]
+        if not name.strip():
+            raise ConfigError(
+                f"--endpoint {spec!r}: the endpoint name is empty (NAME[=MODEL])", key="endpoint"
+            )
+        endpoints.append(Endpoint(name.strip(), kind or "echo"))  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -591,10 +639,10 @@ def serve(
     workspace.bind()
     click.echo(f"chatport local workspace on {workspace.url}")
     click.echo(f"  export DATABRICKS_HOST={workspace.url}")
-    if workspace.token and not token:
-        click.echo(f"  export DATABRICKS_TOKEN={workspace.token}   # generated for this run")
-    elif workspace.token:
-        click.echo("  export DATABRICKS_TOKEN=<the token given with --token>")
+    if workspace.token:  # this local workspace's own token: the line must be pasteable
+        click.echo(f"  export DATABRICKS_TOKEN={shlex.quote(workspace.token)}")
+    else:
+        click.echo("  unset DATABRICKS_TOKEN   # no credentials needed (--no-auth)")
     click.echo(f"  endpoints: {', '.join(e.name for e in workspace.endpoints)}")
     click.echo("Press Ctrl-C to stop.")
     from contextlib import suppress
@@ -614,4 +662,7 @@ def _jsonable(value: Any) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
+    from ._terminal import quiet_libraries
+
+    quiet_libraries()
     cli(prog_name="chatport")

@@ -100,8 +100,9 @@ class LocalWorkspace:
         settings: dict[str, Any] = load_workspace_file(config) if config is not None else {}
         if token is _GENERATE:
             token = settings.get("token", "dapi-local-" + secrets.token_hex(16))
-        if oauth_clients is None:
-            oauth_clients = settings.get("oauth_clients", {"local-client": "local-secret"})
+        if oauth_clients is None:  # token=None (no auth) keeps OAuth off unless configured
+            default_clients = {} if token is None else {"local-client": "local-secret"}
+            oauth_clients = settings.get("oauth_clients", default_clients)
         use_defaults = settings.get("default_endpoints", default_endpoints)
         base = _default_endpoints() if use_defaults else []
         merged = merge_endpoints(
@@ -157,7 +158,7 @@ class LocalWorkspace:
             build_app(self._state),
             **logging_options,
             log_level=self.log_level,
-            access_log=False,
+            access_log=self.log_level in ("info", "debug", "trace"),  # -v: every request
             lifespan="off",
             timeout_keep_alive=30,
         )

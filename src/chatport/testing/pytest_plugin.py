@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,7 +13,14 @@ from ..backends.fake import FakeBackend
 if TYPE_CHECKING:
     from ..local import LocalWorkspace
 
-__all__ = ["fake_backend", "fake_client", "local_workspace"]
+__all__ = [
+    "fake_backend",
+    "fake_client",
+    "local_workspace",
+    "module_workspace",
+    "module_workspace_options",
+    "module_workspace_server",
+]
 
 
 @pytest.fixture
@@ -45,3 +52,45 @@ def local_workspace(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalWorkspace]
         for key, value in workspace.environ().items():
             monkeypatch.setenv(key, value)
         yield workspace
+
+
+@pytest.fixture(scope="module")
+def module_workspace_options() -> dict[str, Any]:
+    """Keyword arguments for :func:`module_workspace_server`'s ``LocalWorkspace``.
+
+    Override it in a test module to serve your own endpoints or fix the token::
+
+        @pytest.fixture(scope="module")
+        def module_workspace_options():
+            return {"endpoints": [Endpoint("my-bot", "scripted")], "token": "dapi-test"}
+    """
+    return {}
+
+
+@pytest.fixture(scope="module")
+def module_workspace_server(module_workspace_options: dict[str, Any]) -> Iterator[LocalWorkspace]:
+    """One :class:`chatport.local.LocalWorkspace` for the whole test module (no environment)."""
+    from ..local import LocalWorkspace
+
+    with LocalWorkspace(**module_workspace_options) as workspace:
+        yield workspace
+
+
+@pytest.fixture
+def module_workspace(
+    module_workspace_server: LocalWorkspace, monkeypatch: pytest.MonkeyPatch
+) -> LocalWorkspace:
+    """The module's shared workspace, set up for this test.
+
+    ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` point at it for the test's duration, and
+    every endpoint's faults and the request log start empty. Endpoints a test adds stay
+    for the rest of the module. Use it instead of ``local_workspace`` when one server per
+    test is more than the module needs.
+    """
+    monkeypatch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
+    for key, value in module_workspace_server.environ().items():
+        monkeypatch.setenv(key, value)
+    for endpoint in module_workspace_server.endpoints:
+        module_workspace_server.set_faults(endpoint.name)
+    module_workspace_server.clear_requests()
+    return module_workspace_server
