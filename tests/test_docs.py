@@ -21,8 +21,11 @@ def test_hooks_exist() -> None:
     assert HOOKS == [
         "chatport_after_completion",
         "chatport_before_request",
+        "chatport_call_end",
+        "chatport_call_start",
         "chatport_on_error",
         "chatport_register_backends",
+        "chatport_register_commands",
     ]
 
 
