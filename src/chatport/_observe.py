@@ -8,6 +8,7 @@ completion with its backend and latency.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +37,22 @@ def as_chatport_error(exc: BaseException, backend: str) -> ChatportError:
     return error
 
 
+_call_numbers = itertools.count(1)
+_process: tuple[int, str] | None = None
+
+
+def _call_id() -> str:
+    """A call id unique across processes: a random per-process prefix and a counter.
+
+    ``os.urandom`` runs once per process, not once per call (it can be slow where
+    entropy is scarce).
+    """
+    global _process
+    if _process is None or _process[0] != os.getpid():  # first call, or a forked child
+        _process = (os.getpid(), os.urandom(6).hex())
+    return f"{_process[1]}-{next(_call_numbers):x}"
+
+
 class CallObserver:
     """Notifies the observer hooks about one call and its attempts."""
 
@@ -55,7 +72,7 @@ class CallObserver:
 
         self._hook: Any = get_plugin_manager().hook
         self.config = config
-        self.call_id = os.urandom(8).hex()
+        self.call_id = _call_id()
         self.started = 0.0
         self.attempts = 0
         self.request: ChatRequest | None = None

@@ -54,7 +54,8 @@ def _client(experiment: str, **settings: Any) -> chatport.Client:
 
 
 def _traces(store: str, experiment: str) -> list[Any]:
-    mlflow.flush_trace_async_logging()
+    assert chatport_mlflow_tracing.flush(timeout=60)  # spans handed to MLflow
+    mlflow.flush_trace_async_logging()  # and exported by MLflow
     traces = MlflowClient(store).search_traces(locations=[experiment], max_results=100)
     return sorted(traces, key=lambda trace: trace.info.request_time)
 

@@ -9,15 +9,23 @@ latency and attempt count as attributes; a failed call records its error. Every 
 A stream is traced when it finishes or is abandoned.
 
 Traces go where MLflow sends them (``MLFLOW_TRACKING_URI``, ``mlflow.set_tracking_uri``)
-into ``experiment_id`` if set, else MLflow's active experiment. Spans are built in
-memory and MLflow exports finished traces from its own background queue, so the hooks
-do no I/O on the caller's thread or event loop. mlflow is imported on the first traced
-call, never at ``import chatport``.
+into ``experiment_id`` if set, else MLflow's active experiment.
+
+The hooks only note what happened and when (a few microseconds); one background thread
+builds the MLflow spans with those timestamps, and MLflow exports finished traces from
+its own queue. So tracing does no work worth measuring, and no I/O, on the caller's
+thread or event loop. :func:`flush` waits for the spans noted so far (it also runs at
+exit); mlflow is imported by that thread, never at ``import chatport``.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import queue
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +41,7 @@ __all__ = [
     "chatport_call_end",
     "chatport_call_start",
     "chatport_on_error",
+    "flush",
     "open_calls",
 ]
 
@@ -48,14 +57,74 @@ class _Call:
     attempt: LiveSpan | None = None
 
 
-_lock = threading.Lock()
+_Event = tuple[Callable[..., None], str, int, dict[str, Any]]
+
+#: spans of the calls being traced, touched by the worker thread only
 _calls: dict[str, _Call] = {}
+#: ids of the calls being traced, as the hooks see them
+_traced: set[str] = set()
+
+
+class _Worker:
+    """One daemon thread turning noted events into MLflow spans, in order."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Event | threading.Event] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+
+    def post(self, handler: Callable[..., None], call_id: str, **data: Any) -> None:
+        if self._pid != os.getpid():  # first use, or a forked child without the thread
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._queue = queue.SimpleQueue()
+                    name = "chatport-mlflow-tracing"
+                    threading.Thread(target=self._run, name=name, daemon=True).start()
+                    if self._pid is None:
+                        atexit.register(flush, 10.0)
+                    self._pid = os.getpid()
+        self._queue.put((handler, call_id, time.time_ns(), data))
+
+    def flush(self, timeout: float | None) -> bool:
+        if self._pid != os.getpid():
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        import logging
+
+        log = logging.getLogger("chatport_mlflow_tracing")
+        pending = self._queue
+        while True:
+            item = pending.get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            handler, call_id, when, data = item
+            try:
+                handler(call_id, when, **data)
+            except Exception as exc:  # MLflow trouble must not stop the thread
+                log.warning("chatport-mlflow-tracing: %s: %s", type(exc).__name__, exc)
+
+
+_worker = _Worker()
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until every span noted so far is handed to MLflow; ``False`` on timeout.
+
+    MLflow then exports finished traces from its own queue
+    (``mlflow.flush_trace_async_logging()`` waits for that).
+    """
+    return _worker.flush(timeout)
 
 
 def open_calls() -> int:
     """How many traced calls have started and not ended (0 once every call is over)."""
-    with _lock:
-        return len(_calls)
+    flush()
+    return len(_calls)
 
 
 def _settings(config: chatport.Config) -> tuple[bool, str | None]:
@@ -114,71 +183,34 @@ def _error_attributes(error: chatport.ChatportError) -> dict[str, Any]:
 def chatport_call_start(
     call_id: str, request: chatport.ChatRequest, backend: str, config: chatport.Config
 ) -> None:
-    """Open the trace: a ``CHAT_MODEL`` root span with the request as inputs."""
+    """Note the start of a traced call (the root span is built by the worker)."""
     enabled, experiment_id = _settings(config)
-    if not enabled:
-        return
-    import mlflow
-    from mlflow.entities import SpanType
-
-    root = mlflow.start_span_no_context(
-        name=f"chatport {backend}",
-        span_type=SpanType.CHAT_MODEL,
-        inputs=_inputs(request),
-        attributes={"chatport.backend": backend, "chatport.model": request.model},
-        experiment_id=experiment_id,
-    )
-    with _lock:
-        _calls[call_id] = _Call(root)
+    if enabled:
+        _traced.add(call_id)
+        _worker.post(_start, call_id, request=request, backend=backend, experiment=experiment_id)
 
 
 @chatport.hookimpl
 def chatport_before_request(
     call_id: str, request: chatport.ChatRequest, backend: str, attempt: int
 ) -> None:
-    """Open a child span for this attempt."""
-    with _lock:
-        call = _calls.get(call_id)
-    if call is None:
-        return
-    import mlflow
-    from mlflow.entities import SpanType
-
-    call.attempt = mlflow.start_span_no_context(
-        name=f"attempt {attempt}",
-        span_type=SpanType.CHAT_MODEL,
-        parent_span=call.root,
-        inputs={"model": request.model, "backend": backend},
-        attributes={
-            "chatport.backend": backend,
-            "chatport.model": request.model,
-            "chatport.attempt": attempt,
-        },
-    )
+    """Note the start of an attempt."""
+    if call_id in _traced:
+        _worker.post(_attempt, call_id, request=request, backend=backend, attempt=attempt)
 
 
 @chatport.hookimpl
 def chatport_on_error(call_id: str, error: chatport.ChatportError, elapsed_s: float) -> None:
-    """Close the attempt's span as failed, with its error."""
-    with _lock:
-        call = _calls.get(call_id)
-    if call is None or call.attempt is None:
-        return
-    span, call.attempt = call.attempt, None
-    span.set_attributes({**_error_attributes(error), "chatport.elapsed_s": elapsed_s})
-    span.record_exception(error)  # an exception event, and status ERROR
-    span.end()
+    """Note a failed attempt."""
+    if call_id in _traced:
+        _worker.post(_attempt_failed, call_id, error=error, elapsed_s=elapsed_s)
 
 
 @chatport.hookimpl
 def chatport_after_completion(call_id: str, completion: chatport.Completion) -> None:
-    """Close the attempt's span with the completion."""
-    with _lock:
-        call = _calls.get(call_id)
-    if call is None or call.attempt is None:
-        return
-    span, call.attempt = call.attempt, None
-    span.end(outputs=completion.to_dict(), attributes=_completion_attributes(completion))
+    """Note the attempt that answered."""
+    if call_id in _traced:
+        _worker.post(_attempt_answered, call_id, completion=completion)
 
 
 @chatport.hookimpl
@@ -192,28 +224,122 @@ def chatport_call_end(
     elapsed_s: float,
     attempts: int,
 ) -> None:
-    """Close the trace: outputs, attributes and status of the whole call."""
-    with _lock:
-        call = _calls.pop(call_id, None)
+    """Note the end of the call."""
+    if call_id in _traced:
+        _traced.discard(call_id)
+        _worker.post(
+            _end,
+            call_id,
+            request=request,
+            backend=backend,
+            status=status,
+            completion=completion,
+            error=error,
+            elapsed_s=elapsed_s,
+            attempts=attempts,
+        )
+
+
+# -- the worker's side: MLflow spans, with the times the hooks noted ----------------
+
+
+def _start(
+    call_id: str,
+    when: int,
+    request: chatport.ChatRequest,
+    backend: str,
+    experiment: str | None,
+) -> None:
+    import mlflow
+    from mlflow.entities import SpanType
+
+    root = mlflow.start_span_no_context(
+        name=f"chatport {backend}",
+        span_type=SpanType.CHAT_MODEL,
+        inputs=_inputs(request),
+        attributes={"chatport.backend": backend, "chatport.model": request.model},
+        experiment_id=experiment,
+        start_time_ns=when,
+    )
+    _calls[call_id] = _Call(root)
+
+
+def _attempt(
+    call_id: str, when: int, request: chatport.ChatRequest, backend: str, attempt: int
+) -> None:
+    call = _calls.get(call_id)
+    if call is None:
+        return
+    import mlflow
+    from mlflow.entities import SpanType
+
+    span = mlflow.start_span_no_context(
+        name=f"attempt {attempt}",
+        span_type=SpanType.CHAT_MODEL,
+        parent_span=call.root,
+        inputs={"model": request.model, "backend": backend},
+        start_time_ns=when,
+    )
+    span.set_attributes(
+        {"chatport.backend": backend, "chatport.model": request.model, "chatport.attempt": attempt}
+    )
+    call.attempt = span
+
+
+def _attempt_failed(
+    call_id: str, when: int, error: chatport.ChatportError, elapsed_s: float
+) -> None:
+    call = _calls.get(call_id)
+    if call is None or call.attempt is None:
+        return
+    span, call.attempt = call.attempt, None
+    span.set_attributes({**_error_attributes(error), "chatport.elapsed_s": elapsed_s})
+    span.record_exception(error)  # an exception event, and status ERROR
+    span.end(end_time_ns=when)
+
+
+def _attempt_answered(call_id: str, when: int, completion: chatport.Completion) -> None:
+    call = _calls.get(call_id)
+    if call is None or call.attempt is None:
+        return
+    span, call.attempt = call.attempt, None
+    span.end(
+        outputs=completion.to_dict(),
+        attributes=_completion_attributes(completion),
+        end_time_ns=when,
+    )
+
+
+def _end(
+    call_id: str,
+    when: int,
+    request: chatport.ChatRequest,
+    backend: str,
+    status: str,
+    completion: chatport.Completion | None,
+    error: chatport.ChatportError | None,
+    elapsed_s: float,
+    attempts: int,
+) -> None:
+    call = _calls.pop(call_id, None)
     if call is None:
         return
     root = call.root
     if call.attempt is not None:  # a stream abandoned while this attempt was running
-        call.attempt.end(attributes={"chatport.abandoned": True})
+        call.attempt.end(attributes={"chatport.abandoned": True}, end_time_ns=when)
     attributes: dict[str, Any] = {
         "chatport.backend": backend,
         "chatport.model": request.model,
         "chatport.status": status,
         "chatport.attempts": attempts,
-        "chatport.latency_s": elapsed_s,
     }
     outputs = completion.to_dict() if completion is not None else None
     if completion is not None:
         attributes.update(_completion_attributes(completion))
-        attributes["chatport.latency_s"] = elapsed_s  # the whole call, not the last attempt
+    attributes["chatport.latency_s"] = elapsed_s  # the whole call, not the last attempt
     if error is not None:
         attributes.update(_error_attributes(error))
         root.record_exception(error)
-        root.end(outputs=outputs, attributes=attributes)
+        root.end(outputs=outputs, attributes=attributes, end_time_ns=when)
         return
-    root.end(outputs=outputs, attributes=attributes, status="OK")
+    root.end(outputs=outputs, attributes=attributes, status="OK", end_time_ns=when)
