@@ -90,15 +90,19 @@ class PluginManager(pluggy.PluginManager):
         registered = super().register(plugin, name)
         if registered is None:
             return None
-        known = [n for n in dir(self.hook) if n.startswith(f"{ENTRY_POINT_GROUP}_")]
         for caller in self.get_hookcallers(plugin) or ():
             impls = [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
             if not caller.has_spec():
-                self._unknown_hook(registered, caller.name, [n for n in known if n != caller.name])
+                self._unknown_hook(registered, caller.name, self._hook_names())
                 continue
             for impl in impls:
                 guard_impl(impl, caller.name)
         return registered
+
+    def _hook_names(self) -> list[str]:
+        """The names of chatport's hooks (the specified ones)."""
+        names = [n for n in dir(self.hook) if n.startswith(f"{ENTRY_POINT_GROUP}_")]
+        return [n for n in names if getattr(self.hook, n).has_spec()]
 
     def _unknown_hook(self, plugin: str, hook: str, known: list[str]) -> None:
         # pluggy's check_pending() would raise for the whole manager; one warning each

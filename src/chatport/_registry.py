@@ -40,6 +40,7 @@ class BackendRegistry:
 
     When two plugins claim the same name, the plugin registered first wins (built-ins
     are registered before entry points), whatever order the hook calls them in.
+    ``ranks`` maps plugin names to that registration order; chatport passes it.
     """
 
     def __init__(self, ranks: Mapping[str, int] | None = None) -> None:
