@@ -419,3 +419,20 @@ def test_plugins_command_lists_run_time_plugins(fresh_plugins: None, caplog: Any
     assert fake["builtin"] is True
     assert fake["package"] == "chatport"
     assert fake["hooks"] == ["chatport_register_backends"]
+
+
+def test_each_input_of_a_batch_is_its_own_call(events: list[Any]) -> None:
+    with temporary_plugin(Recorder(events)), _client() as client:
+        results = list(client.map([f"q{i}" for i in range(6)], model="m", concurrency=3))
+    assert all(result.error is None for result in results)
+    by_call: dict[str, list[str]] = {}
+    for event in events:
+        by_call.setdefault(event[1], []).append(event[0])
+    assert len(by_call) == 6
+    for kinds in by_call.values():
+        assert kinds == [
+            "call_start",
+            "before_request",
+            "after_completion",
+            "call_end",
+        ]
