@@ -1,4 +1,6 @@
-"""Executable documentation: the fenced examples of README.md and docs/ run under pytest.
+"""Executable documentation, and the fixtures every test in the repository shares.
+
+The fenced examples of README.md and docs/ run under pytest.
 
 Collected by Sybil (https://sybil.readthedocs.io) when pytest walks README.md and docs/
 (``testpaths`` in pyproject.toml), so ``python -m pytest`` runs them. How a page is written:
@@ -40,8 +42,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sybil import Document, Example, Region, Sybil
 from sybil.parsers.markdown import CodeBlockParser, SkipParser
+
+from chatport import _plugins
 
 ROOT = Path(__file__).resolve().parent
 _CLEARED = (
@@ -59,11 +64,8 @@ _CWD = "__cwd__"
 _SAVED_ENV = "__saved_env__"
 _workspace: Any = None
 
-#: Pages not run yet, with the reason: rewritten on another branch to follow the rules
-#: above. Delete the entry when that lands.
-PENDING: dict[str, str] = {
-    "docs/plugins.md": "rewritten on the plugins branch (signature-only blocks, a --8<-- include)",
-}
+#: Pages not run yet, with the reason. Delete the entry when the page follows the rules.
+PENDING: dict[str, str] = {}
 
 
 def _shared_workspace() -> Any:
@@ -286,3 +288,38 @@ DOCS = Sybil(
     teardown=_teardown,
 )
 pytest_collect_file = DOCS.pytest()
+
+
+# -- fixtures for every test in the repository (tests/ and plugins/*/tests) ----------
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test sees the developer's config, profile or workspace."""
+    for name in (
+        "CHATPORT_BACKEND",
+        "CHATPORT_MODEL",
+        "CHATPORT_PROFILE",
+        "CHATPORT_CONFIG",
+        "CHATPORT_DISABLE_PLUGINS",
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CONFIG_PROFILE",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(home / ".databrickscfg"))
+
+
+@pytest.fixture
+def fresh_plugins() -> Iterator[None]:
+    """Rebuild the plugin manager (and re-scan entry points) for this test only."""
+    _plugins._reset_for_tests()
+    yield
+    _plugins._reset_for_tests()

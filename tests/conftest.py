@@ -1,4 +1,4 @@
-"""Shared fixtures for chatport's own tests."""
+"""Shared fixtures for chatport's own tests (environment isolation: ../conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,41 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatport import _plugins
-
 from .raw_server import RawServer
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """No test sees the developer's config, profile or workspace."""
-    for name in (
-        "CHATPORT_BACKEND",
-        "CHATPORT_MODEL",
-        "CHATPORT_PROFILE",
-        "CHATPORT_CONFIG",
-        "CHATPORT_DISABLE_PLUGINS",
-        "DATABRICKS_HOST",
-        "DATABRICKS_TOKEN",
-        "DATABRICKS_CONFIG_PROFILE",
-        "DATABRICKS_CLIENT_ID",
-        "DATABRICKS_CLIENT_SECRET",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(home / ".databrickscfg"))
-
-
-@pytest.fixture
-def fresh_plugins() -> Iterator[None]:
-    """Rebuild the plugin manager (and re-scan entry points) for this test only."""
-    _plugins._reset_for_tests()
-    yield
-    _plugins._reset_for_tests()
 
 
 @pytest.fixture

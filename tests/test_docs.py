@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from chatport import hookspecs
 from chatport.testing import temporary_plugin
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+SHOUT = DOCS / "examples" / "chatport-shout"
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("chatport_"))
 
 
@@ -21,8 +26,11 @@ def test_hooks_exist() -> None:
     assert HOOKS == [
         "chatport_after_completion",
         "chatport_before_request",
+        "chatport_call_end",
+        "chatport_call_start",
         "chatport_on_error",
         "chatport_register_backends",
+        "chatport_register_commands",
     ]
 
 
@@ -56,9 +64,7 @@ def test_every_public_name_is_in_the_api_reference() -> None:
 
 
 def test_docs_example_plugin_works(fresh_plugins: None, caplog: pytest.LogCaptureFixture) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "example_plugin", DOCS / "examples" / "example_plugin.py"
-    )
+    spec = importlib.util.spec_from_file_location("chatport_shout", SHOUT / "chatport_shout.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -77,6 +83,55 @@ def test_docs_example_plugin_works(fresh_plugins: None, caplog: pytest.LogCaptur
                 model="m",
                 tools=[{"type": "function", "function": {"name": "f"}}],
             )
+
+
+def _fenced(page: str, language: str) -> list[str]:
+    blocks = page.split(f"```{language}\n")[1:]
+    return [block.split("\n```")[0] + "\n" for block in blocks]
+
+
+def test_plugin_guide_shows_the_example_package_as_it_is() -> None:
+    page = (DOCS / "plugins.md").read_text()
+    assert (SHOUT / "chatport_shout.py").read_text() in _fenced(page, "python")
+    assert (SHOUT / "pyproject.toml").read_text() in _fenced(page, "toml")
+    assert "--8<--" not in page  # GitHub would show an include as one literal line
+
+
+def test_plugin_guide_example_package_installs_and_runs(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    result = subprocess.run(
+        [*pip, "--no-build-isolation", "--target", str(target), str(SHOUT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    env.pop("CHATPORT_DISABLE_PLUGINS", None)
+    code = "import chatport; print(chatport.complete('hi there', backend='loud', model='m').text)"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "HI THERE!\n"
+    listed = subprocess.run(
+        [sys.executable, "-m", "chatport", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["shout"]["package"] == "chatport-shout"
+    assert rows["shout"]["version"] == "0.1.0"
 
 
 def test_every_builtin_backend_has_a_page() -> None:

@@ -214,7 +214,7 @@ def test_temporary_plugin_adds_and_removes_backend(fresh_plugins: None) -> None:
 
 @pytest.fixture(scope="module")
 def installed_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The two example packages, installed for real by pip into a private folder."""
+    """The example packages, installed for real by pip into a private folder."""
     target = tmp_path_factory.mktemp("installed")
     result = subprocess.run(
         [
@@ -230,6 +230,7 @@ def installed_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(target),
             str(DATA / "chatport-example-x"),
             str(DATA / "chatport-example-broken"),
+            str(DATA / "chatport-example-observers"),
         ],
         check=False,
         timeout=300,
@@ -267,3 +268,47 @@ def test_installed_package_answers_complete(installed_site: Path) -> None:
     result = _run(installed_site, "-W", "ignore::chatport.ChatportPluginWarning", "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["cba", "stop", "6", "x"]
+
+
+OBSERVED_CALL = (
+    "import json, chatport, chatport_example_observers as o; "
+    "c = chatport.complete('hi', backend='fake', model='m'); "
+    "print(json.dumps({'text': c.text, 'events': o.EVENTS}))"
+)
+
+
+@pytest.mark.parametrize("warnings_are_errors", [False, True])
+def test_installed_observers_keep_pluggys_promises(
+    installed_site: Path, warnings_are_errors: bool
+) -> None:
+    flags = ["-W", "error"] if warnings_are_errors else []
+    result = _run(installed_site, *flags, "-c", OBSERVED_CALL)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["text"] == "hi"  # the raising observer did not cost the answer
+    # tryfirst/trylast beat registration order; the wrapper surrounds them all;
+    # the misspelled chatport_befor_request is never called
+    assert out["events"] == ["wrap:before", "first", "raise", "plain", "last", "wrap:after"]
+    assert (
+        "plugin 'obs-raise' raised in chatport_after_completion: "
+        "RuntimeError: observer broken on purpose" in result.stderr
+    )
+    assert (
+        "plugin 'obs-typo' from package 'chatport-example-observers' implements "
+        "'chatport_befor_request', which is not a chatport hook "
+        "(did you mean 'chatport_before_request'?)" in result.stderr
+    )
+
+
+def test_installed_plugins_are_listed_with_package_and_hooks(installed_site: Path) -> None:
+    result = _run(installed_site, "-m", "chatport", "plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["obs-wrap"]["package"] == "chatport-example-observers"
+    assert rows["obs-wrap"]["version"] == "0.2.0"
+    assert rows["obs-wrap"]["hooks"] == ["chatport_after_completion"]
+    assert rows["obs-typo"]["hooks"] == ["chatport_befor_request"]
+    assert rows["x"]["hooks"] == ["chatport_register_backends"]
+    assert rows["x"]["package"] == "chatport-example-x"
+    assert "broken" not in rows
+    assert not any(row["builtin"] for row in rows.values())

@@ -1,4 +1,4 @@
-"""`Client`: resolve the backend, check capabilities, call observers, dispatch.
+"""`Client`: resolve the backend, check capabilities, hand the call to the dispatcher.
 
 A client reads its configuration once. Backend instances (and the SDK clients they
 hold) are built on first use and reused; building is guarded by a lock, so one client
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -19,8 +18,9 @@ from ._auth import Workspace, resolve_workspace
 from ._config import Config, load_config
 from ._config_check import check_backend_name, check_config, check_options
 from ._dispatch import Attempts, run_async, run_sync, stream_async, stream_sync
-from ._errors import APIError, ChatportError, ConfigError, UnsupportedFeatureError
+from ._errors import ChatportError, ConfigError, UnsupportedFeatureError
 from ._models import ModelInfo, model_info
+from ._observe import as_chatport_error
 from ._request import ChatRequest
 from ._retry import RetryPolicy
 from ._types import Chunk, Completion
@@ -54,13 +54,6 @@ def _options_key(options: Mapping[str, Any]) -> Any:
     except TypeError:
         return repr(items)
     return items
-
-
-def _wrap_unexpected(exc: Exception, backend: str) -> APIError:
-    """A backend let a non-chatport exception out: never pass it raw to the caller."""
-    error = APIError(f"backend {backend!r} failed: {type(exc).__name__}: {exc}", backend=backend)
-    error.__cause__ = exc
-    return error
 
 
 class Client:
@@ -190,43 +183,6 @@ class Client:
                 raise UnsupportedFeatureError(instance.name, label, supported)
         return instance, request
 
-    # -- observers ----------------------------------------------------------------
-
-    def _succeeded(
-        self, request: ChatRequest, completion: Completion, backend: str, start: float
-    ) -> Completion:
-        from ._plugins import notify
-
-        # the backend built this completion for this call alone: stamp it in place
-        object.__setattr__(completion, "backend", backend)
-        object.__setattr__(completion, "latency_s", time.perf_counter() - start)
-        notify(
-            "chatport_after_completion",
-            request=request,
-            completion=completion,
-            backend=backend,
-            config=self.config,
-        )
-        return completion
-
-    def _failed(
-        self, request: ChatRequest, exc: Exception, backend: str, start: float
-    ) -> ChatportError:
-        from ._plugins import notify
-
-        error = exc if isinstance(exc, ChatportError) else _wrap_unexpected(exc, backend)
-        if isinstance(error, APIError) and error.backend is None:
-            error.backend = backend
-        notify(
-            "chatport_on_error",
-            request=request,
-            error=error,
-            backend=backend,
-            config=self.config,
-            elapsed_s=time.perf_counter() - start,
-        )
-        return error
-
     # -- calls ----------------------------------------------------------------------
 
     def _attempts(
@@ -243,7 +199,7 @@ class Client:
         ) -> tuple[Backend, ChatRequest]:
             return self._prepare(messages, name, entry_model, entry_options, stream, params)
 
-        return Attempts(self, prepare, backend, model, options)
+        return Attempts(self.config, self.retry_policy, prepare, backend, model, options)
 
     def complete(
         self,
@@ -432,7 +388,7 @@ class Client:
         except ChatportError:
             raise
         except Exception as exc:
-            raise _wrap_unexpected(exc, instance.name) from exc
+            raise as_chatport_error(exc, instance.name) from exc
         profiles = instance._profile_cache()
         result = []
         for metadata in listed:

@@ -1,7 +1,8 @@
-"""Running one call: attempts, retries, fallbacks and observer hooks.
+"""Running one call: attempts, retries, fallbacks, and when observers hear of them.
 
-:class:`Attempts` holds the logic once; the four call shapes (sync, async, streamed,
-async-streamed) only differ in how they wait and call the backend.
+:class:`Attempts` holds the logic once and tells its :class:`CallObserver` (the only
+caller of observer hooks) about the call and each attempt; the four call shapes (sync,
+async, streamed, async-streamed) only differ in how they wait and call the backend.
 
 A call walks a chain of entries: the requested backend and model, then each configured
 fallback. Each entry gets its own deadline (``timeout``) and retry budget
@@ -16,17 +17,17 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import Any
 
+from ._config import Config
 from ._errors import ChatportError, UnsupportedFeatureError
+from ._observe import CallObserver, as_chatport_error
 from ._request import ChatRequest
-from ._retry import Deadline, deadline_scope, is_fallback_error, retry_listener
+from ._retry import Deadline, RetryPolicy, deadline_scope, is_fallback_error, retry_listener
 from ._stream import StreamAssembler
 from ._types import Chunk, Completion
 from .backends.base import Backend
-
-if TYPE_CHECKING:
-    from ._client import Client
 
 __all__ = ["Attempt", "Attempts", "run_async", "run_sync", "stream_async", "stream_sync"]
 
@@ -49,15 +50,14 @@ class Attempts:
 
     def __init__(
         self,
-        client: Client,
+        config: Config,
+        policy: RetryPolicy,
         prepare: Prepare,
         backend: str | None,
         model: str | None,
         options: Mapping[str, Any] | None,
     ) -> None:
-        self.client = client
-        config = client.config
-        self.policy = client.retry_policy
+        self.policy = policy
         self._prepare = prepare
         self._primary = prepare(backend, model, options)
         self._fallbacks = list(config.get("fallbacks") or ())
@@ -65,6 +65,30 @@ class Attempts:
         self._retry = False
         self._retries = 0
         self._last: ChatportError | None = None
+        self.observer = CallObserver(config)
+        #: what a stream has delivered so far, reported if it is abandoned
+        self.partial: tuple[StreamAssembler, str] | None = None
+
+    def __enter__(self) -> Attempts:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """End the call for observers when it raised, or was closed or cancelled."""
+        if exc is None:
+            return
+        if isinstance(exc, Exception):
+            self.observer.end("error", error=as_chatport_error(exc, self.observer.backend))
+            return
+        partial = None
+        if self.partial is not None:
+            assembler, backend = self.partial
+            partial = assembler.completion(backend)
+        self.observer.end("abandoned", completion=partial)
 
     def _entries(self) -> Iterator[tuple[Backend, ChatRequest]]:
         yield self._primary
@@ -80,20 +104,13 @@ class Attempts:
             yield prepared
 
     def __iter__(self) -> Iterator[Attempt]:
-        from ._plugins import notify
-
+        self.observer.start(self._primary[1], self._primary[0].name)
         for backend, request in self._entries():
             deadline = Deadline(time.monotonic() + self.policy.timeout)
             self._retries = 0
             while True:
                 self._number += 1
-                notify(
-                    "chatport_before_request",
-                    request=request,
-                    backend=backend.name,
-                    config=self.client.config,
-                    attempt=self._number,
-                )
+                self.observer.attempt(request, backend.name, self._number)
                 self._retry = False
                 yield Attempt(backend, request, deadline, self._number, time.perf_counter())
                 if not self._retry:
@@ -101,7 +118,7 @@ class Attempts:
 
     def failed(self, attempt: Attempt, exc: Exception) -> float:
         """Record a failure; return seconds to wait before the next attempt, or raise."""
-        error = self.client._failed(attempt.request, exc, attempt.backend.name, attempt.started)
+        error = self.observer.failed(attempt.request, exc, attempt.backend.name, attempt.started)
         error.attempts = self._number
         wait = self.policy.delay(error, self._retries, attempt.deadline.at)
         if wait is not None:
@@ -143,117 +160,123 @@ class Attempts:
     def succeeded(self, attempt: Attempt, completion: Completion) -> Completion:
         """Finish the call with ``completion``."""
         object.__setattr__(completion, "attempts", attempt.number)
-        return self.client._succeeded(
+        return self.observer.succeeded(
             attempt.request, completion, attempt.backend.name, attempt.started
         )
+
+    def failed_midstream(self, attempt: Attempt, exc: Exception) -> ChatportError:
+        """A stream broke after its first chunk: no retry, the error goes to the caller."""
+        error = self.observer.failed(attempt.request, exc, attempt.backend.name, attempt.started)
+        error.attempts = self._number
+        return error
 
 
 def run_sync(attempts: Attempts) -> Completion:
     """A blocking call."""
-    for attempt in attempts:
-        try:
-            with deadline_scope(attempt.deadline, attempt.number):
-                completion = attempt.backend.complete(attempt.request)
-            completion = attempts.checked(attempt, completion)
-        except Exception as exc:
-            time.sleep(attempts.failed(attempt, exc))
-            continue
-        return attempts.succeeded(attempt, completion)
-    raise attempts.exhausted()
+    with attempts:
+        for attempt in attempts:
+            try:
+                with deadline_scope(attempt.deadline, attempt.number):
+                    completion = attempt.backend.complete(attempt.request)
+                completion = attempts.checked(attempt, completion)
+            except Exception as exc:
+                time.sleep(attempts.failed(attempt, exc))
+                continue
+            return attempts.succeeded(attempt, completion)
+        raise attempts.exhausted()
 
 
 async def run_async(attempts: Attempts) -> Completion:
     """An async call."""
     import asyncio
 
-    for attempt in attempts:
-        try:
-            with deadline_scope(attempt.deadline, attempt.number):
-                completion = await attempt.backend.acomplete(attempt.request)
-            completion = attempts.checked(attempt, completion)
-        except Exception as exc:
-            await asyncio.sleep(attempts.failed(attempt, exc))
-            continue
-        return attempts.succeeded(attempt, completion)
-    raise attempts.exhausted()
+    with attempts:
+        for attempt in attempts:
+            try:
+                with deadline_scope(attempt.deadline, attempt.number):
+                    completion = await attempt.backend.acomplete(attempt.request)
+                completion = attempts.checked(attempt, completion)
+            except Exception as exc:
+                await asyncio.sleep(attempts.failed(attempt, exc))
+                continue
+            return attempts.succeeded(attempt, completion)
+        raise attempts.exhausted()
 
 
 def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
     """A blocking stream; retried or handed over only before its first chunk."""
-    for attempt in attempts:
-        assembler = StreamAssembler()
-        try:
-            with deadline_scope(attempt.deadline, attempt.number):
-                # inside the try: a stream() that raises before returning is a failed attempt
-                chunks = iter(attempt.backend.stream(attempt.request))
-                first = next(chunks, None)
-        except Exception as exc:
-            time.sleep(attempts.failed(attempt, exc))
-            continue
-        try:
-            if first is not None:
-                assembler.add(first)
-                yield first
-            for chunk in chunks:
-                assembler.add(chunk)
-                yield chunk
-            last = attempts.structured_chunk(attempt, assembler)
-            if last is not None:
-                assembler.add(last)
-                yield last
-        except GeneratorExit:
-            _close(chunks)
-            raise
-        except Exception as exc:
-            failed = attempts.client._failed(
-                attempt.request, exc, attempt.backend.name, attempt.started
-            )
-            raise failed  # noqa: B904 - the backend error is already its __cause__
-        attempts.succeeded(attempt, assembler.completion(attempt.backend.name))
-        return
-    raise attempts.exhausted()
+    with attempts:
+        for attempt in attempts:
+            assembler = StreamAssembler()
+            try:
+                with deadline_scope(attempt.deadline, attempt.number):
+                    # inside the try: a stream() that raises before returning is a failed attempt
+                    chunks = iter(attempt.backend.stream(attempt.request))
+                    first = next(chunks, None)
+            except Exception as exc:
+                time.sleep(attempts.failed(attempt, exc))
+                continue
+            attempts.partial = (assembler, attempt.backend.name)
+            try:
+                if first is not None:
+                    assembler.add(first)
+                    yield first
+                for chunk in chunks:
+                    assembler.add(chunk)
+                    yield chunk
+                last = attempts.structured_chunk(attempt, assembler)
+                if last is not None:
+                    assembler.add(last)
+                    yield last
+            except GeneratorExit:
+                _close(chunks)
+                raise
+            except Exception as exc:
+                raise attempts.failed_midstream(attempt, exc)  # noqa: B904 - already its __cause__
+            attempts.succeeded(attempt, assembler.completion(attempt.backend.name))
+            return
+        raise attempts.exhausted()
 
 
 async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
     """An async stream; closing it early closes the connection."""
     import asyncio
 
-    for attempt in attempts:
-        assembler = StreamAssembler()
-        try:
-            with deadline_scope(attempt.deadline, attempt.number):
-                # inside the try: an astream() that raises before returning is a failed attempt
-                chunks = attempt.backend.astream(attempt.request).__aiter__()
-                first: Chunk | None = await chunks.__anext__()
-        except StopAsyncIteration:
-            first = None
-        except Exception as exc:
-            await asyncio.sleep(attempts.failed(attempt, exc))
-            continue
-        try:
-            if first is not None:
-                assembler.add(first)
-                yield first
-            async for chunk in chunks:
-                assembler.add(chunk)
-                yield chunk
-            last = attempts.structured_chunk(attempt, assembler)
-            if last is not None:
-                assembler.add(last)
-                yield last
-        except GeneratorExit:
-            await _aclose(chunks)
-            raise
-        except Exception as exc:
-            failed = attempts.client._failed(
-                attempt.request, exc, attempt.backend.name, attempt.started
-            )
-            raise failed  # noqa: B904 - the backend error is already its __cause__
-        finally:
-            await _aclose(chunks)
-        attempts.succeeded(attempt, assembler.completion(attempt.backend.name))
-        return
-    raise attempts.exhausted()
+    with attempts:
+        for attempt in attempts:
+            assembler = StreamAssembler()
+            try:
+                with deadline_scope(attempt.deadline, attempt.number):
+                    # inside the try: an astream() that raises before returning is a failed attempt
+                    chunks = attempt.backend.astream(attempt.request).__aiter__()
+                    first: Chunk | None = await chunks.__anext__()
+            except StopAsyncIteration:
+                first = None
+            except Exception as exc:
+                await asyncio.sleep(attempts.failed(attempt, exc))
+                continue
+            attempts.partial = (assembler, attempt.backend.name)
+            try:
+                if first is not None:
+                    assembler.add(first)
+                    yield first
+                async for chunk in chunks:
+                    assembler.add(chunk)
+                    yield chunk
+                last = attempts.structured_chunk(attempt, assembler)
+                if last is not None:
+                    assembler.add(last)
+                    yield last
+            except GeneratorExit:
+                await _aclose(chunks)
+                raise
+            except Exception as exc:
+                raise attempts.failed_midstream(attempt, exc)  # noqa: B904 - already its __cause__
+            finally:
+                await _aclose(chunks)
+            attempts.succeeded(attempt, assembler.completion(attempt.backend.name))
+            return
+        raise attempts.exhausted()
 
 
 def _close(chunks: object) -> None:

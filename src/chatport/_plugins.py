@@ -1,33 +1,46 @@
-"""The plugin manager: built-in plugins, guarded entry-point loading, isolated hook calls.
+"""The plugin manager: built-in plugins, guarded entry-point loading, guarded hooks.
 
 Nothing here runs at import time. The manager is built on first use, once per process:
 the built-in plugin modules in :data:`DEFAULT_PLUGINS` are registered first, then every
 ``chatport`` entry point, each one guarded so that a broken plugin only produces a
 :class:`ChatportPluginWarning`. ``CHATPORT_DISABLE_PLUGINS=1`` skips entry points.
+
+Hooks are called through pluggy (its ``tryfirst``/``trylast`` order and its wrappers
+apply). Isolation is per implementation: when a plugin is registered, each of its hook
+implementations is wrapped (:mod:`._guard`) so that one that raises is reported and the
+call, the other plugins and chatport carry on. An implementation of a hook that does not
+exist (a misspelled name) is reported with the closest hook name.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import logging
 import os
 import threading
-import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from . import hookspecs
-from ._registry import BackendRegistry, ChatportPluginWarning
+from ._guard import guard_impl, report
+from ._registry import BackendRegistry
+from ._suggest import did_you_mean
+
+if TYPE_CHECKING:
+    import click
 
 __all__ = [
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
+    "PluginInfo",
     "get_plugin_manager",
     "get_registry",
     "hookimpl",
-    "notify",
+    "load_commands",
+    "plugin_infos",
+    "plugin_names",
     "register_plugin",
     "unregister_plugin",
 ]
@@ -49,19 +62,65 @@ hookimpl = pluggy.HookimplMarker("chatport")
 ``@chatport.hookimpl`` (see the hook specifications in :mod:`chatport.hookspecs`)."""
 
 _lock = threading.RLock()
-_manager: pluggy.PluginManager | None = None
+_manager: PluginManager | None = None
 _registry: BackendRegistry | None = None
+_commands_loaded: set[int] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One registered plugin: its name, the package that installed it and its hooks."""
+
+    name: str
+    package: str | None
+    version: str | None
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, guarding each hook implementation and naming unknown hooks."""
+
+    def __init__(self) -> None:
+        super().__init__(ENTRY_POINT_GROUP)
+        #: plugin name -> (distribution name, version), for entry-point plugins
+        self.packages: dict[str, tuple[str, str]] = {}
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin``, guard its implementations and warn about unknown hooks."""
+        registered = super().register(plugin, name)
+        if registered is None:
+            return None
+        for caller in self.get_hookcallers(plugin) or ():
+            impls = [impl for impl in caller.get_hookimpls() if impl.plugin is plugin]
+            if not caller.has_spec():
+                self._unknown_hook(registered, caller.name, self._hook_names())
+                continue
+            for impl in impls:
+                guard_impl(impl, caller.name)
+        return registered
+
+    def _hook_names(self) -> list[str]:
+        """The names of chatport's hooks (the specified ones)."""
+        names = [n for n in dir(self.hook) if n.startswith(f"{ENTRY_POINT_GROUP}_")]
+        return [n for n in names if getattr(self.hook, n).has_spec()]
+
+    def _unknown_hook(self, plugin: str, hook: str, known: list[str]) -> None:
+        # pluggy's check_pending() would raise for the whole manager; one warning each
+        package = self.packages.get(plugin)
+        where = f" from package {package[0]!r}" if package else ""
+        hint = did_you_mean(hook, known) or f"; chatport's hooks are: {', '.join(sorted(known))}"
+        report(
+            f"chatport: plugin {plugin!r}{where} implements {hook!r}, which is not a "
+            f"chatport hook{hint}; it is never called"
+        )
 
 
 def _plugins_disabled() -> bool:
     return os.environ.get("CHATPORT_DISABLE_PLUGINS", "").strip().lower() in {"1", "true", "yes"}
 
 
-def _warn(message: str) -> None:
-    warnings.warn(" ".join(message.split()), ChatportPluginWarning, stacklevel=3)
-
-
-def _load_entry_points(manager: pluggy.PluginManager) -> None:
+def _load_entry_points(manager: PluginManager) -> None:
     seen: set[tuple[str, str]] = set()
     for dist in importlib.metadata.distributions():
         dist_name = dist.metadata["Name"] or "?"
@@ -72,24 +131,26 @@ def _load_entry_points(manager: pluggy.PluginManager) -> None:
             if key in seen:  # the same distribution found twice on sys.path
                 continue
             seen.add(key)
+            manager.packages[entry_point.name] = (dist_name, dist.version)
             try:
                 plugin = entry_point.load()
                 manager.register(plugin, name=entry_point.name)
             except Exception as exc:  # any failure in third-party code is isolated
-                _warn(
+                manager.packages.pop(entry_point.name, None)
+                report(
                     f"chatport: plugin {entry_point.name!r} from package {dist_name!r} "
                     f"failed to load and is skipped: {type(exc).__name__}: {exc}"
                 )
 
 
-def get_plugin_manager() -> pluggy.PluginManager:
+def get_plugin_manager() -> PluginManager:
     """The process-wide plugin manager, built (and entry points loaded) on first call."""
     global _manager
     if _manager is not None:
         return _manager
     with _lock:
         if _manager is None:
-            manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
+            manager = PluginManager()
             manager.add_hookspecs(hookspecs)
             for module_name in DEFAULT_PLUGINS:
                 manager.register(importlib.import_module(module_name), name=module_name)
@@ -107,38 +168,25 @@ def get_registry() -> BackendRegistry:
         return registry
     with _lock:
         if _registry is None:
-            registry = BackendRegistry()
-            hook = get_plugin_manager().hook.chatport_register_backends
-            for impl in hook.get_hookimpls():  # registration order: built-ins first
-                registry.current_plugin = impl.plugin_name
-                try:
-                    impl.function(*[registry for _ in impl.argnames])
-                except Exception as exc:
-                    _warn(
-                        f"chatport: plugin {impl.plugin_name!r} failed to register backends: "
-                        f"{type(exc).__name__}: {exc}"
-                    )
-            registry.current_plugin = "<unknown>"
+            manager = get_plugin_manager()
+            # a name two plugins claim goes to the one registered first (built-ins first)
+            ranks = {name: rank for rank, (name, _) in enumerate(manager.list_name_plugin())}
+            registry = BackendRegistry(ranks)
+            manager.hook.chatport_register_backends(registry=registry)
             _registry = registry
         return _registry
 
 
-def notify(hook_name: str, **kwargs: Any) -> None:
-    """Call an observer hook on each plugin in turn; a plugin that raises only warns."""
-    manager = _manager or get_plugin_manager()
-    hook = getattr(manager.hook, hook_name)
-    for impl in hook.get_hookimpls():
-        try:
-            impl.function(*[kwargs[name] for name in impl.argnames])
-        except Exception as exc:
-            message = (
-                f"chatport: plugin {impl.plugin_name!r} raised in {hook_name}: "
-                f"{type(exc).__name__}: {exc}"
-            )
-            try:
-                _warn(message)
-            except Exception:  # warnings turned into errors must not fail the call
-                logging.getLogger("chatport").warning("%s", message)
+def load_commands(group: click.Group) -> None:
+    """Let every ``chatport_register_commands`` implementation add commands to ``group``.
+
+    Runs once per group and process; built-in commands cannot be replaced.
+    """
+    with _lock:
+        if id(group) in _commands_loaded:
+            return
+        _commands_loaded.add(id(group))
+        get_plugin_manager().hook.chatport_register_commands(cli=group)
 
 
 def register_plugin(plugin: object, name: str | None = None) -> str:
@@ -165,9 +213,32 @@ def plugin_names() -> list[str]:
     return sorted(name for name, _ in get_plugin_manager().list_name_plugin())
 
 
+def plugin_infos() -> list[PluginInfo]:
+    """Every registered plugin with its package and the hooks it implements, by name."""
+    manager = get_plugin_manager()
+    infos = []
+    for name, plugin in manager.list_name_plugin():
+        if plugin is None:  # a blocked name
+            continue
+        hooks = sorted({caller.name for caller in manager.get_hookcallers(plugin) or ()})
+        builtin = name in DEFAULT_PLUGINS
+        package, version = manager.packages.get(name, (None, None))
+        if builtin:
+            package, version = "chatport", _version()
+        infos.append(PluginInfo(name, package, version, tuple(hooks), builtin))
+    return sorted(infos, key=lambda info: info.name)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def _reset_for_tests() -> None:
     """Forget the manager and registry so the next use rebuilds them (tests only)."""
     global _manager, _registry
     with _lock:
         _manager = None
         _registry = None
+        _commands_loaded.clear()

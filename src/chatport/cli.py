@@ -35,7 +35,26 @@ def _fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The built-in commands, plus those plugins add (loaded only when asked for)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:  # not built in: maybe a plugin's (chatport_register_commands)
+            from ._plugins import load_commands
+
+            load_commands(self)
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from ._plugins import load_commands
+
+        load_commands(self)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="chatport", prog_name="chatport")
 @click.option(
     "--config",
@@ -311,6 +330,30 @@ def backends(as_json: bool) -> None:
         if row["missing"]:
             hint = f": pip install 'chatport[{row['extra']}]'" if row["extra"] else ""
             click.echo(f"{'':<{width}}  not usable, missing {', '.join(row['missing'])}{hint}")
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@_fail_cleanly
+def plugins(show_all: bool, as_json: bool) -> None:
+    """List installed plugins: the package each comes from and the hooks it implements."""
+    from dataclasses import asdict
+
+    from ._plugins import plugin_infos
+
+    rows = [asdict(info) for info in plugin_infos() if show_all or not info.builtin]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no plugins installed (chatport plugins --all lists the built-in ones)")
+    for row in rows:
+        package = (
+            f"{row['package']} {row['version']}" if row["package"] else "(registered at run time)"
+        )
+        click.echo(f"{row['name']}  {package}")
+        click.echo(f"  hooks: {', '.join(row['hooks']) or '-'}")
 
 
 @cli.command()

@@ -4,18 +4,34 @@ A plugin is a module or object with functions named like these hooks and marked 
 :data:`chatport.hookimpl`. An implementation may accept fewer arguments than the spec
 lists, so new arguments can be added later without breaking plugins.
 
-Observer hooks (``chatport_before_request``, ``chatport_after_completion`` and
-``chatport_on_error``) are called one plugin at a time: an observer that raises is
-reported as a warning and never breaks the call or the other observers.
+Hooks are called through pluggy, with its ordering: ``tryfirst``/``trylast`` and
+wrappers (``wrapper=True`` or ``hookwrapper=True``) work as pluggy documents. Every
+implementation is guarded on its own: one that raises is reported as a
+:class:`chatport.ChatportPluginWarning` and never breaks the call, the other plugins or
+chatport itself.
+
+Observer hooks run on the caller's thread, inside the call (and, for ``acomplete`` and
+``astream``, on the event loop): they must not block on file or network I/O. Hand
+slow work to a background thread or queue.
+
+Per call, the observer hooks run in this order::
+
+    chatport_call_start
+        chatport_before_request        (once per attempt: retries and fallbacks)
+        chatport_on_error              (after each failed attempt)
+        chatport_after_completion      (once, when an attempt succeeds)
+    chatport_call_end                  (once: ok, error or abandoned)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from ._config import Config
     from ._errors import ChatportError
     from ._registry import BackendRegistry
@@ -30,7 +46,8 @@ def chatport_register_backends(registry: BackendRegistry) -> None:
     """Register backends by calling ``registry.add(name, BackendClass, aliases=())``.
 
     Called once per process, when chatport first needs the list of backends. The
-    built-in backends register through this same hook.
+    built-in backends register through this same hook. When two plugins add the same
+    name, the plugin registered first keeps it (built-ins first, then entry points).
 
     :param registry: the backend registry; call its ``add`` method.
     :return: nothing; return values are ignored.
@@ -38,8 +55,68 @@ def chatport_register_backends(registry: BackendRegistry) -> None:
 
 
 @hookspec
+def chatport_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``chatport`` command line: ``cli.add_command(command)``.
+
+    Called once per process, the first time the command line looks up a command that
+    is not built in (or lists its commands, as ``chatport --help`` does). A command
+    whose name a built-in command already has is ignored with a warning.
+
+    :param cli: the ``chatport`` click group.
+    :return: nothing; return values are ignored.
+    """
+
+
+@hookspec
+def chatport_call_start(call_id: str, request: ChatRequest, backend: str, config: Config) -> None:
+    """Observe the start of a call, before its first attempt.
+
+    A call is one ``complete``, ``acomplete``, ``stream`` or ``astream`` (and one input
+    of a batch). It may take several attempts (retries, fallbacks); this hook runs once.
+    A stream starts when its iteration starts.
+
+    :param call_id: an identifier unique to this call, passed to every hook of the call.
+    :param request: the validated request for the first backend, with its model.
+    :param backend: the name of the first backend to try.
+    :param config: the effective configuration of the client making the call.
+    :return: nothing; return values are ignored.
+    """
+
+
+@hookspec
+def chatport_call_end(
+    call_id: str,
+    request: ChatRequest,
+    backend: str,
+    config: Config,
+    status: Literal["ok", "error", "abandoned"],
+    completion: Completion | None,
+    error: ChatportError | None,
+    elapsed_s: float,
+    attempts: int,
+) -> None:
+    """Observe the end of a call, once, after its last attempt.
+
+    ``status`` is ``"ok"`` (``completion`` is the answer), ``"error"`` (``error`` is the
+    error the caller receives) or ``"abandoned"``: a stream closed before its end or a
+    call cancelled (``completion`` holds what a stream had delivered, or is ``None``).
+
+    :param call_id: the identifier given to ``chatport_call_start``.
+    :param request: the request of the last attempt (a fallback may change the model).
+    :param backend: the name of the backend of the last attempt.
+    :param config: the effective configuration of the client making the call.
+    :param status: ``"ok"``, ``"error"`` or ``"abandoned"``.
+    :param completion: the completion, or ``None``.
+    :param error: the chatport error, or ``None``.
+    :param elapsed_s: seconds from the start of the call to its end.
+    :param attempts: how many attempts were started.
+    :return: nothing; return values are ignored.
+    """
+
+
+@hookspec
 def chatport_before_request(
-    request: ChatRequest, backend: str, config: Config, attempt: int
+    request: ChatRequest, backend: str, config: Config, attempt: int, call_id: str
 ) -> None:
     """Observe a request just before it is sent to a backend.
 
@@ -50,13 +127,14 @@ def chatport_before_request(
     :param config: the effective configuration of the client making the call; plugins
         read their own settings with ``config.plugin_options("name")``.
     :param attempt: 1 for the first try, 2 for the first retry, and so on.
+    :param call_id: the identifier of the call this attempt belongs to.
     :return: nothing; return values are ignored.
     """
 
 
 @hookspec
 def chatport_after_completion(
-    request: ChatRequest, completion: Completion, backend: str, config: Config
+    request: ChatRequest, completion: Completion, backend: str, config: Config, call_id: str
 ) -> None:
     """Observe a successful completion.
 
@@ -67,13 +145,19 @@ def chatport_after_completion(
     :param completion: the normalized result; ``completion.latency_s`` is set.
     :param backend: the name of the backend that served it.
     :param config: the effective configuration of the client making the call.
+    :param call_id: the identifier of the call.
     :return: nothing; return values are ignored.
     """
 
 
 @hookspec
 def chatport_on_error(
-    request: ChatRequest, error: ChatportError, backend: str, config: Config, elapsed_s: float
+    request: ChatRequest,
+    error: ChatportError,
+    backend: str,
+    config: Config,
+    elapsed_s: float,
+    call_id: str,
 ) -> None:
     """Observe a failed attempt.
 
@@ -85,5 +169,6 @@ def chatport_on_error(
     :param backend: the name of the backend that failed.
     :param config: the effective configuration of the client making the call.
     :param elapsed_s: seconds from the start of the attempt to the failure.
+    :param call_id: the identifier of the call this attempt belongs to.
     :return: nothing; return values are ignored.
     """

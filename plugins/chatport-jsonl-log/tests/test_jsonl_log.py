@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
+import chatport_jsonl_log
 import pytest
+from click.testing import CliRunner
 
 import chatport
-from chatport import _plugins
+from chatport.cli import cli
 from chatport.testing import FakeBackend
 
 CANARY = "dapi-CANARY-0123456789abcdef"
@@ -21,11 +28,62 @@ def _client(path: Path, **options: object) -> chatport.Client:
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
+    assert chatport_jsonl_log.flush(timeout=30)
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_plugin_is_loaded_from_its_entry_point() -> None:
-    assert "jsonl-log" in _plugins.plugin_names()
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = [row for row in json.loads(result.output) if row["name"] == "jsonl-log"]
+    assert row["package"] == "chatport-jsonl-log"
+    assert row["hooks"] == ["chatport_after_completion", "chatport_on_error"]
+
+
+def test_files_are_written_off_the_calling_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writers: list[str] = []
+    append = chatport_jsonl_log._Writer._append
+
+    def spy(self: chatport_jsonl_log._Writer, path: Path, lines: list[str]) -> None:
+        writers.append(threading.current_thread().name)
+        append(self, path, lines)
+
+    monkeypatch.setattr(chatport_jsonl_log._Writer, "_append", spy)
+    log = tmp_path / "calls.jsonl"
+
+    async def main() -> None:
+        async with _client(log) as client:
+            await client.acomplete("async question", model="m")
+
+    asyncio.run(main())
+    with _client(log) as client:
+        client.complete("sync question", model="m")
+    assert len(_lines(log)) == 2
+    assert writers
+    assert threading.current_thread().name not in writers
+    assert set(writers) == {"chatport-jsonl-log"}
+
+
+def test_lines_are_written_at_exit_without_flush(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    code = (
+        "import chatport; c = chatport.Client(backend='fake', config={'max_retries': 0, "
+        f"'plugins': {{'jsonl-log': {{'path': {str(log)!r}}}}}}}); "
+        "[c.complete(f'q{i}', model='m') for i in range(20)]"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CHATPORT_DISABLE_PLUGINS"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(log.read_text().splitlines()) == 20
 
 
 def test_one_line_per_completion_without_text(tmp_path: Path) -> None:
@@ -89,4 +147,14 @@ def test_without_path_nothing_is_written(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     with chatport.Client(backend="fake", config={}) as client:
         client.complete("hi", model="m")
+    assert chatport_jsonl_log.flush(timeout=30)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plugin_tests_get_the_main_suite_isolation(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    home = Path(os.environ["HOME"])
+    assert home.is_relative_to(tmp_path_factory.getbasetemp())
+    assert "DATABRICKS_HOST" not in os.environ
+    assert "CHATPORT_CONFIG" not in os.environ

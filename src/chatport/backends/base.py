@@ -29,9 +29,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Capabilities:
-    """What a backend can do. A request needing a missing capability is refused up front."""
+    """What a backend can do. A request needing a missing capability is refused up front.
+
+    Every field is keyword-only, so new capabilities can be added without breaking plugins.
+    """
 
     streaming: bool = False
     tools: bool = False
@@ -55,9 +58,9 @@ class Capabilities:
         return [label for attr, label in self.LABELS.items() if getattr(self, attr)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BackendSettings:
-    """What a backend is built with.
+    """What a backend is built with (keyword-only fields; chatport builds it, a plugin reads it).
 
     ``options`` is the ``[backends.NAME]`` config table merged with call-time options.
     ``host`` is the workspace URL (or ``None``). Call :meth:`token` for the current

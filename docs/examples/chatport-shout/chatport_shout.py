@@ -1,9 +1,7 @@
 """A complete chatport plugin: one backend and one observer.
 
-Package it with an entry point in its pyproject.toml:
-
-    [project.entry-points.chatport]
-    shout = "chatport_shout"
+The pyproject.toml next to this file packages it, with the entry point
+``[project.entry-points.chatport] shout = "chatport_shout"``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,94 @@
+"""Priced totals: what ``chatport usage`` prints, as a table or JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .prices import Price
+from .tally import Totals
+
+__all__ = ["render_table", "summarize"]
+
+
+def _row(totals: Totals, price: Price | None) -> dict[str, Any]:
+    tokens = totals.tokens
+    cost = None
+    if price is not None:
+        cost = price.cost(
+            tokens["prompt_tokens"], tokens["cached_tokens"], tokens["completion_tokens"]
+        )
+    return {
+        "backend": totals.backend,
+        "model": totals.model,
+        "calls": totals.calls,
+        "errors": totals.errors,
+        "unmetered_calls": totals.unmetered,
+        **tokens,
+        "priced": price is not None,
+        "cost_usd": cost,
+        "price": price.to_dict() if price is not None else None,
+    }
+
+
+def summarize(rows: list[Totals], prices: Mapping[str, Price], source: str) -> dict[str, Any]:
+    """Rows with their cost (``None`` when the model has no price) and the totals.
+
+    The total cost covers priced models only; ``unpriced_models`` lists the others,
+    whose cost is unknown, not zero.
+    """
+    priced = [_row(totals, prices.get(totals.model)) for totals in rows]
+    keys = ("calls", "errors", "unmetered_calls", *rows[0].tokens) if rows else ()
+    total: dict[str, Any] = {key: sum(row[key] for row in priced) for key in keys}
+    total["cost_usd"] = sum(row["cost_usd"] for row in priced if row["priced"])
+    total["unpriced_models"] = sorted({row["model"] for row in priced if not row["priced"]})
+    return {"source": source, "rows": priced, "total": total}
+
+
+_COLUMNS = (
+    ("backend", "backend"),
+    ("model", "model"),
+    ("calls", "calls"),
+    ("errors", "errors"),
+    ("prompt", "prompt_tokens"),
+    ("cached", "cached_tokens"),
+    ("completion", "completion_tokens"),
+    ("reasoning", "reasoning_tokens"),
+    ("total", "total_tokens"),
+    ("cost (USD)", "cost_usd"),
+)
+
+
+def _cell(row: Mapping[str, Any], key: str) -> str:
+    value = row.get(key)
+    if key == "cost_usd":
+        return "unpriced" if not row.get("priced", True) else f"{value:.6f}"
+    return str(value)
+
+
+def render_table(summary: Mapping[str, Any]) -> str:
+    """The summary as an aligned text table with a total line."""
+    rows = summary["rows"]
+    if not rows:
+        return f"no calls recorded ({summary['source']})"
+    total = {**summary["total"], "backend": "total", "model": "", "priced": True}
+    lines = [[title for title, _ in _COLUMNS]]
+    lines += [[_cell(row, key) for _, key in _COLUMNS] for row in [*rows, total]]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(_COLUMNS))]
+    text = [
+        "  ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
+    notes = [f"from {summary['source']}"]
+    unpriced = summary["total"]["unpriced_models"]
+    if unpriced:
+        notes.append(
+            f"cost excludes unpriced models (unknown, not free): {', '.join(unpriced)}; "
+            "add them under [plugins.usage.prices] in your chatport config"
+        )
+    if summary["total"].get("unmetered_calls"):
+        notes.append(f"{summary['total']['unmetered_calls']} call(s) reported no token usage")
+    return "\n".join([*text, "", *notes])

@@ -1,0 +1,155 @@
+"""Observer notifications for one call: the only place that calls observer hooks.
+
+The dispatcher creates one :class:`CallObserver` per call and tells it when the call
+starts, when each attempt starts, fails or succeeds, and when the call ends. It calls
+the hooks of :mod:`chatport.hookspecs` in the documented order, and stamps a successful
+completion with its backend and latency.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._errors import APIError, ChatportError
+
+if TYPE_CHECKING:
+    from ._config import Config
+    from ._request import ChatRequest
+    from ._types import Completion
+
+__all__ = ["CallObserver", "as_chatport_error"]
+
+
+def as_chatport_error(exc: BaseException, backend: str) -> ChatportError:
+    """``exc`` as a chatport error naming ``backend``; never pass a raw exception on."""
+    if isinstance(exc, ChatportError):
+        error = exc
+    else:
+        error = APIError(
+            f"backend {backend!r} failed: {type(exc).__name__}: {exc}", backend=backend
+        )
+        error.__cause__ = exc
+    if isinstance(error, APIError) and error.backend is None:
+        error.backend = backend
+    return error
+
+
+_call_numbers = itertools.count(1)
+_process: tuple[int, str] | None = None
+
+
+def _call_id() -> str:
+    """A call id unique across processes: a random per-process prefix and a counter.
+
+    ``os.urandom`` runs once per process, not once per call (it can be slow where
+    entropy is scarce).
+    """
+    global _process
+    if _process is None or _process[0] != os.getpid():  # first call, or a forked child
+        _process = (os.getpid(), os.urandom(6).hex())
+    return f"{_process[1]}-{next(_call_numbers):x}"
+
+
+class CallObserver:
+    """Notifies the observer hooks about one call and its attempts."""
+
+    __slots__ = (
+        "_ended",
+        "_hook",
+        "attempts",
+        "backend",
+        "call_id",
+        "config",
+        "request",
+        "started",
+    )
+
+    def __init__(self, config: Config) -> None:
+        from ._plugins import get_plugin_manager  # pluggy loads on first call, not at import
+
+        self._hook: Any = get_plugin_manager().hook
+        self.config = config
+        self.call_id = _call_id()
+        self.started = 0.0
+        self.attempts = 0
+        self.request: ChatRequest | None = None
+        self.backend = ""
+        self._ended = False
+
+    def start(self, request: ChatRequest, backend: str) -> None:
+        """The call starts (before its first attempt)."""
+        self.started = time.perf_counter()
+        self.request, self.backend = request, backend
+        self._hook.chatport_call_start(
+            call_id=self.call_id, request=request, backend=backend, config=self.config
+        )
+
+    def attempt(self, request: ChatRequest, backend: str, number: int) -> None:
+        """Attempt ``number`` is about to be sent."""
+        self.attempts = number
+        self.request, self.backend = request, backend
+        self._hook.chatport_before_request(
+            request=request,
+            backend=backend,
+            config=self.config,
+            attempt=number,
+            call_id=self.call_id,
+        )
+
+    def failed(
+        self, request: ChatRequest, exc: BaseException, backend: str, started: float
+    ) -> ChatportError:
+        """An attempt failed with ``exc``; returns it as the chatport error the caller sees."""
+        error = as_chatport_error(exc, backend)
+        self._hook.chatport_on_error(
+            request=request,
+            error=error,
+            backend=backend,
+            config=self.config,
+            elapsed_s=time.perf_counter() - started,
+            call_id=self.call_id,
+        )
+        return error
+
+    def succeeded(
+        self, request: ChatRequest, completion: Completion, backend: str, started: float
+    ) -> Completion:
+        """An attempt answered: stamp ``completion``, notify, and end the call."""
+        # the backend built this completion for this call alone: stamp it in place
+        object.__setattr__(completion, "backend", backend)
+        object.__setattr__(completion, "latency_s", time.perf_counter() - started)
+        self._hook.chatport_after_completion(
+            request=request,
+            completion=completion,
+            backend=backend,
+            config=self.config,
+            call_id=self.call_id,
+        )
+        self.end("ok", completion=completion)
+        return completion
+
+    def end(
+        self,
+        status: Literal["ok", "error", "abandoned"],
+        *,
+        completion: Completion | None = None,
+        error: ChatportError | None = None,
+    ) -> None:
+        """The call is over (once; later calls do nothing)."""
+        if self._ended or self.request is None:  # never started, or already ended
+            return
+        self._ended = True
+        self._hook.chatport_call_end(
+            call_id=self.call_id,
+            request=self.request,
+            backend=self.backend,
+            config=self.config,
+            status=status,
+            completion=completion,
+            error=error,
+            elapsed_s=time.perf_counter() - self.started,
+            attempts=self.attempts,
+        )

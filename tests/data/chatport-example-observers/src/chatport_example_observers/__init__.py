@@ -1,0 +1,3 @@
+"""Observer plugins for chatport's tests; each appends to :data:`EVENTS`."""
+
+EVENTS: list[str] = []
