@@ -113,11 +113,23 @@ def _start_serve(*args: str) -> tuple[subprocess.Popen[str], str]:
     return process, first.split(" on ", 1)[1].strip()
 
 
+def _banner(process: subprocess.Popen[str]) -> str:
+    """The rest of the start-up banner, read line by line (``communicate`` would miss
+    lines already buffered by ``readline``)."""
+    assert process.stdout is not None
+    lines = []
+    while not (line := process.stdout.readline()).startswith("Press Ctrl-C"):
+        assert line, "serve exited before its banner was complete"
+        lines.append(line)
+    return "".join(lines)
+
+
 def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
     process, url = _start_serve(
         "--token", "dapi-serve-test", "--log", str(log), "--endpoint", "my-thinker=reasoning"
     )
+    banner = _banner(process)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -144,7 +156,7 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert "stopped" in out
     assert "Traceback" not in err
-    assert "export DATABRICKS_TOKEN=dapi-serve-test\n" in out  # pasteable: the real token
+    assert "export DATABRICKS_TOKEN=dapi-serve-test\n" in banner  # pasteable: the real token
     assert "dapi-serve-test" not in err
     assert "served" in log.read_text()
 

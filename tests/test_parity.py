@@ -371,7 +371,7 @@ def anthropic_comparable(completion: Completion) -> Completion:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_parity_anthropic_plugin(
-    env: LocalWorkspace, reference: dict[str, Completion], mode: str
+    module_workspace: LocalWorkspace, reference: dict[str, Completion], mode: str
 ) -> None:
     pytest.importorskip("chatport_anthropic")
     with chatport.Client(backend="anthropic", config={}) as client:
