@@ -89,3 +89,26 @@ def test_config_error_names_file_and_key() -> None:
     error = chatport.ConfigError("bad", path="/x/chatport.toml", key="timeout")
     assert str(error) == "/x/chatport.toml: bad"
     assert error.key == "timeout"
+
+
+@pytest.mark.parametrize("backend", ["rest", "openai", "mlflow", "databricks-sdk"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_timeout_names_the_timeout_the_user_set(
+    backend: str, stream: bool, monkeypatch: pytest.MonkeyPatch, sdks_imported: None
+) -> None:
+    """Not an internal remainder ("0.4 s deadline"): the ``timeout`` the user wrote."""
+    from chatport.local import Fault, LocalWorkspace
+
+    with LocalWorkspace() as ws:
+        for key, value in ws.environ().items():
+            monkeypatch.setenv(key, value)
+        ws.set_faults("databricks-gpt-5", Fault.slow(3.0))
+        with (
+            chatport.Client(backend=backend, timeout=1.5, max_retries=0, config={}) as client,
+            pytest.raises(chatport.APITimeoutError) as info,
+        ):
+            if stream:
+                list(client.stream("hello", model="databricks-gpt-5"))
+            else:
+                client.complete("hello", model="databricks-gpt-5")
+    assert "timeout = 1.5 s" in str(info.value)

@@ -106,7 +106,7 @@ class Attempts:
     def __iter__(self) -> Iterator[Attempt]:
         self.observer.start(self._primary[1], self._primary[0].name)
         for backend, request in self._entries():
-            deadline = Deadline(time.monotonic() + self.policy.timeout)
+            deadline = Deadline(time.monotonic() + self.policy.timeout, limit=self.policy.timeout)
             self._retries = 0
             while True:
                 self._number += 1

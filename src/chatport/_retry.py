@@ -37,6 +37,7 @@ __all__ = [
     "deadline_scope",
     "remaining",
     "retry_listener",
+    "timeout_phrase",
     "uncharged",
 ]
 
@@ -54,11 +55,12 @@ class Deadline:
     reader, the retry policy included. ``attempt`` is the number of the try being run.
     """
 
-    __slots__ = ("at", "attempt")
+    __slots__ = ("at", "attempt", "limit")
 
-    def __init__(self, at: float, attempt: int = 1) -> None:
+    def __init__(self, at: float, attempt: int = 1, limit: float | None = None) -> None:
         self.at = at
         self.attempt = attempt
+        self.limit = limit  # the timeout the user set, for messages
 
     def __repr__(self) -> str:
         return f"Deadline(in {self.at - time.monotonic():.3f} s)"
@@ -110,6 +112,13 @@ def current_attempt() -> int:
     """The number of the try being run (1 for the first; retries and fallbacks count on)."""
     deadline = _deadline.get()
     return 1 if deadline is None else deadline.attempt
+
+
+def timeout_phrase(default: float | None = None) -> str:
+    """The user's own timeout, for messages: ``"timeout = 2 s"`` (never a remainder)."""
+    deadline = _deadline.get()
+    limit = deadline.limit if deadline is not None and deadline.limit is not None else default
+    return "the timeout" if limit is None else f"timeout = {limit:g} s"
 
 
 def remaining(default: float) -> float:

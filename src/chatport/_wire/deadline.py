@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from .._errors import APIConnectionError, APITimeoutError
-from .._retry import remaining
+from .._retry import remaining, timeout_phrase
 
 __all__ = [
     "Cancellation",
@@ -67,12 +67,12 @@ class Clock:
             self.deadline = time.monotonic() + self.idle
 
     def expired(self, backend: str) -> APITimeoutError:
-        """The error for a passed deadline."""
+        """The error for a passed deadline, naming the timeout the user set."""
         if self.idle is None:
-            message = "the answer did not arrive before the call's deadline"
+            message = "the answer did not arrive in time"
         else:
-            message = "the stream sent no chunk before its deadline"
-        return APITimeoutError(message, backend=backend)
+            message = "the stream sent no chunk in time"
+        return APITimeoutError(f"{message} ({timeout_phrase(self.idle)})", backend=backend)
 
     def check(self, backend: str) -> float:
         """Seconds left, or :class:`APITimeoutError` when none are."""

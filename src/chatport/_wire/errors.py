@@ -39,6 +39,7 @@ from .._errors import (
     error_for_status,
 )
 from .._redact import redact
+from .._retry import timeout_phrase
 
 __all__ = [
     "ERROR_CODE_STATUS",
@@ -232,13 +233,17 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
         if module is None:
             continue
         if isinstance(exc, module.TimeoutException):
-            return APITimeoutError(f"the request timed out: {name}", backend=backend)
+            return APITimeoutError(
+                f"the request timed out: {name} ({timeout_phrase()})", backend=backend
+            )
         if isinstance(exc, module.HTTPError | module.StreamError):
             return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
     requests_exceptions = sys.modules.get("requests.exceptions")
     if requests_exceptions is not None:
         if isinstance(exc, requests_exceptions.Timeout):
-            return APITimeoutError(f"the request timed out: {name}", backend=backend)
+            return APITimeoutError(
+                f"the request timed out: {name} ({timeout_phrase()})", backend=backend
+            )
         if isinstance(
             exc, requests_exceptions.ConnectionError | requests_exceptions.ChunkedEncodingError
         ):
@@ -249,7 +254,9 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
     if isinstance(exc, TimeoutError):
         if exc.__cause__ is not None and exc.__cause__ is not exc:
             return map_transport_error(exc.__cause__, backend)  # the SDK's retries ran out
-        return APITimeoutError(f"the request timed out: {name}", backend=backend)
+        return APITimeoutError(
+            f"the request timed out: {name} ({timeout_phrase()})", backend=backend
+        )
     if isinstance(exc, ConnectionError):
         return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
     return APIError(f"unexpected failure: {name}: {exc}", backend=backend)
@@ -265,6 +272,14 @@ def _from_sdk_error(exc: Any, backend: str) -> APIError:
     return error_for_status(status)(
         f"HTTP {status}: {message}", status_code=status, backend=backend
     )
+
+
+def _timed_out(name: str, backend: str) -> APITimeoutError:
+    return APITimeoutError(f"the request timed out: {name} ({timeout_phrase()})", backend=backend)
+
+
+def _deadline_passed(backend: str) -> APITimeoutError:
+    return APITimeoutError(f"the call did not finish in time ({timeout_phrase()})", backend=backend)
 
 
 def _credentials_error(exc: BaseException, backend: str) -> AuthenticationError:
@@ -285,9 +300,7 @@ def httpx_errors(backend: str) -> Iterator[None]:
     except ChatportError:
         raise
     except TimeoutError:  # asyncio.timeout around the call: the deadline passed
-        raise APITimeoutError(
-            "the call did not finish before its deadline", backend=backend
-        ) from None
+        raise _deadline_passed(backend) from None
     except Exception as exc:
         raise map_transport_error(exc, backend) from exc
 
@@ -300,9 +313,7 @@ def openai_errors(backend: str) -> Iterator[None]:
     except ChatportError:
         raise
     except TimeoutError:
-        raise APITimeoutError(
-            "the call did not finish before its deadline", backend=backend
-        ) from None
+        raise _deadline_passed(backend) from None
     except Exception as exc:
         forget_locals(exc)
         import openai
@@ -313,7 +324,9 @@ def openai_errors(backend: str) -> Iterator[None]:
                 exc.status_code, response.headers, response.content, backend
             ) from exc
         if isinstance(exc, openai.APITimeoutError):
-            raise APITimeoutError("the request timed out", backend=backend) from exc
+            raise APITimeoutError(
+                f"the request timed out ({timeout_phrase()})", backend=backend
+            ) from exc
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__
             if isinstance(cause, ChatportError):  # raised by chatport's own auth flow

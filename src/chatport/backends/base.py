@@ -240,9 +240,11 @@ def call_with_deadline(
             if future.done() and discard is not None:
                 discard(future.result())
         from .._errors import APITimeoutError
+        from .._retry import timeout_phrase
 
         raise APITimeoutError(
-            f"the call did not finish within its {timeout:.1f} s deadline", backend=backend
+            f"the call did not finish in time ({timeout_phrase(round(timeout, 1))})",
+            backend=backend,
         ) from None
 
 
