@@ -103,12 +103,13 @@ def test_a_timeout_names_the_timeout_the_user_set(
         for key, value in ws.environ().items():
             monkeypatch.setenv(key, value)
         ws.set_faults("databricks-gpt-5", Fault.slow(3.0))
-        with (
-            chatport.Client(backend=backend, timeout=1.5, max_retries=0, config={}) as client,
-            pytest.raises(chatport.APITimeoutError) as info,
-        ):
-            if stream:
-                list(client.stream("hello", model="databricks-gpt-5"))
-            else:
-                client.complete("hello", model="databricks-gpt-5")
+        with chatport.Client(backend=backend, timeout=1.5, max_retries=0, config={}) as client:
+
+            def call() -> object:
+                if stream:
+                    return list(client.stream("hello", model="databricks-gpt-5"))
+                return client.complete("hello", model="databricks-gpt-5")
+
+            with pytest.raises(chatport.APITimeoutError) as info:
+                call()
     assert "timeout = 1.5 s" in str(info.value)
