@@ -59,6 +59,7 @@ class CallObserver:
     __slots__ = (
         "_ended",
         "_hook",
+        "_hooks",
         "attempts",
         "backend",
         "call_id",
@@ -70,7 +71,9 @@ class CallObserver:
     def __init__(self, config: Config) -> None:
         from ._plugins import get_plugin_manager  # pluggy loads on first call, not at import
 
-        self._hook: Any = get_plugin_manager().hook
+        manager = get_plugin_manager()
+        self._hook: Any = manager.hook
+        self._hooks = manager.implemented()
         self.config = config
         self.call_id = _call_id()
         self.started = 0.0
@@ -83,35 +86,38 @@ class CallObserver:
         """The call starts (before its first attempt)."""
         self.started = time.perf_counter()
         self.request, self.backend = request, backend
-        self._hook.chatport_call_start(
-            call_id=self.call_id, request=request, backend=backend, config=self.config
-        )
+        if "chatport_call_start" in self._hooks:
+            self._hook.chatport_call_start(
+                call_id=self.call_id, request=request, backend=backend, config=self.config
+            )
 
     def attempt(self, request: ChatRequest, backend: str, number: int) -> None:
         """Attempt ``number`` is about to be sent."""
         self.attempts = number
         self.request, self.backend = request, backend
-        self._hook.chatport_before_request(
-            request=request,
-            backend=backend,
-            config=self.config,
-            attempt=number,
-            call_id=self.call_id,
-        )
+        if "chatport_before_request" in self._hooks:
+            self._hook.chatport_before_request(
+                request=request,
+                backend=backend,
+                config=self.config,
+                attempt=number,
+                call_id=self.call_id,
+            )
 
     def failed(
         self, request: ChatRequest, exc: BaseException, backend: str, started: float
     ) -> ChatportError:
         """An attempt failed with ``exc``; returns it as the chatport error the caller sees."""
         error = as_chatport_error(exc, backend)
-        self._hook.chatport_on_error(
-            request=request,
-            error=error,
-            backend=backend,
-            config=self.config,
-            elapsed_s=time.perf_counter() - started,
-            call_id=self.call_id,
-        )
+        if "chatport_on_error" in self._hooks:
+            self._hook.chatport_on_error(
+                request=request,
+                error=error,
+                backend=backend,
+                config=self.config,
+                elapsed_s=time.perf_counter() - started,
+                call_id=self.call_id,
+            )
         return error
 
     def succeeded(
@@ -121,13 +127,14 @@ class CallObserver:
         # the backend built this completion for this call alone: stamp it in place
         object.__setattr__(completion, "backend", backend)
         object.__setattr__(completion, "latency_s", time.perf_counter() - started)
-        self._hook.chatport_after_completion(
-            request=request,
-            completion=completion,
-            backend=backend,
-            config=self.config,
-            call_id=self.call_id,
-        )
+        if "chatport_after_completion" in self._hooks:
+            self._hook.chatport_after_completion(
+                request=request,
+                completion=completion,
+                backend=backend,
+                config=self.config,
+                call_id=self.call_id,
+            )
         self.end("ok", completion=completion)
         return completion
 
@@ -142,14 +149,15 @@ class CallObserver:
         if self._ended or self.request is None:  # never started, or already ended
             return
         self._ended = True
-        self._hook.chatport_call_end(
-            call_id=self.call_id,
-            request=self.request,
-            backend=self.backend,
-            config=self.config,
-            status=status,
-            completion=completion,
-            error=error,
-            elapsed_s=time.perf_counter() - self.started,
-            attempts=self.attempts,
-        )
+        if "chatport_call_end" in self._hooks:
+            self._hook.chatport_call_end(
+                call_id=self.call_id,
+                request=self.request,
+                backend=self.backend,
+                config=self.config,
+                status=status,
+                completion=completion,
+                error=error,
+                elapsed_s=time.perf_counter() - self.started,
+                attempts=self.attempts,
+            )
