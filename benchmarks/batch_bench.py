@@ -163,6 +163,9 @@ print(json.dumps(marks))
 def main() -> None:
     parser = argparse.ArgumentParser(description="chatport batch benchmarks")
     parser.add_argument("--smoke", action="store_true", help="seconds; for CI")
+    parser.add_argument(
+        "--memory", default="10000,100000", help="input counts to report peak RSS at ('' skips)"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -178,7 +181,8 @@ def main() -> None:
             else:
                 results["c64"] = throughput(url, 5000, 64, 3)
                 results["c256"] = throughput(url, 5000, 256, 3)
-                results["memory"] = memory(url, [10_000, 100_000])
+                if args.memory:
+                    results["memory"] = memory(url, [int(n) for n in args.memory.split(",")])
         finally:
             process.terminate()
             process.wait(timeout=10)

@@ -22,6 +22,7 @@ from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
+from .._wire.async_pools import AsyncPools
 from .._wire.deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.openai_shape import chat_body, completion_from_chat
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     from .._family import ModelProfile
 
-_AsyncEntry = tuple["httpx.AsyncClient", AsyncGenerator[None, None], asyncio.Semaphore]
+_AsyncEntry = tuple[AsyncPools, AsyncGenerator[None, None]]
 
 __all__ = ["RestBackend"]
 
@@ -49,8 +50,9 @@ class RestBackend(Backend):
     """Raw REST to the serving endpoint's ``/invocations`` route.
 
     Async calls on one event loop hold at most ``max_connections`` requests in flight
-    (the rest wait for a slot within their deadline): httpcore's async pool degrades
-    badly with thousands of waiters. A forked child builds fresh connection pools.
+    (the rest wait for a slot within their deadline), through pools of at most 16
+    connections each (:mod:`chatport._wire.async_pools`): httpcore's async pool slows
+    down as it grows. A forked child builds fresh connection pools.
     """
 
     capabilities = Capabilities(
@@ -104,22 +106,25 @@ class RestBackend(Backend):
                 client = self._client
         return client
 
-    async def _async_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        """This event loop's client, and the semaphore bounding its requests in flight."""
+    async def _async_pools(self) -> AsyncPools:
+        """This event loop's connection pools (see :mod:`chatport._wire.async_pools`)."""
         self._check_fork()
         loop = asyncio.get_running_loop()
         entry = self._async_clients.get(loop)
         if entry is None:
             import httpx
 
-            client = httpx.AsyncClient(
-                timeout=_timeout(self.settings.timeout),
-                limits=self._limits(),
-                auth=bearer_auth(self.settings.token),
-            )
-            entry = (client, await close_with_loop(client), asyncio.Semaphore(self._size()))
+            def make(size: int) -> httpx.AsyncClient:
+                return httpx.AsyncClient(
+                    timeout=_timeout(self.settings.timeout),
+                    limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                    auth=bearer_auth(self.settings.token),
+                )
+
+            pools = AsyncPools(self._size(), make)
+            entry = (pools, await close_with_loop(pools))
             self._async_clients[loop] = entry
-        return entry[0], entry[2]
+        return entry[0]
 
     def _size(self) -> int:
         return int(self.settings.option("max_connections", 100))
@@ -170,10 +175,10 @@ class RestBackend(Backend):
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call on the event loop (no threads), within the deadline."""
-        client, slots = await self._async_client()
+        pools = await self._async_pools()
         arguments = self._send(request, await self.arequest_profile(request))
         with httpx_errors(self.name):
-            async with asyncio.timeout(remaining(self.settings.timeout)), slots:
+            async with asyncio.timeout(remaining(self.settings.timeout)), pools.client() as client:
                 response = await client.post(**arguments)
         return self._completion(response, response.content)
 
@@ -199,15 +204,14 @@ class RestBackend(Backend):
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """The async twin of :meth:`stream`; closing it closes the connection."""
-        client, slots = await self._async_client()
+        pools = await self._async_pools()
         events = ChatEventStream(self.name)
         arguments = self._send(request, await self.arequest_profile(request))
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with httpx_errors(self.name):
             async with contextlib.AsyncExitStack() as stack:
                 async with asyncio.timeout(clock.check(self.name)):
-                    await slots.acquire()
-                    stack.callback(slots.release)
+                    client = await stack.enter_async_context(pools.client())
                     response = await stack.enter_async_context(client.stream("POST", **arguments))
                     if not 200 <= response.status_code < 300:
                         await response.aread()
