@@ -254,9 +254,11 @@ def test_requests_per_minute_against_the_workspace(module_workspace: LocalWorksp
         results = list(client.map(prompts, concurrency=6, rate_limit=600))
     assert all(r.ok for r in results)
     times = sorted(r.time for r in module_workspace.requests if r.method == "POST")
-    # 600 a minute is one request every 0.1 s: never faster, however fast the machine (the
-    # first request is left out: building the connection pool can delay its arrival)
-    assert times[-1] - times[1] >= 0.4 - 0.02
+    # 600 a minute is one request every 0.1 s: 0.4 s from the second request to the sixth.
+    # The log has arrival times at the server, and one request's new connection can delay
+    # its arrival by some tens of ms (seen: 0.378 s on a loaded CI run), so allow one
+    # interval's worth less; without the limiter all six arrive within a few ms.
+    assert times[-1] - times[1] >= 0.3
 
 
 def test_leaving_early_cancels_what_is_in_flight(module_workspace: LocalWorkspace) -> None:
