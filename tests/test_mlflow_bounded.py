@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,21 +20,10 @@ from chatport.local import Fault, LocalWorkspace
 MODEL = "databricks-gpt-5"
 
 
-@pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace() as ws:
-        yield ws
-
-
 @pytest.fixture
-def env(
-    workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch, sdks_imported: None
-) -> LocalWorkspace:
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
-    workspace.set_faults(MODEL)
-    workspace.clear_requests()
-    return workspace
+def env(module_workspace: LocalWorkspace, sdks_imported: None) -> LocalWorkspace:
+    """The kit's shared workspace (clean faults and log per test), SDKs imported first."""
+    return module_workspace
 
 
 def posts(ws: LocalWorkspace) -> int:
