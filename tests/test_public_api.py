@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+
+import pytest
 
 import chatport
 
@@ -35,3 +38,37 @@ def test_import_chatport_loads_no_plugins() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.split()[0] == "True"
+
+
+def _fresh(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout.strip()
+
+
+def test_import_chatport_loads_names_on_first_use() -> None:
+    """``import chatport`` runs only the package file; a name loads the part it needs."""
+    loaded = "sorted(m for m in sys.modules if m.startswith('chatport'))"
+    out = _fresh(f"import chatport, sys; print({loaded}); chatport.Message; print({loaded})")
+    before, after = out.splitlines()
+    assert before == "['chatport']"
+    assert "'chatport._types'" in after
+    assert "'chatport._client'" not in after
+    assert "'typing'" not in _fresh("import chatport, sys; print(sorted(sys.modules))")
+
+
+def test_every_public_name_is_the_object_its_module_defines() -> None:
+    for name in chatport.__all__:
+        if name == "__version__":
+            continue
+        module = importlib.import_module(chatport._EXPORTS[name], "chatport")
+        assert getattr(chatport, name) is getattr(module, name), name
+    assert set(chatport.__all__) <= set(dir(chatport))
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'complet'"):
+        _ = chatport.complet  # type: ignore[attr-defined]
+    assert not hasattr(chatport, "_api_")
+    assert not hasattr(chatport, "Messages")
