@@ -56,7 +56,11 @@ def stats(samples: list[float]) -> dict[str, float]:
 def interleave(
     contenders: dict[str, Callable[[], Any]], rounds: int, per_round: int
 ) -> dict[str, list[float]]:
-    """Time each contender ``rounds * per_round`` times, alternating the order per round."""
+    """Time each contender ``rounds * per_round`` times, one call of each in turn.
+
+    Calls alternate one by one (the order reversed every round), so a burst of machine
+    noise lands on every contender alike instead of on one contender's block.
+    """
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
     for name in names:  # warm up: connections, imports, caches
@@ -64,14 +68,14 @@ def interleave(
             contenders[name]()
     for index in range(rounds):
         order = names if index % 2 == 0 else list(reversed(names))
-        for name in order:
-            call = contenders[name]
-            gc.disable()
-            for _ in range(per_round):
+        gc.disable()
+        for _ in range(per_round):  # one call of each in turn: noise falls on all alike
+            for name in order:
+                call = contenders[name]
                 started = time.perf_counter()
                 call()
                 samples[name].append(time.perf_counter() - started)
-            gc.enable()
+        gc.enable()
     return samples
 
 

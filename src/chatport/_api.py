@@ -26,19 +26,11 @@ _WORKSPACE_KEYS = (
     "DATABRICKS_CLIENT_ID",
 )
 _SECRET_KEYS = ("DATABRICKS_TOKEN", "DATABRICKS_CLIENT_SECRET")
+_PLAIN_KEYS = _ENV_KEYS + _WORKSPACE_KEYS
 #: How many default clients are kept; the oldest one is closed beyond it.
 _KEEP = 8
-_clients: OrderedDict[tuple[str | None, ...], Client] = OrderedDict()
+_clients: OrderedDict[tuple[str | int | None, ...], Client] = OrderedDict()
 _lock = threading.Lock()
-
-
-def _fingerprint(value: str | None) -> str | None:
-    """A secret's identity for a cache key, never the secret itself."""
-    if value is None:
-        return None
-    import hashlib
-
-    return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def default_client(profile: str | None = None) -> Client:
@@ -49,11 +41,12 @@ def default_client(profile: str | None = None) -> Client:
     is closed.
     """
     environ = os.environ
-    key = (
+    # secrets enter the key as their (salted, per-process) hash, never as themselves
+    key: tuple[str | int | None, ...] = (
         profile,
         os.getcwd(),
-        *(environ.get(name) for name in _ENV_KEYS + _WORKSPACE_KEYS),
-        *(_fingerprint(environ.get(name)) for name in _SECRET_KEYS),
+        *[environ.get(name) for name in _PLAIN_KEYS],
+        *[hash(environ.get(name)) for name in _SECRET_KEYS],
     )
     client = _clients.get(key)
     if client is None:

@@ -33,10 +33,17 @@ if TYPE_CHECKING:
 __all__ = ["Client"]
 
 
-def _registry() -> Any:
-    from ._plugins import get_registry  # pluggy loads on first use, not at import
+_get_registry: Callable[[], Any] | None = None
 
-    return get_registry()
+
+def _registry() -> Any:
+    """The backend registry (pluggy loads on first use, not at import)."""
+    global _get_registry
+    if _get_registry is None:
+        from ._plugins import get_registry
+
+        _get_registry = get_registry
+    return _get_registry()
 
 
 _FEATURES: tuple[tuple[str, str, Callable[[ChatRequest], bool]], ...] = (

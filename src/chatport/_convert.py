@@ -145,10 +145,10 @@ def tool_call_from_dict(data: object, where: str = "tool_calls") -> ToolCall:
 
 def message_from_dict(data: Mapping[str, Any]) -> Message:
     """Build a :class:`Message` from an OpenAI-style dict."""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise InvalidRequestError(f"expected a message dict or Message, got {_type_name(data)}")
-    unknown = sorted(set(data) - _MESSAGE_KEYS)
-    if unknown:
+    if not _MESSAGE_KEYS.issuperset(data):
+        unknown = sorted(set(data) - _MESSAGE_KEYS)
         raise InvalidRequestError(
             f"unknown key {unknown[0]!r}; a message has role, content, name, tool_calls, "
             "tool_call_id",
@@ -172,8 +172,13 @@ def message_from_dict(data: Mapping[str, Any]) -> Message:
     raw_calls = data.get("tool_calls") or ()
     if not isinstance(raw_calls, list | tuple):
         raise InvalidRequestError("must be a list", field="tool_calls")
-    tool_calls = tuple(
-        tool_call_from_dict(call, f"tool_calls[{index}]") for index, call in enumerate(raw_calls)
+    tool_calls = (
+        tuple(
+            tool_call_from_dict(call, f"tool_calls[{index}]")
+            for index, call in enumerate(raw_calls)
+        )
+        if raw_calls
+        else ()
     )
     return Message(
         cast(Any, data["role"]),
@@ -192,9 +197,9 @@ def coerce_messages(messages: object) -> tuple[Message, ...]:
     """
     if isinstance(messages, str):
         return (Message("user", messages),)
-    if isinstance(messages, Message | Mapping):
+    if type(messages) is not list and isinstance(messages, Message | Mapping):
         messages = [messages]
-    if not isinstance(messages, Iterable):
+    if type(messages) is not list and not isinstance(messages, Iterable):
         raise InvalidRequestError(
             f"expected a list of messages, got {_type_name(messages)}", field="messages"
         )

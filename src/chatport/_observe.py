@@ -11,12 +11,14 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._errors import APIError, ChatportError
 
 if TYPE_CHECKING:
     from ._config import Config
+    from ._plugins import PluginManager
     from ._request import ChatRequest
     from ._types import Completion
 
@@ -53,6 +55,19 @@ def _call_id() -> str:
     return f"{_process[1]}-{next(_call_numbers):x}"
 
 
+_get_manager: Callable[[], PluginManager] | None = None
+
+
+def _plugin_manager() -> PluginManager:
+    """The plugin manager (pluggy loads on the first call, not at import)."""
+    global _get_manager
+    if _get_manager is None:
+        from ._plugins import get_plugin_manager
+
+        _get_manager = get_plugin_manager
+    return _get_manager()
+
+
 class CallObserver:
     """Notifies the observer hooks about one call and its attempts."""
 
@@ -69,9 +84,7 @@ class CallObserver:
     )
 
     def __init__(self, config: Config) -> None:
-        from ._plugins import get_plugin_manager  # pluggy loads on first call, not at import
-
-        manager = get_plugin_manager()
+        manager = _plugin_manager()
         self._hook: Any = manager.hook
         self._hooks = manager.implemented()
         self.config = config

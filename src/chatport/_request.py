@@ -36,6 +36,7 @@ _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 
 
 _NAME_FORBIDDEN = frozenset("/?#\\%")
+_VALID_NAMES: set[str] = set()
 
 
 def endpoint_name_problem(name: str) -> str | None:
@@ -44,6 +45,8 @@ def endpoint_name_problem(name: str) -> str | None:
     A name is one path segment: non-empty, not ``.`` or ``..``, without ``/ ? # \\ %``,
     whitespace or control characters. Gateway names such as ``system.ai.gpt-5`` pass.
     """
+    if name in _VALID_NAMES:
+        return None
     if not name:
         return "it is empty"
     if name in (".", ".."):
@@ -53,6 +56,8 @@ def endpoint_name_problem(name: str) -> str | None:
             return f"it contains {char!r}; an endpoint name is a single path segment"
         if char.isspace() or not char.isprintable():
             return "it contains whitespace or control characters"
+    if len(_VALID_NAMES) < 256:  # a program uses a handful of endpoints: remember them
+        _VALID_NAMES.add(name)
     return None
 
 
@@ -210,8 +215,10 @@ def _validate(request: ChatRequest) -> None:
         raise InvalidRequestError("must be a bool", field="stream")
     if not isinstance(request.extra, Mapping):
         raise InvalidRequestError("must be a dict", field="extra")
-    _check_extra_json(request.extra)
     check_reasoning(request.reasoning, request.extra)
+    if not request.extra:
+        return
+    _check_extra_json(request.extra)
     clashes = sorted(set(request.extra) & {"messages", "model", "stream", *REQUEST_PARAMS})
     if clashes:
         raise InvalidRequestError(

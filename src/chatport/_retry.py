@@ -71,19 +71,27 @@ _deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
 )
 
 
-@contextmanager
-def deadline_scope(deadline: Deadline | float, attempt: int | None = None) -> Iterator[None]:
+class deadline_scope:  # lower case: it is used like a function, ``with deadline_scope(...)``
     """Make ``deadline`` the current call's deadline (a float is a ``time.monotonic()`` value)
-    and ``attempt`` the number of the try being run."""
-    if not isinstance(deadline, Deadline):
-        deadline = Deadline(deadline)
-    if attempt is not None:
-        deadline.attempt = attempt
-    token = _deadline.set(deadline)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+    and ``attempt`` the number of the try being run, inside a ``with`` block.
+
+    A plain class rather than a generator context manager: every call enters one.
+    """
+
+    __slots__ = ("_deadline", "_token")
+
+    def __init__(self, deadline: Deadline | float, attempt: int | None = None) -> None:
+        if not isinstance(deadline, Deadline):
+            deadline = Deadline(deadline)
+        if attempt is not None:
+            deadline.attempt = attempt
+        self._deadline = deadline
+
+    def __enter__(self) -> None:
+        self._token = _deadline.set(self._deadline)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _deadline.reset(self._token)
 
 
 @contextmanager

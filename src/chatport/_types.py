@@ -35,6 +35,7 @@ Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter"]
 FINISH_REASONS: frozenset[str] = frozenset({"stop", "length", "tool_calls", "content_filter"})
+_PLAIN_ROLES = frozenset({"system", "user", "assistant"})  # no tool_call_id needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,16 @@ class Message:
     tool_call_id: str | None = None
 
     def __post_init__(self) -> None:
+        if (  # a plain text message, the common case, has nothing more to check
+            type(self.content) is str
+            and type(self.role) is str
+            and self.role in _PLAIN_ROLES
+            and type(self.tool_calls) is tuple
+            and not self.tool_calls
+            and self.name is None
+            and self.tool_call_id is None
+        ):
+            return
         from ._convert import check_message
 
         check_message(self)

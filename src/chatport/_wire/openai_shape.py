@@ -63,6 +63,8 @@ def normalize_finish_reason(value: object) -> FinishReason | None:
 
 
 def _int_or_none(value: object) -> int | None:
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -193,9 +195,14 @@ def _choice(data: object, position: int) -> tuple[Choice, str, str | None]:
     if not isinstance(data, Mapping) or not isinstance(data.get("message"), Mapping):
         raise ResponseFormatError(f"{where} has no message object")
     message = data["message"]
-    parts = _content_parts(message.get("content"), f"{where}.message")
-    text, reasoning, signature, text_signature = _summary(parts)
-    calls = _tool_calls(message.get("tool_calls"), f"{where}.message")
+    content = message.get("content")
+    if type(content) is str and message.get("tool_calls") is None:  # plain text: no parts
+        text, reasoning, signature, text_signature = content, None, None, None
+        calls: tuple[ToolCall, ...] = ()
+    else:
+        parts = _content_parts(content, f"{where}.message")
+        text, reasoning, signature, text_signature = _summary(parts)
+        calls = _tool_calls(message.get("tool_calls"), f"{where}.message")
     if reasoning is not None or signature is not None:
         # reasoning blocks are kept as sent: each signature covers its own block
         assistant = Message("assistant", parts, tool_calls=calls)
@@ -212,6 +219,8 @@ def _choice(data: object, position: int) -> tuple[Choice, str, str | None]:
 
 def _error_in_body(data: Mapping[str, Any], backend: str | None) -> None:
     error = data.get("error")
+    if error is None:
+        return
     if isinstance(error, Mapping | str):
         message = error.get("message", str(error)) if isinstance(error, Mapping) else error
         raise APIError(f"the server reported an error: {message}", backend=backend)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .._family import ModelProfile
 
 _AsyncEntry = tuple[AsyncPools, AsyncGenerator[None, None]]
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per call
 
 __all__ = ["RestBackend"]
 
@@ -69,6 +70,7 @@ class RestBackend(Backend):
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._base: str | None = None
+        self._paths: dict[str, str] = {}
         self._default_timeout = _timeout(settings.timeout)
 
     def _check_fork(self) -> None:
@@ -143,7 +145,13 @@ class RestBackend(Backend):
 
     def _path(self, request: ChatRequest) -> str:
         # an absolute URL: httpx parses it once instead of merging it with a base URL
-        return f"{self._base_url()}/serving-endpoints/{quote(request.model, safe='')}/invocations"
+        path = self._paths.get(request.model)
+        if path is None:
+            model = quote(request.model, safe="")
+            path = f"{self._base_url()}/serving-endpoints/{model}/invocations"
+            if len(self._paths) < 256:
+                self._paths[request.model] = path
+        return path
 
     def _send(self, request: ChatRequest, profile: ModelProfile | None) -> dict[str, Any]:
         """The keyword arguments of the httpx call for ``request``."""
@@ -152,7 +160,7 @@ class RestBackend(Backend):
             body["stream"] = True
         return {
             "url": self._path(request),
-            "content": json.dumps(body, separators=(",", ":")).encode(),
+            "content": _COMPACT.encode(body).encode(),
             "headers": self._headers(),
             "timeout": self._call_timeout(),
         }
