@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._config import Config
 from ._errors import ChatportError, UnsupportedFeatureError
@@ -34,8 +33,7 @@ __all__ = ["Attempt", "Attempts", "run_async", "run_sync", "stream_async", "stre
 Prepare = Callable[[str | None, str | None, Mapping[str, Any] | None], tuple[Backend, ChatRequest]]
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One try of one entry of the chain."""
 
     backend: Backend

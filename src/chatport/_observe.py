@@ -72,12 +72,12 @@ class CallObserver:
     """Notifies the observer hooks about one call and its attempts."""
 
     __slots__ = (
+        "_call_id",
         "_ended",
         "_hook",
         "_hooks",
         "attempts",
         "backend",
-        "call_id",
         "config",
         "request",
         "started",
@@ -88,12 +88,20 @@ class CallObserver:
         self._hook: Any = manager.hook
         self._hooks = manager.implemented()
         self.config = config
-        self.call_id = _call_id()
+        self._call_id: str | None = None  # made when a hook first needs it
         self.started = 0.0
         self.attempts = 0
         self.request: ChatRequest | None = None
         self.backend = ""
         self._ended = False
+
+    @property
+    def call_id(self) -> str:
+        """This call's id, the same in every hook the call notifies."""
+        call_id = self._call_id
+        if call_id is None:
+            call_id = self._call_id = _call_id()
+        return call_id
 
     def start(self, request: ChatRequest, backend: str) -> None:
         """The call starts (before its first attempt)."""
