@@ -71,7 +71,6 @@ class RestBackend(Backend):
         self._pid = os.getpid()
         self._base: str | None = None
         self._paths: dict[str, str] = {}
-        self._default_timeout = _timeout(settings.timeout)
 
     def _check_fork(self) -> None:
         """In a forked child, drop (never close) the parent's connections."""
@@ -88,9 +87,11 @@ class RestBackend(Backend):
             self._base = check_host(self.settings)
         return self._base
 
-    def _headers(self) -> dict[str, str]:
-        # no Authorization here: the clients' bearer_auth adds it as each request is sent
-        return {"Content-Type": "application/json", "Accept": "application/json"}
+    # every request's headers, set once on the clients (no Authorization here: the clients'
+    # bearer_auth adds it as each request is sent)
+    _HEADERS: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"Content-Type": "application/json", "Accept": "application/json"}
+    )
 
     def _sync_client(self) -> httpx.Client:
         self._check_fork()
@@ -102,6 +103,7 @@ class RestBackend(Backend):
 
                     self._client = httpx.Client(
                         timeout=_timeout(self.settings.timeout),
+                        headers=dict(self._HEADERS),
                         limits=self._limits(),
                         auth=bearer_auth(self.settings.token),
                     )
@@ -119,6 +121,7 @@ class RestBackend(Backend):
             def make(size: int) -> httpx.AsyncClient:
                 return httpx.AsyncClient(
                     timeout=_timeout(self.settings.timeout),
+                    headers=dict(self._HEADERS),
                     limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
                     auth=bearer_auth(self.settings.token),
                 )
@@ -138,9 +141,11 @@ class RestBackend(Backend):
         return httpx.Limits(max_connections=size, max_keepalive_connections=size)
 
     def _call_timeout(self) -> httpx.Timeout | None:
+        """The timeout of a retry (the time left), or ``None`` for a first attempt, which
+        takes the client's own."""
         left = remaining(self.settings.timeout)
         if left >= self.settings.timeout - 0.001:
-            return self._default_timeout  # a first attempt: the client's own timeout
+            return None
         return _timeout(left)
 
     def _path(self, request: ChatRequest) -> str:
@@ -158,12 +163,14 @@ class RestBackend(Backend):
         body = chat_body(request, profile, self.name)
         if request.stream:
             body["stream"] = True
-        return {
+        arguments: dict[str, Any] = {
             "url": self._path(request),
             "content": _COMPACT.encode(body).encode(),
-            "headers": self._headers(),
-            "timeout": self._call_timeout(),
         }
+        timeout = self._call_timeout()
+        if timeout is not None:
+            arguments["timeout"] = timeout
+        return arguments
 
     def _completion(self, response: httpx.Response, body: bytes) -> Completion:
         status, headers = response.status_code, response.headers
