@@ -606,3 +606,47 @@ def test_the_text_delta_fast_path_reads_what_the_general_path_reads(chunk: dict)
     # a mapping that is not a dict never takes the shortcut
     assert fast.parse(chunk) == general.parse(MappingProxyType(chunk))
     assert (fast.answered, fast.finished) == (general.answered, general.finished)
+
+
+def test_text_chunk_is_the_chunk_the_dataclass_builds() -> None:
+    """The per-token constructor sets every field, as ``Chunk(...)`` does."""
+    import dataclasses
+
+    from chatport._types import Chunk, text_chunk
+
+    built = text_chunk("a", "id-1", "m", 7)
+    expected = Chunk(text="a", id="id-1", model="m", created=7)
+    for field in dataclasses.fields(Chunk):  # a new Chunk field must be set here too
+        assert getattr(built, field.name) == getattr(expected, field.name), field.name
+    assert built == expected
+    assert hash(built) == hash(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.text = "b"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "assistant", "content": "plain"},
+        {"role": "assistant", "content": ""},
+        {"role": "assistant", "content": "x", "tool_calls": None},
+    ],
+)
+def test_a_plain_text_answer_reads_as_its_content_parts_would(message: dict) -> None:
+    """The shortcut for string content gives the completion the part walk gives."""
+    data = {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+    as_parts = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {**message, "content": [{"type": "text", "text": message["content"]}]},
+                "finish_reason": "stop",
+            }
+        ]
+    }
+    fast, general = completion_from_chat(data), completion_from_chat(as_parts)
+    assert (fast.text, fast.message, fast.choices) == (
+        general.text,
+        general.message,
+        general.choices,
+    )

@@ -29,6 +29,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "assistant_message",
+    "text_chunk",
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
@@ -378,3 +379,25 @@ class Chunk:
 
     def __post_init__(self) -> None:
         _check_finish_reason(self.finish_reason)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def text_chunk(text: str, id: str | None, model: str | None, created: int | None) -> Chunk:
+    """``Chunk(text=text, id=id, model=model, created=created)``, built without the
+    dataclass ``__init__``: a stream makes one per token, and this one needs no checks."""
+    chunk: Chunk = _new(Chunk)
+    _set(chunk, "text", text)
+    _set(chunk, "reasoning", None)
+    _set(chunk, "tool_calls", ())
+    _set(chunk, "finish_reason", None)
+    _set(chunk, "usage", None)
+    _set(chunk, "signature", None)
+    _set(chunk, "id", id)
+    _set(chunk, "model", model)
+    _set(chunk, "created", created)
+    _set(chunk, "text_signature", None)
+    _set(chunk, "parsed", None)
+    return chunk

@@ -134,7 +134,7 @@ def current_cancellation() -> Cancellation | None:
 
 
 def split_lines(pieces: Iterable[bytes]) -> Iterator[str]:
-    """Lines of a byte stream, in time linear in its length (``\\r\\n`` or ``\\n``)."""
+    """Lines of a byte stream, in time linear in its length (``\r\n`` or ``\n``)."""
     pending: list[bytes] = []
     for piece in pieces:
         yield from _lines_of(piece, pending)
@@ -152,18 +152,27 @@ async def asplit_lines(pieces: AsyncIterable[bytes]) -> AsyncIterator[str]:
         yield b"".join(pending).decode("utf-8", "replace").rstrip("\r")
 
 
-def _lines_of(piece: bytes, pending: list[bytes]) -> Iterator[str]:
+def _lines_of(piece: bytes, pending: list[bytes]) -> list[str]:
+    """The lines ``piece`` completes; its unfinished tail is kept in ``pending``.
+
+    A list, not a generator: a stream runs this once per network read, and its lines are
+    consumed at once.
+    """
+    lines: list[str] = []
     start = 0
     while True:
         end = piece.find(b"\n", start)
         if end < 0:
             if start < len(piece):
                 pending.append(piece[start:])
-            return
-        pending.append(piece[start:end])
-        line = b"".join(pending)
-        pending.clear()
-        yield line.decode("utf-8", "replace").rstrip("\r")
+            return lines
+        if pending:
+            pending.append(piece[start:end])
+            line = b"".join(pending)
+            pending.clear()
+        else:
+            line = piece[start:end]
+        lines.append(line.decode("utf-8", "replace").rstrip("\r"))
         start = end + 1
 
 

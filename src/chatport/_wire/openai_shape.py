@@ -29,6 +29,7 @@ from .._types import (
     ToolCall,
     Usage,
     assistant_message,
+    text_chunk,
 )
 
 __all__ = [
@@ -398,15 +399,15 @@ class ChunkParser:
         if type(delta) is not dict or choice.get("index", 0) not in (0, None):
             return None
         content = delta.get("content")
-        if type(content) is not str or not content or len(delta.keys() - _PLAIN_DELTA):
+        if type(content) is not str or not content or not _PLAIN_DELTA.issuperset(delta):
             return None
         self.answered = True
         response_id, model, created = data.get("id"), data.get("model"), data.get("created")
-        return Chunk(
-            text=content,
-            id=response_id if type(response_id) is str else None,
-            model=model if type(model) is str else None,
-            created=created if type(created) is int else _int_or_none(created),
+        return text_chunk(
+            content,
+            response_id if type(response_id) is str else None,
+            model if type(model) is str else None,
+            created if type(created) is int else _int_or_none(created),
         )
 
     def finish(self) -> Chunk | None:

@@ -66,6 +66,14 @@ class ChatEventStream:
 
     def feed(self, line: str) -> Chunk | None:
         """One line of the stream; a chunk when it carries one."""
+        if line.startswith("data: {"):  # the common line, decoded without the general path
+            try:
+                data = json.loads(line[6:])
+            except ValueError:
+                raise ResponseFormatError(
+                    "a stream event is not JSON", backend=self.backend
+                ) from None
+            return self.parser.parse(data)
         data = decode_event(line, self.backend)
         if data is None:
             return None
@@ -135,6 +143,8 @@ def read_lines(
     With a ``clock``, each chunk restarts its idle deadline (comments do not).
     """
     for line in lines:
+        if not line:  # the blank line between events carries nothing
+            continue
         chunk = events.feed(line)
         if chunk is not None:
             if clock is not None:
@@ -149,6 +159,8 @@ async def aread_lines(
 ) -> AsyncIterator[Chunk]:
     """The async twin of :func:`read_lines`."""
     async for line in lines:
+        if not line:
+            continue
         chunk = events.feed(line)
         if chunk is not None:
             if clock is not None:
