@@ -3,6 +3,7 @@
     python benchmarks/bench.py            # the full run (several minutes)
     python benchmarks/bench.py --smoke    # a few iterations of everything (CI; no assertions)
     python benchmarks/bench.py --only overhead,startup
+    python benchmarks/bench.py --plugins  # with the installed third-party plugins active
 
 The local workspace runs as `chatport serve` in its own process on 127.0.0.1, and every
 contender sends the same request to the same endpoint. Pairs are interleaved in rounds
@@ -301,8 +302,25 @@ def startup(runs: int) -> None:
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "python -c 'import chatport'": [sys.executable, "-c", "import chatport"],
+        # what first use costs: names load when touched (chatport/__init__.py)
+        "import chatport; chatport.Message": [
+            sys.executable,
+            "-c",
+            "import chatport; chatport.Message",
+        ],
+        "import chatport; chatport.Client": [
+            sys.executable,
+            "-c",
+            "import chatport; chatport.Client",
+        ],
         "chatport --help": [chatport_cli, "--help"],
     }
+    # as installed: with bytecode. A first run writes the .pyc files even where
+    # PYTHONDONTWRITEBYTECODE is set (as on CI machines), which would otherwise make
+    # every run compile chatport from source.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for command in commands.values():
+        subprocess.run(command, stdout=subprocess.DEVNULL, env=env, check=True)
     samples: dict[str, list[float]] = {name: [] for name in commands}
     for index in range(runs):
         for name in commands if index % 2 == 0 else reversed(list(commands)):
@@ -506,7 +524,14 @@ def main() -> None:
     parser.add_argument(
         "--only", default="overhead,module,peers,startup,throughput,streaming,memory"
     )
+    parser.add_argument(
+        "--plugins",
+        action="store_true",
+        help="keep installed third-party plugins active (their hooks then run on every call)",
+    )
     args = parser.parse_args()
+    if not args.plugins:  # chatport itself, not whatever plugins this venv happens to hold
+        os.environ["CHATPORT_DISABLE_PLUGINS"] = "1"
     sections = set(args.only.split(","))
     smoke = args.smoke
     process, url = start_server()
@@ -520,6 +545,9 @@ def main() -> None:
     kind = "smoke" if smoke else "full"
     python = platform.python_version()
     print(f"# chatport benchmarks ({kind} run, {os.cpu_count()} CPUs, Python {python})")
+    plugins = "active" if args.plugins else "disabled (--plugins to keep them)"
+    print(f"third-party plugins: {plugins}")
+    RESULTS["machine"]["plugins"] = bool(args.plugins)
     try:
         if "overhead" in sections:
             overhead(url, 2 if smoke else 10, 5 if smoke else 100)

@@ -194,6 +194,21 @@ def _validate(request: ChatRequest) -> None:
     for index, message in enumerate(request.messages):
         if not isinstance(message, Message):
             raise InvalidRequestError("expected a Message", field=f"messages[{index}]")
+    if (  # no parameter set (the common call): nothing more to check
+        request.max_tokens is None
+        and request.temperature is None
+        and request.top_p is None
+        and request.stop is None
+        and request.n is None
+        and request.tools is None
+        and request.tool_choice is None
+        and request.response_format is None
+        and request.reasoning is None
+        and type(request.stream) is bool
+        and type(request.extra) is MappingProxyType
+        and not request.extra
+    ):
+        return
     _check_int(request.max_tokens, "max_tokens")
     _check_int(request.n, "n")
     _check_range(request.temperature, "temperature", 0.0, 2.0)
