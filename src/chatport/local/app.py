@@ -217,11 +217,13 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
             prompt_tokens(messages),
         )
         headers = {"served-model-name": model}
+        claude = endpoint.family == "anthropic"
         if stream:
-            chunks = chat_chunks(*args, stream_usage(endpoint, body))
+            chunks = chat_chunks(*args, stream_usage(endpoint, body), claude=claude)
             events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
             return _EventStream(events, faults.drop_after, headers, faults.chunk_delay, state)
-        return JSONResponse(chat_response(*args, not endpoint.omit_usage), headers=headers)
+        final = chat_response(*args, not endpoint.omit_usage, claude=claude)
+        return JSONResponse(final, headers=headers)
 
     async def invocations(request: Request) -> Response:
         endpoint = state.endpoint(request.path_params["name"])
