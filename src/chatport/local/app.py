@@ -265,6 +265,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
             choice,
             prompt_tokens(messages),
             not endpoint.omit_usage,
+            claude=endpoint.family == "anthropic",
         )
         if not stream:
             return JSONResponse(final)
