@@ -152,9 +152,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
 
     def _created(request: Request, endpoint: Endpoint) -> int:
         """The endpoint's clock (``fixed_created`` or now), which also dates the answer."""
-        created = (
-            endpoint.fixed_created if endpoint.fixed_created is not None else int(time.time())
-        )
+        created = endpoint.fixed_created if endpoint.fixed_created is not None else int(time.time())
         date_answer(request.scope, created)
         return created
 
