@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .errors import bad_request, extra_inputs, invalid_parameter
@@ -251,10 +252,9 @@ def reasoning_tokens(choices: list[Answer]) -> int:
 #: here: the local workspace caches nothing). Real Databricks Claude answers carry them
 #: streamed and not (litellm issue #36933 / PR #36943; databricks-ai-bridge's
 #: ``ChatDatabricks`` reads them), and their ``prompt_tokens`` already includes them.
-CLAUDE_CACHE_FIELDS: dict[str, int] = {
-    "cache_read_input_tokens": 0,
-    "cache_creation_input_tokens": 0,
-}
+CLAUDE_CACHE_FIELDS: Mapping[str, int] = MappingProxyType(
+    {"cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+)
 
 
 def usage(prompt: int, choices: list[Answer], *, claude: bool = False) -> dict[str, Any]:
