@@ -82,6 +82,8 @@ def test_plain_message_on_both_routes(workspace: LocalWorkspace, route: str) -> 
     usage = message.usage
     assert (usage.input_tokens, usage.output_tokens) == (8, 6)  # system words count too
     assert (usage.cache_creation_input_tokens, usage.cache_read_input_tokens) == (0, 0)
+    assert usage.output_tokens_details is not None  # 0 without thinking, as chat reports
+    assert usage.output_tokens_details.thinking_tokens == 0
     assert workspace.requests[-1].path == f"/{route}/anthropic/v1/messages"
     assert workspace.requests[-1].headers["authorization"] == "Bearer ****"
 
@@ -110,6 +112,8 @@ def test_thinking_only_when_requested(workspace: LocalWorkspace) -> None:
     assert thought.content[0].thinking == "The user asked: think first"
     assert thought.content[0].signature.startswith("sig-")
     assert thought.usage.output_tokens == 2 + 5  # the answer and the thinking
+    assert thought.usage.output_tokens_details is not None
+    assert thought.usage.output_tokens_details.thinking_tokens == 5
 
 
 def test_tool_use_then_tool_result(workspace: LocalWorkspace) -> None:
@@ -196,9 +200,14 @@ def test_stream_event_sequence_on_the_wire(workspace: LocalWorkspace) -> None:
     deltas = {data["delta"]["type"] for name, data in events if name == "content_block_delta"}
     assert deltas == {"thinking_delta", "signature_delta", "input_json_delta"}
     assert names.count("content_block_stop") == 2
+    start_usage = events[0][1]["message"]["usage"]
+    assert start_usage["output_tokens_details"] == {"thinking_tokens": 0}  # none yet
     message_delta = events[-2][1]
     assert message_delta["delta"]["stop_reason"] == "tool_use"
-    assert message_delta["usage"]["output_tokens"] > 0
+    usage = message_delta["usage"]  # cumulative: input, cache and output again
+    assert usage["output_tokens"] > usage["output_tokens_details"]["thinking_tokens"] == 5
+    assert usage["input_tokens"] == start_usage["input_tokens"] == 2
+    assert (usage["cache_read_input_tokens"], usage["cache_creation_input_tokens"]) == (0, 0)
     text_events = raw_events(workspace, {**body, "tools": None, "thinking": None})
     text_deltas = [d["delta"] for n, d in text_events if n == "content_block_delta"]
     assert {d["type"] for d in text_deltas} == {"text_delta"}
@@ -222,6 +231,11 @@ def test_streamed_answer_equals_the_plain_one(workspace: LocalWorkspace) -> None
         plain.usage.output_tokens,
     )
     assert streamed.usage.input_tokens == plain.usage.input_tokens
+    assert streamed.usage.output_tokens_details == plain.usage.output_tokens_details
+    assert plain.usage.output_tokens_details is not None
+    thinking = plain.content[0]
+    assert thinking.type == "thinking"
+    assert plain.usage.output_tokens_details.thinking_tokens == len(thinking.thinking.split())
 
 
 def invalid(ws: LocalWorkspace, **kwargs: Any) -> str:

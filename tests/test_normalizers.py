@@ -454,6 +454,38 @@ def test_usage_token_details() -> None:
     assert Usage(1, 2).to_dict() == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
 
 
+#: Claude on Databricks chat completions: cache counts at the top of ``usage``.
+CLAUDE_USAGE = {
+    "prompt_tokens": 12,
+    "completion_tokens": 3,
+    "total_tokens": 15,
+    "cache_read_input_tokens": 7,
+    "cache_creation_input_tokens": 2,
+    "completion_tokens_details": {"reasoning_tokens": 0},
+}
+
+
+def test_claude_top_level_cache_reads_are_cached_tokens() -> None:
+    completion = completion_from_chat(
+        chat({"role": "assistant", "content": "x"}, usage=CLAUDE_USAGE)
+    )
+    assert completion.usage == Usage(12, 3, 15, reasoning_tokens=0, cached_tokens=7)
+
+
+def test_prompt_tokens_details_win_over_top_level_cache_reads() -> None:
+    both = {**CLAUDE_USAGE, "prompt_tokens_details": {"cached_tokens": 4}}
+    completion = completion_from_chat(chat({"role": "assistant", "content": "x"}, usage=both))
+    assert completion.usage.cached_tokens == 4
+
+
+def test_claude_streamed_cache_reads_are_cached_tokens() -> None:
+    partial = {"prompt_tokens": 12, "completion_tokens": None, "cache_read_input_tokens": 7}
+    completion = _stream(
+        [_chunk({"content": "a"}, usage=partial), _chunk({}, "stop", usage=CLAUDE_USAGE)]
+    )
+    assert completion.usage == Usage(12, 3, 15, reasoning_tokens=0, cached_tokens=7)
+
+
 @pytest.mark.parametrize(
     "shape",
     [

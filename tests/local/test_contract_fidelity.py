@@ -14,6 +14,7 @@ from databricks.sdk.errors import BadRequest
 from databricks.sdk.service.serving import ChatMessage, ChatMessageRole, ExternalModelProvider
 from mlflow.deployments import get_deploy_client
 from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses.response_usage import OutputTokensDetails
 from pydantic import BaseModel, Field
 
 from chatport.local import LocalWorkspace
@@ -88,6 +89,15 @@ def test_responses_passthrough_refuses_claude_and_open_responses_serves_it(
     assert [item.type for item in result.output] == ["reasoning", "message"]
     assert result.usage is not None
     assert result.usage.output_tokens_details.reasoning_tokens == 5
+    assert result.usage.input_tokens_details.cached_tokens == 0
+    plain = (
+        client(ws)
+        .post("/open-responses", cast_to=Response, body={"model": CLAUDE, "input": "no thinking"})
+        .usage
+    )
+    assert plain is not None  # Claude reports both breakdowns, as on chat completions
+    details = (plain.input_tokens_details.cached_tokens, plain.output_tokens_details)
+    assert details == (0, OutputTokensDetails(reasoning_tokens=0))
     events = client(ws).post(
         "/open-responses",
         cast_to=Response,

@@ -119,14 +119,55 @@ def test_openai_family_streams_usage_only_when_asked(ws: LocalWorkspace) -> None
     assert all("usage" not in chunk for chunk in declined)
 
 
+#: What a Claude endpoint adds to every usage object (litellm PR #36943 captured them).
+CLAUDE_CACHE = {"cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+
+
 @pytest.mark.parametrize("name", [CLAUDE, LLAMA])
 def test_claude_and_llama_stream_usage_in_every_chunk(ws: LocalWorkspace, name: str) -> None:
     streamed = chunks(ws, name, stream_options={"include_usage": True})
     partial = {"prompt_tokens": 3, "completion_tokens": None, "total_tokens": None}
+    if name == CLAUDE:
+        partial.update(CLAUDE_CACHE)  # the prompt side is known from the first chunk
     assert [chunk["usage"] for chunk in streamed[:-1]] == [partial] * (len(streamed) - 1)
     assert streamed[-1]["choices"][0]["finish_reason"] == "stop"
     assert streamed[-1]["usage"] == chat(ws, name).json()["usage"]
     assert streamed[-1]["usage"]["completion_tokens"] == 3
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_claude_usage_carries_cache_counts_and_reasoning_tokens(
+    ws: LocalWorkspace, stream: bool
+) -> None:
+    """Claude on Databricks chat: top-level cache counts, reasoning tokens even when 0."""
+    for extra, reasoning in (({}, 0), (THINKING, 6)):
+        if stream:
+            usage = chunks(ws, CLAUDE, **extra)[-1]["usage"]
+        else:
+            usage = chat(ws, CLAUDE, **extra).json()["usage"]
+        assert usage == {
+            "prompt_tokens": 3,
+            "completion_tokens": 3 + reasoning,
+            "total_tokens": 6 + reasoning,
+            **CLAUDE_CACHE,
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
+        }
+
+
+@pytest.mark.parametrize("name", [GPT, LLAMA, GEMINI, "local-scripted"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_other_families_send_no_claude_usage_fields(
+    ws: LocalWorkspace, name: str, stream: bool
+) -> None:
+    if stream:
+        body = {} if name == GEMINI else {"stream_options": {"include_usage": True}}
+        usages = [c["usage"] for c in chunks(ws, name, **body) if c.get("usage")]
+    else:
+        usages = [chat(ws, name).json()["usage"]]
+    assert usages
+    for usage in usages:
+        assert not set(usage) & set(CLAUDE_CACHE), name
+        assert "completion_tokens_details" not in usage, name
 
 
 @pytest.mark.parametrize("name", [GEMINI, "local-scripted"])
@@ -200,7 +241,7 @@ def test_gemini_content_parts_with_thought_signature(ws: LocalWorkspace) -> None
 def test_hybrid_claude_reasons_only_with_thinking(ws: LocalWorkspace) -> None:
     plain = chat(ws, CLAUDE).json()
     assert plain["choices"][0]["message"]["content"] == "alpha beta gamma"
-    assert "completion_tokens_details" not in plain["usage"]
+    assert plain["usage"]["completion_tokens_details"] == {"reasoning_tokens": 0}
     disabled = chat(ws, CLAUDE, thinking={"type": "disabled"}).json()
     assert disabled["choices"][0]["message"]["content"] == "alpha beta gamma"
     thought = chat(ws, CLAUDE, **THINKING).json()

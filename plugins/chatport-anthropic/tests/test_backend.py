@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -397,3 +398,35 @@ def test_async_clients_close_with_aclose(workspace: LocalWorkspace) -> None:
         return first.text, "".join(c.text for c in chunks)
 
     assert asyncio.run(main()) == ("hello async", "hello async")
+
+
+# -- created ------------------------------------------------------------------------------
+
+
+def completed(c: chatport.Client, mode: str) -> chatport.Completion:
+    """One call in ``mode``, streamed ones collected."""
+    if mode == "sync":
+        return c.complete("what time is it")
+    if mode == "async":
+        return asyncio.run(c.acomplete("what time is it"))
+    if mode == "stream":
+        return chatport.collect(c.stream("what time is it"))
+
+    async def consume() -> chatport.Completion:
+        return chatport.collect([chunk async for chunk in c.astream("what time is it")])
+
+    return asyncio.run(consume())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream", "astream"])
+def test_created_is_the_answers_date(mode: str) -> None:
+    """Without a fixed clock, ``created`` is the server's Date: now, to the second."""
+    with LocalWorkspace() as ws, ws.activated():
+        before = int(time.time())
+        with chatport.Client(
+            backend="anthropic", model="databricks-claude-sonnet-4-5", config={}
+        ) as client:
+            completion = completed(client, mode)
+        after = int(time.time())
+    assert completion.created is not None
+    assert before <= completion.created <= after

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
-from chatport_anthropic._normalize import StreamState, completion_from_message
+from chatport_anthropic._normalize import (
+    StreamState,
+    completion_from_message,
+    created_from,
+    usage_from,
+)
 from chatport_anthropic._request import convert_messages
 
 import chatport
@@ -81,6 +87,74 @@ def test_cache_tokens_are_part_of_the_prompt() -> None:
     assert completion.usage == chatport.Usage(47, 5, 52, cached_tokens=30)
 
 
+def test_thinking_tokens_are_reasoning_tokens() -> None:
+    usage = {
+        "input_tokens": 3,
+        "output_tokens": 12,
+        "output_tokens_details": {"thinking_tokens": 8},
+    }
+    completion = completion_from_message(
+        message([{"type": "text", "text": "x"}], usage=usage), "anthropic"
+    )
+    assert completion.usage == chatport.Usage(3, 12, 15, reasoning_tokens=8)
+    without = completion_from_message(message([{"type": "text", "text": "x"}]), "anthropic")
+    assert without.usage.reasoning_tokens is None  # no breakdown sent: unknown, not 0
+
+
+def test_message_delta_counts_are_cumulative_and_win() -> None:
+    start = {
+        "input_tokens": 4,
+        "output_tokens": 1,
+        "cache_read_input_tokens": 2,
+        "output_tokens_details": {"thinking_tokens": 0},
+    }
+    delta = {
+        "input_tokens": 4,
+        "output_tokens": 20,
+        "cache_read_input_tokens": 3,
+        "output_tokens_details": {"thinking_tokens": 11},
+    }
+    assert usage_from(start, delta) == chatport.Usage(7, 20, 27, 11, 3)
+    # a delta with only its output count: the start's breakdown is stale, so unknown
+    assert usage_from(start, {"output_tokens": 20}) == chatport.Usage(6, 20, 26, None, 2)
+
+
+@pytest.mark.parametrize(
+    ("date", "created"),
+    [
+        ("Tue, 14 Nov 2023 22:13:20 GMT", 1_700_000_000),
+        ("Tue, 14 Nov 2023 23:13:20 +0100", 1_700_000_000),
+        ("Tue, 14 Nov 2023 22:13:20 -0000", 1_700_000_000),
+    ],
+)
+def test_date_header_is_created(date: str, created: int) -> None:
+    assert created_from(httpx.Headers({"Date": date})) == created
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        httpx.Headers(),
+        httpx.Headers({"Date": ""}),
+        httpx.Headers({"Date": "yesterday"}),
+        httpx.Headers({"Date": "Tue, 14 Nov 2023"}),
+        httpx.Headers({"Date": "Tue, 31 Feb 2023 22:13:20 GMT"}),
+        httpx.Headers({"Date": "Tue, 14 Nov 99999 22:13:20 GMT"}),
+        {"date": 1_700_000_000},
+    ],
+)
+def test_missing_or_malformed_date_is_no_created(headers: Any) -> None:
+    assert created_from(headers) is None
+
+
+def test_a_non_streamed_answer_takes_created() -> None:
+    completion = completion_from_message(
+        message([{"type": "text", "text": "x"}]), "anthropic", created=1_700_000_000
+    )
+    assert completion.created == 1_700_000_000
+
+
 @pytest.mark.parametrize(
     ("stop_reason", "finish_reason"),
     [
@@ -150,19 +224,20 @@ def test_stream_events_assemble_like_the_message() -> None:
         {
             "type": "message_delta",
             "delta": {"stop_reason": "tool_use"},
-            "usage": {"output_tokens": 9},
+            "usage": {"output_tokens": 9, "output_tokens_details": {"thinking_tokens": 2}},
         },
         {"type": "message_stop"},
     ]
-    state = StreamState("anthropic")
+    state = StreamState("anthropic", created=1_700_000_000)
     chunks = [chunk for event in events if (chunk := state.event(event)) is not None]
     state.check_finished()
     streamed = chatport.collect(chunks)
     assert streamed.reasoning == "hm ok"
     assert streamed.tool_calls == (ToolCall("t1", "f", '{"a": 1}'),)
     assert streamed.finish_reason == "tool_calls"
-    assert streamed.usage == chatport.Usage(4, 9, 13, cached_tokens=None)
+    assert streamed.usage == chatport.Usage(4, 9, 13, reasoning_tokens=2, cached_tokens=None)
     assert streamed.id == "msg_1"
+    assert {chunk.created for chunk in chunks} == {1_700_000_000}  # on every chunk
     assert streamed.message == Message(
         "assistant", (ReasoningPart("hm ok", "sig-z"),), tool_calls=streamed.tool_calls
     )

@@ -80,15 +80,25 @@ def detail(data: Mapping[str, Any], holder: str, name: str) -> int | None:
 
 
 def usage_from(data: object) -> Usage | None:
-    """A :class:`Usage` from an OpenAI ``usage`` object (``None`` when absent)."""
+    """A :class:`Usage` from an OpenAI ``usage`` object (``None`` when absent).
+
+    Cached tokens are ``prompt_tokens_details.cached_tokens`` or, without that, the
+    top-level ``cache_read_input_tokens`` Claude endpoints on Databricks send (read by
+    databricks-ai-bridge's ``ChatDatabricks``; litellm issue #36933). Either way they
+    are part of ``prompt_tokens``: a cache hit reports the same ``prompt_tokens`` as
+    the cold call (litellm PR #36943).
+    """
     if not isinstance(data, Mapping):
         return None
+    cached = detail(data, "prompt_tokens_details", "cached_tokens")
+    if cached is None:
+        cached = _int_or_none(data.get("cache_read_input_tokens"))
     return Usage(
         _int_or_none(data.get("prompt_tokens")),
         _int_or_none(data.get("completion_tokens")),
         _int_or_none(data.get("total_tokens")),
         detail(data, "completion_tokens_details", "reasoning_tokens"),
-        detail(data, "prompt_tokens_details", "cached_tokens"),
+        cached,
     )
 
 

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .chat import chat_chunks, chat_response, check_chat_body
+from .dates import date_answer, with_dates
 from .endpoints import Endpoint, Fault
 from .errors import (
     WireError,
@@ -149,8 +150,11 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
             return None
         return endpoint.fixed_id or state.next_id(prefix)
 
-    def _created(endpoint: Endpoint) -> int:
-        return endpoint.fixed_created if endpoint.fixed_created is not None else int(time.time())
+    def _created(request: Request, endpoint: Endpoint) -> int:
+        """The endpoint's clock (``fixed_created`` or now), which also dates the answer."""
+        created = endpoint.fixed_created if endpoint.fixed_created is not None else int(time.time())
+        date_answer(request.scope, created)
+        return created
 
     def authenticate(request: Request) -> None:
         if state.token is None and not state.oauth_clients:
@@ -190,6 +194,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
     async def chat(
         request: Request, endpoint: Endpoint, body: Any, *, model_required: bool
     ) -> Response:
+        created = _created(request, endpoint)
         faults = _Faults(state, endpoint)
         await faults.before(endpoint)
         body = check_chat_body(
@@ -212,16 +217,18 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         args = (
             _response_id(endpoint, "chatcmpl-"),
             model,
-            _created(endpoint),
+            created,
             choices,
             prompt_tokens(messages),
         )
         headers = {"served-model-name": model}
+        claude = endpoint.family == "anthropic"
         if stream:
-            chunks = chat_chunks(*args, stream_usage(endpoint, body))
+            chunks = chat_chunks(*args, stream_usage(endpoint, body), claude=claude)
             events = [_data(chunk) for chunk in chunks] + [b"data: [DONE]\n\n"]
             return _EventStream(events, faults.drop_after, headers, faults.chunk_delay, state)
-        return JSONResponse(chat_response(*args, not endpoint.omit_usage), headers=headers)
+        final = chat_response(*args, not endpoint.omit_usage, claude=claude)
+        return JSONResponse(final, headers=headers)
 
     async def invocations(request: Request) -> Response:
         endpoint = state.endpoint(request.path_params["name"])
@@ -240,6 +247,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise bad_request("model: a model (endpoint name) is required")
         endpoint = state.endpoint(body["model"])
+        created = _created(request, endpoint)
         faults = _Faults(state, endpoint)
         await faults.before(endpoint)
         messages, params = check_responses_body(body)
@@ -259,10 +267,11 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         final = response_object(
             _response_id(endpoint, "resp_"),
             model,
-            _created(endpoint),
+            created,
             choice,
             prompt_tokens(messages),
             not endpoint.omit_usage,
+            claude=endpoint.family == "anthropic",
         )
         if not stream:
             return JSONResponse(final)
@@ -282,6 +291,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise anthropic_error("model: Field required")
         endpoint = state.endpoint(body["model"])
+        _created(request, endpoint)  # a message has no timestamp: its Date header is one
         check_messages_family(endpoint)
         faults = _Faults(state, endpoint)
         await faults.before(endpoint)
@@ -388,4 +398,4 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     app = Starlette(routes=routes)
-    return with_request_ids(state.logging_middleware(app))
+    return with_dates(with_request_ids(state.logging_middleware(app)))

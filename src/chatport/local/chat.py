@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .errors import bad_request, extra_inputs, invalid_parameter
@@ -11,7 +12,15 @@ from .formats import chat_format
 from .generate import Answer, split_pieces
 from .rules import UsageMode, check_effort
 
-__all__ = ["chat_chunks", "chat_response", "check_chat_body", "merge_extra_params"]
+__all__ = [
+    "CLAUDE_CACHE_FIELDS",
+    "chat_chunks",
+    "chat_response",
+    "check_chat_body",
+    "merge_extra_params",
+    "reasoning_tokens",
+    "usage",
+]
 
 _MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -234,17 +243,38 @@ def _message(choice: Answer) -> dict[str, Any]:
     return message
 
 
-def usage(prompt: int, choices: list[Answer]) -> dict[str, Any]:
-    """The OpenAI ``usage`` object for ``choices`` (reasoning tokens when there were any)."""
+def reasoning_tokens(choices: list[Answer]) -> int:
+    """The thinking the local models did for ``choices``, one token a word."""
+    return sum(len((choice.reasoning or "").split()) for choice in choices)
+
+
+#: The prompt-side cache counts Claude endpoints put at the top of ``usage`` (always 0
+#: here: the local workspace caches nothing). Real Databricks Claude answers carry them
+#: streamed and not (litellm issue #36933 / PR #36943; databricks-ai-bridge's
+#: ``ChatDatabricks`` reads them), and their ``prompt_tokens`` already includes them.
+CLAUDE_CACHE_FIELDS: Mapping[str, int] = MappingProxyType(
+    {"cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
+)
+
+
+def usage(prompt: int, choices: list[Answer], *, claude: bool = False) -> dict[str, Any]:
+    """The OpenAI ``usage`` object for ``choices``.
+
+    Reasoning tokens appear when there were any; a Claude endpoint (``claude``) always
+    reports them (0 without thinking, as a real one does: litellm PR #36943 captured
+    ``"completion_tokens_details": {"reasoning_tokens": 0}`` from ``system.ai.claude-*``)
+    and adds its cache counts (:data:`CLAUDE_CACHE_FIELDS`).
+    """
     completion = sum(choice.completion_tokens for choice in choices)
     result: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-    if any(choice.reasoning is not None for choice in choices):
-        reasoning = sum(len((choice.reasoning or "").split()) for choice in choices)
-        result["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    if claude:
+        result.update(CLAUDE_CACHE_FIELDS)
+    if claude or any(choice.reasoning is not None for choice in choices):
+        result["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens(choices)}
     return result
 
 
@@ -255,8 +285,10 @@ def chat_response(
     choices: list[Answer],
     prompt: int,
     with_usage: bool,
+    *,
+    claude: bool = False,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object."""
+    """A ``chat.completion`` object (``claude``: usage the way Claude endpoints send it)."""
     body: dict[str, Any] = {
         "id": response_id,
         "object": "chat.completion",
@@ -268,7 +300,7 @@ def chat_response(
         ],
     }
     if with_usage:
-        body["usage"] = usage(prompt, choices)
+        body["usage"] = usage(prompt, choices, claude=claude)
     return body
 
 
@@ -308,12 +340,16 @@ def chat_chunks(
     choices: list[Answer],
     prompt: int,
     usage_mode: UsageMode,
+    *,
+    claude: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects of a streamed answer.
 
     ``usage_mode`` places usage: ``last`` on the final finish chunk, ``every`` on every
     chunk (``completion_tokens: null`` until the final finish chunk), ``separate`` in an
-    extra chunk with ``"choices": []`` after the finish chunks, ``none`` nowhere.
+    extra chunk with ``"choices": []`` after the finish chunks, ``none`` nowhere. With
+    ``claude`` every usage object carries the cache counts, and the final one the
+    reasoning tokens (see :func:`usage`).
     """
     base = {
         "id": response_id,
@@ -321,8 +357,14 @@ def chat_chunks(
         "created": created,
         "model": model,
     }
-    full = usage(prompt, choices)
-    partial = {"prompt_tokens": prompt, "completion_tokens": None, "total_tokens": None}
+    full = usage(prompt, choices, claude=claude)
+    partial: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": None,
+        "total_tokens": None,
+    }
+    if claude:
+        partial.update(CLAUDE_CACHE_FIELDS)
     running = {"usage": partial} if usage_mode == "every" else {}
     for index, choice in enumerate(choices):
         for delta in _deltas(choice):

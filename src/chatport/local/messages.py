@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from .chat import reasoning_tokens
 from .endpoints import Endpoint
 from .errors import WireError, anthropic_error, bad_request
 from .generate import Answer, signature_for, split_pieces
@@ -295,7 +296,12 @@ def _blocks(choice: Answer) -> list[dict[str, Any]]:
 def message_object(
     message_id: str | None, model: str, choice: Answer, prompt: int
 ) -> dict[str, Any]:
-    """A complete ``message`` object."""
+    """A complete ``message`` object.
+
+    Its usage breaks ``output_tokens`` down as the Messages API does
+    (``output_tokens_details.thinking_tokens``, 0 without thinking): the same count the
+    chat-completions route reports as ``completion_tokens_details.reasoning_tokens``.
+    """
     stop_reason = _STOP_REASONS.get(choice.finish_reason)
     if stop_reason is None:
         stop_reason = "end_turn" if choice.stop_sequence is None else "stop_sequence"
@@ -312,6 +318,7 @@ def message_object(
             "output_tokens": choice.completion_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
+            "output_tokens_details": {"thinking_tokens": reasoning_tokens([choice])},
         },
     }
 
@@ -342,14 +349,20 @@ def _block_events(index: int, block: dict[str, Any]) -> Iterator[dict[str, Any]]
 
 
 def message_events(final: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The event sequence of a streamed message, ending in ``message_stop``."""
+    """The event sequence of a streamed message, ending in ``message_stop``.
+
+    Usage is cumulative, as Anthropic sends it: ``message_start`` has the input side and
+    the output so far (one token, no thinking yet), ``message_delta`` the whole count
+    again, input, cache and output with its thinking breakdown.
+    """
     usage = final["usage"]
+    early = {"output_tokens": 1, "output_tokens_details": {"thinking_tokens": 0}}
     start = {
         **final,
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {**usage, "output_tokens": 1},
+        "usage": {**usage, **early},
     }
     yield {"type": "message_start", "message": start}
     yield {"type": "ping"}
@@ -358,6 +371,6 @@ def message_events(final: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {
         "type": "message_delta",
         "delta": {"stop_reason": final["stop_reason"], "stop_sequence": final["stop_sequence"]},
-        "usage": {"output_tokens": usage["output_tokens"]},
+        "usage": usage,
     }
     yield {"type": "message_stop"}

@@ -170,8 +170,15 @@ def response_object(
     choice: Answer,
     prompt: int,
     with_usage: bool,
+    *,
+    claude: bool = False,
 ) -> dict[str, Any]:
-    """A complete ``response`` object (``response_id`` ``None`` sends ``"id": null``)."""
+    """A complete ``response`` object (``response_id`` ``None`` sends ``"id": null``).
+
+    With ``claude`` the usage always has both token breakdowns (cache reads 0, reasoning
+    0 without thinking), as the Responses usage schema requires and as the same Claude
+    endpoint reports them on chat completions.
+    """
     incomplete = choice.finish_reason == "length"
     body: dict[str, Any] = {
         "id": response_id,
@@ -190,9 +197,11 @@ def response_object(
             "output_tokens": choice.completion_tokens,
             "total_tokens": prompt + choice.completion_tokens,
         }
-        if choice.reasoning is not None:  # as on chat: details only when there was reasoning
+        if claude:
+            body["usage"]["input_tokens_details"] = {"cached_tokens": 0}
+        if claude or choice.reasoning is not None:  # as on chat
             body["usage"]["output_tokens_details"] = {
-                "reasoning_tokens": len(choice.reasoning.split())
+                "reasoning_tokens": len((choice.reasoning or "").split())
             }
     return body
 

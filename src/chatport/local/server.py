@@ -161,6 +161,7 @@ class LocalWorkspace:
             access_log=self.log_level in ("info", "debug", "trace"),  # -v: every request
             lifespan="off",
             timeout_keep_alive=30,
+            date_header=False,  # the app dates each answer by its endpoint's clock (dates.py)
         )
         return uvicorn.Server(config)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ipaddress
 import threading
 import weakref
@@ -15,7 +16,7 @@ import chatport
 from chatport import Backend, BackendSettings, Capabilities, ChatRequest, Chunk, Completion
 
 from ._errors import MappedErrors
-from ._normalize import StreamState, completion_from_message
+from ._normalize import StreamState, completion_from_message, created_from
 from ._request import DEFAULT_MAX_TOKENS, messages_body
 
 __all__ = ["ROUTES", "AnthropicBackend", "base_url"]
@@ -77,6 +78,13 @@ def base_url(settings: BackendSettings) -> str:
             key="host",
         )
     return _checked_url(settings.host, "host", settings.allow_insecure_http) + ROUTES[route]
+
+
+async def _parsed(raw: Any) -> Any:
+    """``raw.parse()`` of an async raw response: a coroutine in anthropic 1.x and later,
+    the result itself in older releases (their legacy raw response)."""
+    parsed = raw.parse()
+    return await parsed if inspect.isawaitable(parsed) else parsed
 
 
 async def _close_with_loop(client: Any) -> AsyncGenerator[None, None]:
@@ -181,11 +189,16 @@ class AnthropicBackend(Backend):
 
     # -- calls --------------------------------------------------------------------------
 
+    # Each call goes through the SDK's public raw-response API (``with_raw_response``):
+    # the answer's headers give ``created`` (its Date), ``parse()`` the usual result.
+
     def complete(self, request: ChatRequest) -> Completion:
         """One Messages call."""
         with MappedErrors(self.name):
-            message = self._client().messages.create(**self._call(request, stream=False))
-            return completion_from_message(message, self.name)
+            create = self._client().messages.with_raw_response.create
+            raw = create(**self._call(request, stream=False))
+            message = raw.parse()
+            return completion_from_message(message, self.name, created_from(raw.headers))
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One Messages call with ``AsyncAnthropic``, within the call's deadline."""
@@ -193,14 +206,17 @@ class AnthropicBackend(Backend):
             kwargs = self._call(request, stream=False)
             client = await self._aclient()
             async with asyncio.timeout(kwargs["timeout"]):
-                message = await client.messages.create(**kwargs)
-            return completion_from_message(message, self.name)
+                raw = await client.messages.with_raw_response.create(**kwargs)
+                message = await _parsed(raw)
+            return completion_from_message(message, self.name, created_from(raw.headers))
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
         """A streamed Messages call; the connection closes when the stream does."""
-        state = StreamState(self.name)
         with MappedErrors(self.name):
-            events = self._client().messages.create(**self._call(request, stream=True))
+            create = self._client().messages.with_raw_response.create
+            raw = create(**self._call(request, stream=True))
+            state = StreamState(self.name, created_from(raw.headers))
+            events = raw.parse()
             with events:
                 for event in events:
                     chunk = state.event(event)
@@ -211,12 +227,13 @@ class AnthropicBackend(Backend):
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """A streamed call with ``AsyncAnthropic``: the first event before the deadline,
         then each next one within ``timeout`` seconds of the one before."""
-        state = StreamState(self.name)
         async with MappedErrors(self.name):
             kwargs = self._call(request, stream=True)
             client = await self._aclient()
             async with asyncio.timeout(kwargs["timeout"]):
-                events = await client.messages.create(**kwargs)
+                raw = await client.messages.with_raw_response.create(**kwargs)
+                events = await _parsed(raw)
+            state = StreamState(self.name, created_from(raw.headers))
             async with events:
                 iterator = events.__aiter__()
                 while True:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import chatport
 from chatport import Chunk, Completion, Message, ReasoningPart, TextPart, ToolCall, Usage
 
-__all__ = ["FINISH_REASONS", "StreamState", "completion_from_message", "usage_from"]
+__all__ = [
+    "FINISH_REASONS",
+    "StreamState",
+    "completion_from_message",
+    "created_from",
+    "usage_from",
+]
 
 #: ``stop_reason`` -> chatport's ``finish_reason``.
 FINISH_REASONS: dict[str, Any] = {
@@ -31,23 +39,63 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def usage_from(usage: Any, output_tokens: int | None = None) -> Usage:
-    """chatport's usage: cache reads and writes are part of ``prompt_tokens``.
+def _count(usage: Any, name: str) -> int | None:
+    return _int(_field(usage, name))
 
-    ``cached_tokens`` is ``cache_read_input_tokens``. Anthropic reports no separate count
-    of thinking tokens (they are in ``output_tokens``), so ``reasoning_tokens`` is ``None``.
+
+def _latest(usage: Any, delta: Any, name: str) -> int | None:
+    """``delta``'s count ``name`` (cumulative), else ``usage``'s."""
+    value = _count(delta, name)
+    return value if value is not None else _count(usage, name)
+
+
+def usage_from(usage: Any, delta: Any = None) -> Usage:
+    """chatport's usage from a Messages ``usage`` (and a stream's ``message_delta`` usage).
+
+    Cache reads and writes are part of ``prompt_tokens``; ``cached_tokens`` is
+    ``cache_read_input_tokens``; ``reasoning_tokens`` is
+    ``output_tokens_details.thinking_tokens`` (part of ``output_tokens``). A
+    ``message_delta`` carries cumulative counts, so each of its counts wins over the one
+    ``message_start`` gave; the thinking count is the one that goes with the output count
+    taken (``None`` if that usage has no breakdown).
     """
-    if usage is None:
+    if usage is None and delta is None:
         return Usage()
-    prompt = _int(_field(usage, "input_tokens"))
-    written = _int(_field(usage, "cache_creation_input_tokens")) or 0
-    read = _int(_field(usage, "cache_read_input_tokens"))
+    prompt = _latest(usage, delta, "input_tokens")
+    written = _latest(usage, delta, "cache_creation_input_tokens")
+    read = _latest(usage, delta, "cache_read_input_tokens")
+    output = _latest(usage, delta, "output_tokens")
     if prompt is not None:
-        prompt += written + (read or 0)
-    completion = (
-        output_tokens if output_tokens is not None else _int(_field(usage, "output_tokens"))
+        prompt += (written or 0) + (read or 0)
+    source = delta if _count(delta, "output_tokens") is not None else usage
+    thinking = _count(_field(source, "output_tokens_details"), "thinking_tokens")
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=output,
+        reasoning_tokens=thinking,
+        cached_tokens=read,
     )
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=read)
+
+
+def created_from(headers: Any) -> int | None:
+    """The Unix time of an answer's ``Date`` header (``None`` when missing or malformed).
+
+    A Messages answer has no timestamp in its body; its ``Date`` header is the time the
+    server made it (RFC 9110 §6.6.1), which is what a chat completion's ``created`` is.
+    """
+    value = headers.get("date") if headers is not None else None
+    if not isinstance(value, str):
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, source unknown
+        when = when.replace(tzinfo=UTC)
+    try:
+        return int(when.timestamp())
+    except (ValueError, OverflowError):
+        return None
 
 
 def arguments_of(value: Any, name: str) -> str:
@@ -76,8 +124,8 @@ def assistant(parts: list[Any], tool_calls: tuple[ToolCall, ...]) -> Message:
     return Message("assistant", text if (text or not tool_calls) else None, tool_calls=tool_calls)
 
 
-def completion_from_message(message: Any, backend: str) -> Completion:
-    """Normalize one non-streamed Messages answer."""
+def completion_from_message(message: Any, backend: str, created: int | None = None) -> Completion:
+    """Normalize one non-streamed Messages answer (``created``: from its Date header)."""
     content = _field(message, "content")
     if not isinstance(content, list):
         raise chatport.ResponseFormatError(
@@ -114,6 +162,7 @@ def completion_from_message(message: Any, backend: str) -> Completion:
         usage=usage_from(_field(message, "usage")),
         model=model if isinstance(model, str) else None,
         id=message_id if isinstance(message_id, str) else None,
+        created=created,
         backend=backend,
         message=assistant(parts, tool_calls),
         raw=message,
@@ -125,12 +174,14 @@ class StreamState:
 
     Text and thinking deltas pass straight through; a signature arrives as a chunk of
     its own; a tool call is emitted, complete, when its block stops; the last chunk
-    carries the finish reason and the usage (input from ``message_start``, output from
-    ``message_delta``).
+    carries the finish reason and the usage (``message_start``'s, updated by the
+    cumulative counts of ``message_delta``). Every chunk carries ``created``, the time
+    of the answer's Date header, as every chunk of a chat stream does.
     """
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, created: int | None = None) -> None:
         self.backend = backend
+        self.created = created
         self.id: str | None = None
         self.model: str | None = None
         self._usage: Any = None
@@ -146,7 +197,7 @@ class StreamState:
             )
 
     def _chunk(self, **fields: Any) -> Chunk:
-        return Chunk(id=self.id, model=self.model, **fields)
+        return Chunk(id=self.id, model=self.model, created=self.created, **fields)
 
     def event(self, event: Any) -> Chunk | None:
         """The chunk one event adds (``None`` for events that carry nothing)."""
@@ -178,11 +229,10 @@ class StreamState:
                 tool_calls=(ToolCall(call_id, name, arguments_of("".join(pieces), name)),)
             )
         if kind == "message_delta":
-            delta = _field(event, "delta")
-            output = _int(_field(_field(event, "usage"), "output_tokens"))
+            delta, usage = _field(event, "delta"), _field(event, "usage")
             return self._chunk(
                 finish_reason=FINISH_REASONS.get(str(_field(delta, "stop_reason"))),
-                usage=usage_from(self._usage, output) if self._usage is not None else None,
+                usage=usage_from(self._usage, usage) if self._usage is not None else None,
             )
         if kind == "message_stop":
             self._stopped = True
