@@ -5,10 +5,6 @@ first use (``import chatport`` itself imports nothing but this file), so a progr
 imports chatport and uses a part of it pays only for that part.
 """
 
-from __future__ import annotations
-
-import importlib
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (type checkers know it)
 if TYPE_CHECKING:
     from ._api import acomplete, amap, astream, complete, map, stream
@@ -107,6 +103,8 @@ def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'chatport' has no attribute {name!r}")
+    import importlib  # here, not at the top: ``import chatport`` loads nothing else
+
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
