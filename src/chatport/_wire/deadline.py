@@ -134,7 +134,7 @@ def current_cancellation() -> Cancellation | None:
 
 
 def split_lines(pieces: Iterable[bytes]) -> Iterator[str]:
-    """Lines of a byte stream, in time linear in its length (``\r\n`` or ``\n``)."""
+    """Lines of a byte stream, in time linear in its length (``\\r\\n`` or ``\\n``)."""
     pending: list[bytes] = []
     for piece in pieces:
         yield from _lines_of(piece, pending)
