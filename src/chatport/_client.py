@@ -183,13 +183,6 @@ class Client:
         request = ChatRequest.build(
             messages, model=model or self.config.model or "", stream=stream, **params
         )
-        if (
-            request.tools is None
-            and request.tool_choice is None
-            and request.response_format is None
-            and request.n is None
-        ):
-            return instance, request  # a plain request needs no optional feature
         capabilities = type(instance).capabilities
         for attr, label, needed in _FEATURES:
             if needed(request) and not getattr(capabilities, attr):

@@ -194,20 +194,7 @@ def _validate(request: ChatRequest) -> None:
     for index, message in enumerate(request.messages):
         if not isinstance(message, Message):
             raise InvalidRequestError("expected a Message", field=f"messages[{index}]")
-    if (  # no parameter set (the common call): nothing more to check
-        request.max_tokens is None
-        and request.temperature is None
-        and request.top_p is None
-        and request.stop is None
-        and request.n is None
-        and request.tools is None
-        and request.tool_choice is None
-        and request.response_format is None
-        and request.reasoning is None
-        and type(request.stream) is bool
-        and type(request.extra) is MappingProxyType
-        and not request.extra
-    ):
+    if _sets_no_parameter(request):  # the common call: nothing more to check
         return
     _check_int(request.max_tokens, "max_tokens")
     _check_int(request.n, "n")
@@ -240,6 +227,19 @@ def _validate(request: ChatRequest) -> None:
             f"{clashes[0]!r} is a request parameter; pass it as {clashes[0]}=... instead",
             field=f"extra.{clashes[0]}",
         )
+
+
+#: the parameters whose default is ``None`` (every one but ``extra``)
+_NONE_BY_DEFAULT = tuple(name for name in REQUEST_PARAMS if name != "extra")
+
+
+def _sets_no_parameter(request: ChatRequest) -> bool:
+    """Whether ``request`` leaves every parameter at its default (an empty ``extra``)."""
+    for name in _NONE_BY_DEFAULT:
+        if getattr(request, name) is not None:
+            return False
+    extra = request.extra
+    return type(request.stream) is bool and type(extra) is MappingProxyType and not extra
 
 
 def _check_extra_json(extra: Mapping[str, Any]) -> None:

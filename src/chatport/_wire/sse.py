@@ -40,16 +40,19 @@ def decode_event(line: str, backend: str) -> Any:
     the server did not answer a stream: :class:`ResponseFormatError`, not a retried
     connection failure.
     """
-    if not line.startswith("data:"):
+    if line.startswith("data: {"):  # the common line: a JSON object after "data: "
+        payload = line[6:]
+    elif not line.startswith("data:"):
         if line and not line.startswith(":") and not _FIELD.match(line):
             raise ResponseFormatError(
                 f"the server answered a body that is not server-sent events: {line[:80]!r}",
                 backend=backend,
             )
         return None
-    payload = line[5:].strip()
-    if payload == "[DONE]":
-        return "[DONE]"
+    else:
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return "[DONE]"
     try:
         return json.loads(payload)
     except ValueError:
@@ -66,14 +69,6 @@ class ChatEventStream:
 
     def feed(self, line: str) -> Chunk | None:
         """One line of the stream; a chunk when it carries one."""
-        if line.startswith("data: {"):  # the common line, decoded without the general path
-            try:
-                data = json.loads(line[6:])
-            except ValueError:
-                raise ResponseFormatError(
-                    "a stream event is not JSON", backend=self.backend
-                ) from None
-            return self.parser.parse(data)
         data = decode_event(line, self.backend)
         if data is None:
             return None
