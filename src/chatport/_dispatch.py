@@ -215,12 +215,13 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
                 time.sleep(attempts.failed(attempt, exc))
                 continue
             attempts.partial = (assembler, attempt.backend.name)
+            keep = assembler.chunks.append
             try:
                 if first is not None:
-                    assembler.add(first)
+                    keep(first)
                     yield first
                 for chunk in chunks:
-                    assembler.add(chunk)
+                    keep(chunk)
                     yield chunk
                 last = attempts.structured_chunk(attempt, assembler)
                 if last is not None:
@@ -254,12 +255,13 @@ async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
                 await asyncio.sleep(attempts.failed(attempt, exc))
                 continue
             attempts.partial = (assembler, attempt.backend.name)
+            keep = assembler.chunks.append
             try:
                 if first is not None:
-                    assembler.add(first)
+                    keep(first)
                     yield first
                 async for chunk in chunks:
-                    assembler.add(chunk)
+                    keep(chunk)
                     yield chunk
                 last = attempts.structured_chunk(attempt, assembler)
                 if last is not None:

@@ -19,70 +19,70 @@ __all__ = ["StreamAssembler", "collect"]
 
 
 class StreamAssembler:
-    """Accumulates chunks; :meth:`completion` gives the equivalent non-streamed result.
+    """Keeps a stream's chunks; :meth:`completion` gives the equivalent non-streamed result.
 
-    Usage takes the last non-null value of each field, never a sum, because some
-    endpoints repeat partial usage in every chunk.
+    Adding a chunk is one list append (a stream adds one per token); the chunks are
+    folded only when a completion is asked for. Usage takes the last non-null value of
+    each field, never a sum, because some endpoints repeat partial usage in every chunk.
     """
 
     def __init__(self) -> None:
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self._signature: str | None = None
-        self._text_signature: str | None = None
-        self._tool_calls: list[ToolCall] = []
-        self._finish_reason: FinishReason | None = None
-        self._usage: dict[str, int | None] = dict.fromkeys(_USAGE_FIELDS)
-        self._parsed: Any = None
-        self._id: str | None = None
-        self._model: str | None = None
-        self._created: int | None = None
+        #: the chunks so far, in order
+        self.chunks: list[Chunk] = []
 
     def add(self, chunk: Chunk) -> None:
         """Take one chunk into account."""
-        if chunk.text:
-            self._text.append(chunk.text)
-        if chunk.reasoning:
-            self._reasoning.append(chunk.reasoning)
-        if chunk.signature:
-            self._signature = chunk.signature
-        if chunk.text_signature:
-            self._text_signature = chunk.text_signature
-        self._tool_calls.extend(chunk.tool_calls)
-        if chunk.finish_reason is not None:
-            self._finish_reason = chunk.finish_reason
-        if chunk.usage is not None:
-            for name in _USAGE_FIELDS:  # the last non-null value of each field wins
-                value = getattr(chunk.usage, name)
-                if value is not None:
-                    self._usage[name] = value
-        if chunk.parsed is not None:
-            self._parsed = chunk.parsed
-        self._id = self._id or chunk.id
-        self._model = self._model or chunk.model
-        if self._created is None:
-            self._created = chunk.created
+        self.chunks.append(chunk)
 
     def completion(self, backend: str | None = None) -> Completion:
         """The completion the chunks so far add up to."""
-        text = "".join(self._text)
-        reasoning = "".join(self._reasoning) if self._reasoning else None
-        tool_calls = tuple(self._tool_calls)
-        message = assistant_message(
-            text, reasoning, self._signature, tool_calls, self._text_signature
-        )
+        text: list[str] = []
+        reasoning: list[str] = []
+        signature: str | None = None
+        text_signature: str | None = None
+        tool_calls: list[ToolCall] = []
+        finish_reason: FinishReason | None = None
+        usage: dict[str, int | None] = dict.fromkeys(_USAGE_FIELDS)
+        parsed: Any = None
+        response_id: str | None = None
+        model: str | None = None
+        created: int | None = None
+        for chunk in self.chunks:
+            if chunk.text:
+                text.append(chunk.text)
+            if chunk.reasoning:
+                reasoning.append(chunk.reasoning)
+            signature = chunk.signature or signature
+            text_signature = chunk.text_signature or text_signature
+            tool_calls.extend(chunk.tool_calls)
+            if chunk.finish_reason is not None:
+                finish_reason = chunk.finish_reason
+            if chunk.usage is not None:
+                for name in _USAGE_FIELDS:  # the last non-null value of each field wins
+                    value = getattr(chunk.usage, name)
+                    if value is not None:
+                        usage[name] = value
+            if chunk.parsed is not None:
+                parsed = chunk.parsed
+            response_id = response_id or chunk.id
+            model = model or chunk.model
+            if created is None:
+                created = chunk.created
+        joined = "".join(text)
+        thought = "".join(reasoning) if reasoning else None
+        calls = tuple(tool_calls)
         return Completion(
-            text=text,
-            reasoning=reasoning,
-            tool_calls=tool_calls,
-            finish_reason=self._finish_reason,
-            usage=Usage(**self._usage),
-            model=self._model,
-            id=self._id,
-            created=self._created,
+            text=joined,
+            reasoning=thought,
+            tool_calls=calls,
+            finish_reason=finish_reason,
+            usage=Usage(**usage),
+            model=model,
+            id=response_id,
+            created=created,
             backend=backend,
-            message=message,
-            parsed=self._parsed,
+            message=assistant_message(joined, thought, signature, calls, text_signature),
+            parsed=parsed,
         )
 
 

@@ -382,22 +382,35 @@ class Chunk:
 
 
 _new = object.__new__
-_set = object.__setattr__
+# each slot's own setter: a frozen dataclass refuses plain assignment, and these are
+# what object.__setattr__ ends up calling, without its lookup by name
+_slot = vars(Chunk)
+_set_text = _slot["text"].__set__
+_set_reasoning = _slot["reasoning"].__set__
+_set_tool_calls = _slot["tool_calls"].__set__
+_set_finish_reason = _slot["finish_reason"].__set__
+_set_usage = _slot["usage"].__set__
+_set_signature = _slot["signature"].__set__
+_set_id = _slot["id"].__set__
+_set_model = _slot["model"].__set__
+_set_created = _slot["created"].__set__
+_set_text_signature = _slot["text_signature"].__set__
+_set_parsed = _slot["parsed"].__set__
 
 
 def text_chunk(text: str, id: str | None, model: str | None, created: int | None) -> Chunk:
     """``Chunk(text=text, id=id, model=model, created=created)``, built without the
     dataclass ``__init__``: a stream makes one per token, and this one needs no checks."""
     chunk: Chunk = _new(Chunk)
-    _set(chunk, "text", text)
-    _set(chunk, "reasoning", None)
-    _set(chunk, "tool_calls", ())
-    _set(chunk, "finish_reason", None)
-    _set(chunk, "usage", None)
-    _set(chunk, "signature", None)
-    _set(chunk, "id", id)
-    _set(chunk, "model", model)
-    _set(chunk, "created", created)
-    _set(chunk, "text_signature", None)
-    _set(chunk, "parsed", None)
+    _set_text(chunk, text)
+    _set_reasoning(chunk, None)
+    _set_tool_calls(chunk, ())
+    _set_finish_reason(chunk, None)
+    _set_usage(chunk, None)
+    _set_signature(chunk, None)
+    _set_id(chunk, id)
+    _set_model(chunk, model)
+    _set_created(chunk, created)
+    _set_text_signature(chunk, None)
+    _set_parsed(chunk, None)
     return chunk

@@ -22,7 +22,7 @@ import contextvars
 import socket
 import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -34,12 +34,10 @@ __all__ = [
     "Cancellation",
     "Clock",
     "ahttp_pieces",
-    "asplit_lines",
     "cancellation_scope",
     "current_cancellation",
     "http_pieces",
     "requests_pieces",
-    "split_lines",
 ]
 
 _PIECE = 65536
@@ -131,49 +129,6 @@ def cancellation_scope(cancellation: Cancellation) -> Iterator[None]:
 def current_cancellation() -> Cancellation | None:
     """The cancellation of the current context, if any."""
     return _current.get()
-
-
-def split_lines(pieces: Iterable[bytes]) -> Iterator[str]:
-    """Lines of a byte stream, in time linear in its length (``\\r\\n`` or ``\\n``)."""
-    pending: list[bytes] = []
-    for piece in pieces:
-        yield from _lines_of(piece, pending)
-    if pending:
-        yield b"".join(pending).decode("utf-8", "replace").rstrip("\r")
-
-
-async def asplit_lines(pieces: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """The async twin of :func:`split_lines`."""
-    pending: list[bytes] = []
-    async for piece in pieces:
-        for line in _lines_of(piece, pending):
-            yield line
-    if pending:
-        yield b"".join(pending).decode("utf-8", "replace").rstrip("\r")
-
-
-def _lines_of(piece: bytes, pending: list[bytes]) -> list[str]:
-    """The lines ``piece`` completes; its unfinished tail is kept in ``pending``.
-
-    A list, not a generator: a stream runs this once per network read, and its lines are
-    consumed at once.
-    """
-    lines: list[str] = []
-    start = 0
-    while True:
-        end = piece.find(b"\n", start)
-        if end < 0:
-            if start < len(piece):
-                pending.append(piece[start:])
-            return lines
-        if pending:
-            pending.append(piece[start:end])
-            line = b"".join(pending)
-            pending.clear()
-        else:
-            line = piece[start:end]
-        lines.append(line.decode("utf-8", "replace").rstrip("\r"))
-        start = end + 1
 
 
 def http_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes]:

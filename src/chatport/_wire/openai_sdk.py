@@ -32,9 +32,9 @@ from .._request import ChatRequest
 from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
 from ..backends.base import Backend, BackendSettings, Capabilities, close_with_loop
-from .deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
+from .deadline import Clock, ahttp_pieces, http_pieces
 from .errors import decode_json, openai_errors, raise_for_status
-from .sse import EventStream, aread_lines, read_lines
+from .sse import EventStream, aread_events, read_events
 from .transport import check_host
 
 if TYPE_CHECKING:
@@ -332,8 +332,7 @@ class OpenAISDKBackend(Backend):
         events = self._events()
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with openai_errors(self.name), self._open(self._clients.sync(), call, stream=True) as http:
-            lines = split_lines(http_pieces(http, clock, self.name))
-            yield from read_lines(events, lines, clock)
+            yield from read_events(events, http_pieces(http, clock, self.name), clock)
         last = events.end()
         if last is not None:
             yield last
@@ -348,8 +347,8 @@ class OpenAISDKBackend(Backend):
                 async with asyncio.timeout(clock.check(self.name)):
                     client = await self._clients.async_()
                     http = await stack.enter_async_context(self._aopen_stream(client, call))
-                lines = asplit_lines(ahttp_pieces(http, clock, self.name))
-                async for chunk in aread_lines(events, lines, clock):
+                pieces = ahttp_pieces(http, clock, self.name)
+                async for chunk in aread_events(events, pieces, clock):
                     yield chunk
         last = events.end()
         if last is not None:

@@ -34,11 +34,11 @@ from .._request import ChatRequest
 from .._retry import uncharged
 from .._types import Chunk, Completion
 from ..backends.base import Backend, BackendSettings
-from .deadline import Clock, requests_pieces, split_lines
+from .deadline import Clock, requests_pieces
 from .endpoint_list import endpoints_from_body
 from .errors import ResponseCapture, decode_json, raise_for_status, requests_errors
 from .openai_shape import chat_body, completion_from_chat
-from .sse import ChatEventStream, read_lines
+from .sse import ChatEventStream, read_events
 
 __all__ = ["WorkspaceCalls", "WorkspaceClientBackend", "invocations_path"]
 
@@ -119,8 +119,8 @@ class WorkspaceCalls:
         raise_for_status(status, headers, lambda: content, self.name)
         return decode_json(status, headers, content, self.name)
 
-    def stream_lines(self, path: str, body: Mapping[str, Any], clock: Clock) -> Iterator[str]:
-        """The lines of a streamed answer, each read within ``clock``."""
+    def stream_pieces(self, path: str, body: Mapping[str, Any], clock: Clock) -> Iterator[bytes]:
+        """The body of a streamed answer, in pieces each read within ``clock``."""
         request = self._prepare("POST", path, body, "text/event-stream")
         with requests_errors(self.name, request.capture):
             response = self._backend.run_with_deadline(
@@ -131,7 +131,7 @@ class WorkspaceCalls:
                 raise_for_status(
                     response.status_code, response.headers, lambda: b"".join(pieces), self.name
                 )
-                yield from split_lines(pieces)
+                yield from pieces
             finally:
                 response.close()
 
@@ -214,8 +214,8 @@ class WorkspaceClientBackend(Backend):
         events = ChatEventStream(self.name)
         body = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        lines = self._calls.stream_lines(invocations_path(request.model), body, clock)
-        yield from read_lines(events, lines, clock)
+        pieces = self._calls.stream_pieces(invocations_path(request.model), body, clock)
+        yield from read_events(events, pieces, clock)
         last = events.end()
         if last is not None:
             yield last

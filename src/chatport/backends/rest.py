@@ -23,10 +23,10 @@ from .._request import ChatRequest
 from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
 from .._wire.async_pools import AsyncPools
-from .._wire.deadline import Clock, ahttp_pieces, asplit_lines, http_pieces, split_lines
+from .._wire.deadline import Clock, ahttp_pieces, http_pieces
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.openai_shape import chat_body, completion_from_chat
-from .._wire.sse import ChatEventStream, aread_lines, read_lines
+from .._wire.sse import ChatEventStream, aread_events, read_events
 from .._wire.transport import bearer_auth, check_host
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
 
@@ -212,7 +212,7 @@ class RestBackend(Backend):
             raise_for_status(
                 response.status_code, response.headers, lambda: b"".join(pieces), self.name
             )
-            yield from read_lines(events, split_lines(pieces), clock)
+            yield from read_events(events, pieces, clock)
         last = events.end()
         if last is not None:
             yield last
@@ -236,8 +236,8 @@ class RestBackend(Backend):
                             lambda: response.content,
                             self.name,
                         )
-                lines = asplit_lines(ahttp_pieces(response, clock, self.name))
-                async for chunk in aread_lines(events, lines, clock):
+                pieces = ahttp_pieces(response, clock, self.name)
+                async for chunk in aread_events(events, pieces, clock):
                     yield chunk
         last = events.end()
         if last is not None:
