@@ -36,7 +36,8 @@ def _read(pieces: Iterable[bytes]) -> tuple[list[chatport.Chunk], ChatEventStrea
 def test_a_body_cut_at_every_byte_gives_the_same_chunks() -> None:
     whole, _ = _read([_BODY])
     assert [chunk.text for chunk in whole] == ["h\u00e9", "llo \u2603", ""]
-    assert whole[-1].finish_reason == "stop" and whole[-1].usage is not None
+    assert whole[-1].finish_reason == "stop"
+    assert whole[-1].usage is not None
     for cut in range(1, len(_BODY)):  # a cut may fall inside a UTF-8 character too
         chunks, events = _read([_BODY[:cut], _BODY[cut:]])
         assert chunks == whole, cut
@@ -71,7 +72,8 @@ def test_what_is_not_an_event_is_a_response_format_error(line: bytes) -> None:
 
 def test_nothing_is_read_after_the_terminal_event() -> None:
     chunks, events = _read([_BODY + b"<html>after the end</html>\n"])
-    assert events.done and len(chunks) == 3
+    assert events.done
+    assert len(chunks) == 3
 
 
 def test_the_async_reader_gives_the_same_chunks() -> None:
@@ -92,6 +94,7 @@ def test_the_assembler_folds_kept_chunks_like_a_completion() -> None:
     completion = assembler.completion("rest")
     assert completion.text == "h\u00e9llo \u2603"
     assert (completion.id, completion.model, completion.created) == ("c1", "m", 5)
-    assert completion.usage.total_tokens == 5 and completion.finish_reason == "stop"
+    assert completion.usage.total_tokens == 5
+    assert completion.finish_reason == "stop"
     assert completion.message.content == "h\u00e9llo \u2603"
     assert completion.backend == "rest"
