@@ -682,3 +682,119 @@ def test_a_plain_text_answer_reads_as_its_content_parts_would(message: dict) -> 
         general.message,
         general.choices,
     )
+
+
+def _same_fields(built: object, expected: object) -> None:
+    """Every dataclass field of ``built`` (but ``raw``) equals ``expected``'s, and so do
+    the two."""
+    import dataclasses
+
+    for field in dataclasses.fields(expected):  # type: ignore[arg-type]
+        if field.name == "raw":  # the object decoded: checked by the caller
+            continue
+        assert getattr(built, field.name) == getattr(expected, field.name), field.name
+        assert type(getattr(built, field.name)) is type(getattr(expected, field.name))
+    assert type(built) is type(expected)
+    assert built == expected
+
+
+_ANSWERS = [
+    {
+        "id": "c",
+        "model": "m",
+        "created": 7,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+    },
+    {"choices": [{"message": {"content": ""}, "finishReason": "MAX_TOKENS"}]},
+    {"id": 5, "model": None, "created": 1.5, "choices": [{"message": {"content": "x"}}]},
+    {"choices": [{"index": 2, "message": {"content": "y", "tool_calls": None}}], "usage": None},
+    {
+        "choices": [{"message": {"content": "z"}, "finish_reason": "weird"}],
+        "usage": {"prompt_tokens": 1},
+    },
+    {"choices": [{"index": True, "message": {"content": "b"}}]},
+    {
+        "choices": [
+            {
+                "message": {
+                    "content": "t",
+                    "tool_calls": [{"id": "1", "function": {"name": "f", "arguments": "{}"}}],
+                }
+            }
+        ]
+    },
+    {"choices": [{"message": {"content": "one"}}, {"message": {"content": "two"}}]},
+    {"error": None, "choices": [{"message": {"content": "e"}}]},
+]
+
+
+@pytest.mark.parametrize("answer", _ANSWERS)
+def test_the_plain_answer_fast_path_gives_what_the_general_path_gives(answer: dict) -> None:
+    """``completion_from_chat``'s shortcut for one plain text choice changes no result."""
+    from types import MappingProxyType
+
+    fast = completion_from_chat(answer, "rest")
+    general = completion_from_chat(MappingProxyType(answer), "rest")  # never the shortcut
+    _same_fields(fast, general)
+    for mine, theirs in zip(fast.choices, general.choices, strict=True):
+        _same_fields(mine, theirs)
+        _same_fields(mine.message, theirs.message)
+    assert fast.raw is answer
+
+
+@pytest.mark.parametrize(
+    ("messages", "stream"),
+    [
+        ("hello", False),
+        ([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}], True),
+        ([{"role": "assistant", "content": ""}], False),
+        ([chatport.Message("user", "x"), {"role": "user", "content": "y"}], False),
+        ([{"role": "tool", "content": "r", "tool_call_id": "1"}], False),
+        ([{"role": "user", "content": [{"type": "text", "text": "p"}]}], False),
+    ],
+)
+def test_a_plain_request_is_the_request_the_dataclass_builds(
+    messages: object, stream: bool
+) -> None:
+    """``ChatRequest.build`` without parameters skips ``__init__``; nothing else changes."""
+    built = chatport.ChatRequest.build(messages, model="system.ai.gpt-5", stream=stream)
+    expected = chatport.ChatRequest(model="system.ai.gpt-5", messages=messages, stream=stream)  # type: ignore[arg-type]
+    _same_fields(built, expected)
+    for mine, theirs in zip(built.messages, expected.messages, strict=True):
+        _same_fields(mine, theirs)
+    assert built.is_plain
+    assert built.to_dict() == expected.to_dict()
+    assert built.replace(max_tokens=5).max_tokens == 5
+    assert not built.replace(max_tokens=5).is_plain
+
+
+@pytest.mark.parametrize(
+    ("messages", "field"),
+    [
+        ([{"role": "user", "content": 5}], "messages[0].content"),
+        ([{"role": "robot", "content": "x"}], "messages[0].role"),
+        ([{"role": "user", "text": "x"}], "messages[0].text"),
+        ([], "messages"),
+    ],
+)
+def test_a_plain_request_still_checks_its_messages(messages: object, field: str) -> None:
+    with pytest.raises(chatport.InvalidRequestError) as caught:
+        chatport.ChatRequest.build(messages, model="m")
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize("model", ["", "..", "a/b", 5, None])
+def test_a_plain_request_still_checks_its_model(model: object) -> None:
+    with pytest.raises(chatport.InvalidRequestError) as caught:
+        chatport.ChatRequest.build("hi", model=model)  # type: ignore[arg-type]
+    assert caught.value.field == "model"
+
+
+def test_a_plain_text_answer_takes_the_shortcut() -> None:
+    from chatport._wire.openai_shape import _plain_answer
+
+    taken = [_plain_answer(answer, answer) is not None for answer in _ANSWERS]
+    assert taken == [True, True, True, True, True, False, False, False, False]

@@ -6,7 +6,7 @@ import atexit
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._client import Client
@@ -29,8 +29,52 @@ _SECRET_KEYS = ("DATABRICKS_TOKEN", "DATABRICKS_CLIENT_SECRET")
 _PLAIN_KEYS = _ENV_KEYS + _WORKSPACE_KEYS
 #: How many default clients are kept; the oldest one is closed beyond it.
 _KEEP = 8
-_clients: OrderedDict[tuple[str | int | None, ...], Client] = OrderedDict()
+_clients: OrderedDict[tuple[object, ...], Client] = OrderedDict()
 _lock = threading.Lock()
+
+
+def _read_environment() -> tuple[object, ...]:
+    """The variables that shape a default client, read the portable way."""
+    environ = os.environ
+    return (
+        *[environ.get(name) for name in _PLAIN_KEYS],
+        # secrets enter the key as their (salted, per-process) hash, never as themselves
+        *[hash(environ.get(name)) for name in _SECRET_KEYS],
+    )
+
+
+#: (the ``os.environ`` it reads, the reader): see :func:`_environment_reader`
+_reader: tuple[object, Callable[[], tuple[object, ...]]] | None = None
+
+
+def _environment_reader() -> Callable[[], tuple[object, ...]]:
+    """A fast reader of the variables that shape a default client.
+
+    ``os.environ.get`` raises and catches a ``KeyError`` inside for every unset
+    variable, which made ten lookups the costliest step of ``chatport.complete``.
+    CPython's ``os.environ`` keeps the encoded variables in a plain dict (``_data``,
+    updated by every write through ``os.environ``), so the reader looks them up there;
+    where that dict is not found (another ``os.environ``), it reads the portable way.
+    """
+    global _reader
+    environ = os.environ
+    reader = _reader
+    if reader is not None and reader[0] is environ:
+        return reader[1]
+    data = getattr(environ, "_data", None)
+    encode = getattr(environ, "encodekey", None)
+    if isinstance(data, dict) and callable(encode):
+        plain = tuple(encode(name) for name in _PLAIN_KEYS)
+        secret = tuple(encode(name) for name in _SECRET_KEYS)
+        get = data.get
+
+        def read() -> tuple[object, ...]:
+            return (*[get(name) for name in plain], *[hash(get(name)) for name in secret])
+
+    else:
+        read = _read_environment
+    _reader = (environ, read)
+    return read
 
 
 def default_client(profile: str | None = None) -> Client:
@@ -40,14 +84,7 @@ def default_client(profile: str | None = None) -> Client:
     credential) or to the working directory gives a new client; beyond eight, the oldest
     is closed.
     """
-    environ = os.environ
-    # secrets enter the key as their (salted, per-process) hash, never as themselves
-    key: tuple[str | int | None, ...] = (
-        profile,
-        os.getcwd(),
-        *[environ.get(name) for name in _PLAIN_KEYS],
-        *[hash(environ.get(name)) for name in _SECRET_KEYS],
-    )
+    key = (profile, os.getcwd(), _environment_reader()())
     client = _clients.get(key)
     if client is None:
         evicted: list[Client] = []

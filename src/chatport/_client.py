@@ -93,6 +93,8 @@ class Client:
             self.config = load_config(source, profile=profile, overrides=overrides)
         check_config(self.config, _registry())
         self._instances: dict[tuple[str, Any], Backend] = {}
+        #: the instances asked for by name alone (``None``: the configured backend)
+        self._named: dict[str | None, Backend] = {}
         self.retry_policy = RetryPolicy(
             max_retries=self.config.max_retries,
             timeout=self.config.timeout,
@@ -117,6 +119,10 @@ class Client:
         self, name: str | None = None, *, options: Mapping[str, Any] | None = None
     ) -> Backend:
         """The backend instance for ``name`` (default: the configured backend), built once."""
+        if options is None:  # the common call: a name seen before
+            instance = self._named.get(name)
+            if instance is not None:
+                return instance
         if self._closed:
             raise ChatportError("this Client is closed")
         info = check_backend_name(_registry(), name or self.config.backend)
@@ -135,6 +141,10 @@ class Client:
                 if instance is None:
                     instance = info.cls(self._settings_for(info, options))
                     self._instances[key] = instance
+        if options is None:
+            with self._lock:
+                if not self._closed:
+                    self._named[name] = instance
         return instance
 
     def _settings_for(
@@ -183,6 +193,8 @@ class Client:
         request = ChatRequest.build(
             messages, model=model or self.config.model or "", stream=stream, **params
         )
+        if request.is_plain:  # no parameter: no optional feature to check
+            return instance, request
         capabilities = type(instance).capabilities
         for attr, label, needed in _FEATURES:
             if needed(request) and not getattr(capabilities, attr):
@@ -336,6 +348,7 @@ class Client:
         """Close every backend this client built. The client cannot be used afterwards."""
         with self._lock:
             instances, self._instances = list(self._instances.values()), {}
+            self._named = {}
             self._closed = True
         for instance in instances:
             instance.close()
@@ -366,6 +379,7 @@ class Client:
         """Close every backend from async code, including this event loop's connections."""
         with self._lock:
             instances, self._instances = list(self._instances.values()), {}
+            self._named = {}
             self._closed = True
         for instance in instances:
             await instance.aclose()

@@ -10,7 +10,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from ._errors import InvalidRequestError
-from ._types import ROLES, ImagePart, Message, Part, ReasoningPart, TextPart, ToolCall
+from ._types import (
+    _PLAIN_ROLES,
+    ROLES,
+    ImagePart,
+    Message,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCall,
+    plain_message,
+)
 
 __all__ = ["check_message", "coerce_messages", "message_from_dict", "tool_call_from_dict"]
 
@@ -195,6 +205,8 @@ def coerce_messages(messages: object) -> tuple[Message, ...]:
     Accepts a string (one user message), a single message, or an iterable of
     :class:`Message` objects and OpenAI-style dicts.
     """
+    if type(messages) is str:
+        return (plain_message("user", messages),)
     if isinstance(messages, str):
         return (Message("user", messages),)
     if type(messages) is not list and isinstance(messages, Message | Mapping):
@@ -205,6 +217,11 @@ def coerce_messages(messages: object) -> tuple[Message, ...]:
         )
     result: list[Message] = []
     for index, item in enumerate(messages):
+        if type(item) is dict and len(item) == 2:  # the common message: role and text
+            role, content = item.get("role"), item.get("content")
+            if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
+                result.append(plain_message(role, content))  # type: ignore[arg-type]
+                continue
         try:
             result.append(item if isinstance(item, Message) else message_from_dict(item))
         except InvalidRequestError as exc:

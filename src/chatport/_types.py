@@ -29,6 +29,8 @@ __all__ = [
     "ToolCall",
     "Usage",
     "assistant_message",
+    "plain_answer",
+    "plain_message",
     "text_chunk",
 ]
 
@@ -414,3 +416,73 @@ def text_chunk(text: str, id: str | None, model: str | None, created: int | None
     _set_text_signature(chunk, None)
     _set_parsed(chunk, None)
     return chunk
+
+
+# -- built without the dataclass ``__init__``s ------------------------------------------
+#
+# The common call sends plain text messages and gets a plain text answer. Its objects
+# are built here from values already known valid, setting each field directly: a call
+# that runs after a network wait finds little of its code in the CPU's caches, so every
+# ``__init__``/``__post_init__`` it skips counts. Tests hold each equal to its
+# dataclass-built twin, field by field.
+
+_message_slot = vars(Message)
+_set_role = _message_slot["role"].__set__
+_set_content = _message_slot["content"].__set__
+_set_name = _message_slot["name"].__set__
+_set_message_tool_calls = _message_slot["tool_calls"].__set__
+_set_tool_call_id = _message_slot["tool_call_id"].__set__
+_choice_slot = vars(Choice)
+_set_index = _choice_slot["index"].__set__
+_set_message = _choice_slot["message"].__set__
+_set_choice_finish = _choice_slot["finish_reason"].__set__
+
+
+def plain_message(role: Role, content: str) -> Message:
+    """``Message(role, content)`` for a role in system/user/assistant and a string."""
+    message: Message = _new(Message)
+    _set_role(message, role)
+    _set_content(message, content)
+    _set_name(message, None)
+    _set_message_tool_calls(message, ())
+    _set_tool_call_id(message, None)
+    return message
+
+
+def plain_answer(
+    text: str,
+    finish_reason: FinishReason | None,
+    usage: Usage,
+    *,
+    model: str | None,
+    id: str | None,
+    created: int | None,
+    index: int = 0,
+    raw: Any = None,
+) -> Completion:
+    """``Completion(text=text, ...)`` of a one-choice text answer without reasoning or
+    tool calls; ``finish_reason`` must already be one of :data:`FINISH_REASONS`."""
+    message = plain_message("assistant", text)
+    choice: Choice = _new(Choice)
+    _set_index(choice, index)
+    _set_message(choice, message)
+    _set_choice_finish(choice, finish_reason)
+    completion: Completion = _new(Completion)
+    vars(completion).update(
+        text=text,
+        reasoning=None,
+        tool_calls=(),
+        finish_reason=finish_reason,
+        usage=usage,
+        model=model,
+        id=id,
+        created=created,
+        backend=None,
+        message=message,
+        choices=(choice,),
+        latency_s=None,
+        raw=raw,
+        parsed=None,
+        attempts=1,
+    )
+    return completion

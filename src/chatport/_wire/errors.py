@@ -26,6 +26,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 from .._errors import (
@@ -292,17 +293,31 @@ def _credentials_error(exc: BaseException, backend: str) -> AuthenticationError:
 # -- one context manager per client library ---------------------------------------------
 
 
-@contextmanager
-def httpx_errors(backend: str) -> Iterator[None]:
-    """Map what an httpx call raises (its error answers are read by the caller)."""
-    try:
-        yield
-    except ChatportError:
-        raise
-    except TimeoutError:  # asyncio.timeout around the call: the deadline passed
-        raise _deadline_passed(backend) from None
-    except Exception as exc:
-        raise map_transport_error(exc, backend) from exc
+class httpx_errors:  # lower case: it is used like a function, ``with httpx_errors(...)``
+    """Map what an httpx call raises (its error answers are read by the caller).
+
+    A plain class rather than a generator context manager: every ``rest`` call enters one.
+    """
+
+    __slots__ = ("backend",)
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not isinstance(exc, Exception) or isinstance(exc, ChatportError):
+            return  # no error, a chatport error already, or not an error (cancellation)
+        if isinstance(exc, TimeoutError):  # asyncio.timeout around the call: the deadline
+            raise _deadline_passed(self.backend) from None
+        raise map_transport_error(exc, self.backend) from exc
 
 
 @contextmanager

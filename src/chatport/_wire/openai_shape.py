@@ -29,6 +29,7 @@ from .._types import (
     ToolCall,
     Usage,
     assistant_message,
+    plain_answer,
     text_chunk,
 )
 
@@ -239,6 +240,10 @@ def _error_in_body(data: Mapping[str, Any], backend: str | None) -> None:
 
 def completion_from_chat(data: object, backend: str | None = None, raw: Any = None) -> Completion:
     """Normalize one OpenAI ``chat.completion`` object (already decoded JSON)."""
+    if type(data) is dict and "error" not in data:
+        plain = _plain_answer(data, data if raw is None else raw)
+        if plain is not None:
+            return plain
     if not isinstance(data, Mapping):
         raise ResponseFormatError("the response is not a JSON object", backend=backend)
     _error_in_body(data, backend)
@@ -266,6 +271,35 @@ def completion_from_chat(data: object, backend: str | None = None, raw: Any = No
         message=first.message,
         choices=tuple(choice for choice, _, _ in parsed),
         raw=data if raw is None else raw,
+    )
+
+
+def _plain_answer(data: dict[str, Any], raw: Any) -> Completion | None:
+    """The most common answer, one choice of plain text, read without the general path's
+    steps (same result); ``None`` for anything else."""
+    choices = data.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict:
+        return None
+    message = choice.get("message")
+    if type(message) is not dict:
+        return None
+    text = message.get("content")
+    index = choice.get("index", 0)
+    if type(text) is not str or message.get("tool_calls") is not None or type(index) is not int:
+        return None
+    response_id, model = data.get("id"), data.get("model")
+    return plain_answer(
+        text,
+        normalize_finish_reason(choice.get("finish_reason") or choice.get("finishReason")),
+        usage_from(data.get("usage")) or Usage(),
+        model=model if type(model) is str else None,
+        id=response_id if type(response_id) is str else None,
+        created=_int_or_none(data.get("created")),
+        index=index,
+        raw=raw,
     )
 
 

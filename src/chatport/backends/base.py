@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -341,9 +342,9 @@ class Backend:
         if pool is not None:
             pool.shutdown()
 
-    @property
+    @cached_property
     def name(self) -> str:
-        """The name the backend was selected by."""
+        """The name the backend was selected by (read once: a call reads it often)."""
         return self.settings.name
 
     def time_left(self) -> float:
