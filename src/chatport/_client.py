@@ -93,8 +93,10 @@ class Client:
             self.config = load_config(source, profile=profile, overrides=overrides)
         check_config(self.config, _registry())
         self._instances: dict[tuple[str, Any], Backend] = {}
-        #: the instances asked for by name alone (``None``: the configured backend)
+        #: the instances asked for by name alone (``None``: the configured backend), valid
+        #: while the backend registry they were looked up in is the current one
         self._named: dict[str | None, Backend] = {}
+        self._named_in: object = None
         self.retry_policy = RetryPolicy(
             max_retries=self.config.max_retries,
             timeout=self.config.timeout,
@@ -119,13 +121,14 @@ class Client:
         self, name: str | None = None, *, options: Mapping[str, Any] | None = None
     ) -> Backend:
         """The backend instance for ``name`` (default: the configured backend), built once."""
-        if options is None:  # the common call: a name seen before
+        registry = _registry()
+        if options is None and registry is self._named_in:  # the common call: a name seen before
             instance = self._named.get(name)
             if instance is not None:
                 return instance
         if self._closed:
             raise ChatportError("this Client is closed")
-        info = check_backend_name(_registry(), name or self.config.backend)
+        info = check_backend_name(registry, name or self.config.backend)
         if options is not None and not isinstance(options, Mapping):
             raise ConfigError(
                 f"options must be a dict of backend options, not {type(options).__name__}",
@@ -143,6 +146,8 @@ class Client:
                     self._instances[key] = instance
         if options is None:
             with self._lock:
+                if registry is not self._named_in:  # plugins changed: forget the old names
+                    self._named, self._named_in = {}, registry
                 if not self._closed:
                     self._named[name] = instance
         return instance
