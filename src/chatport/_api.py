@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from builtins import map as _map  # this module's own map() is chatport.map
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,7 @@ def _environment_reader() -> Callable[[], tuple[object, ...]]:
         get = data.get
 
         def read() -> tuple[object, ...]:
-            return (*[get(name) for name in plain], *[hash(get(name)) for name in secret])
+            return (*_map(get, plain), *_map(hash, _map(get, secret)))  # no Python loop
 
     else:
         read = _read_environment
@@ -84,7 +85,9 @@ def default_client(profile: str | None = None) -> Client:
     credential) or to the working directory gives a new client; beyond eight, the oldest
     is closed.
     """
-    key = (profile, os.getcwd(), _environment_reader()())
+    reader = _reader
+    read = reader[1] if reader is not None and reader[0] is os.environ else _environment_reader()
+    key = (profile, os.getcwd(), read())
     client = _clients.get(key)
     if client is None:
         evicted: list[Client] = []
