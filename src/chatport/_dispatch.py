@@ -88,10 +88,13 @@ class Attempts:
             partial = assembler.completion(backend)
         self.observer.end("abandoned", completion=partial)
 
-    def _entries(self) -> Iterator[tuple[Backend, ChatRequest]]:
-        yield self._primary
+    def _next_entry(self, position: int) -> tuple[int, tuple[Backend, ChatRequest] | None]:
+        """The first fallback from ``position`` on that can take the request, and the
+        position after it (``None`` when there is none)."""
         model = self._primary[1].model
-        for entry in self._fallbacks:
+        while position < len(self._fallbacks):
+            entry = self._fallbacks[position]
+            position += 1
             try:
                 prepared = self._prepare(
                     entry["backend"], entry.get("model") or model, entry.get("options")
@@ -99,11 +102,15 @@ class Attempts:
             except UnsupportedFeatureError as exc:  # this fallback cannot take the request
                 self._last = exc
                 continue
-            yield prepared
+            return position, prepared
+        return position, None
 
     def __iter__(self) -> Iterator[Attempt]:
         self.observer.start(self._primary[1], self._primary[0].name)
-        for backend, request in self._entries():
+        entry: tuple[Backend, ChatRequest] | None = self._primary
+        position = 0
+        while entry is not None:
+            backend, request = entry
             deadline = Deadline(time.monotonic() + self.policy.timeout, limit=self.policy.timeout)
             self._retries = 0
             while True:
@@ -113,6 +120,7 @@ class Attempts:
                 yield Attempt(backend, request, deadline, self._number, time.perf_counter())
                 if not self._retry:
                     break
+            position, entry = self._next_entry(position)
 
     def failed(self, attempt: Attempt, exc: Exception) -> float:
         """Record a failure; return seconds to wait before the next attempt, or raise."""

@@ -140,13 +140,6 @@ class RestBackend(Backend):
         size = self._size()
         return httpx.Limits(max_connections=size, max_keepalive_connections=size)
 
-    def _call_timeout(self) -> httpx.Timeout | None:
-        """The timeout of a retry (the time left), or ``None`` for a first attempt, which
-        takes the client's own."""
-        left = remaining(self.settings.timeout)
-        if left >= self.settings.timeout - 0.001:
-            return None
-        return _timeout(left)
 
     def _path(self, request: ChatRequest) -> str:
         # an absolute URL: httpx parses it once instead of merging it with a base URL
@@ -159,7 +152,10 @@ class RestBackend(Backend):
         return path
 
     def _send(self, request: ChatRequest, profile: ModelProfile | None) -> dict[str, Any]:
-        """The keyword arguments of the httpx call for ``request``."""
+        """The keyword arguments of the httpx call for ``request``.
+
+        A retry's timeout is the time left; a first attempt takes the client's own.
+        """
         body = chat_body(request, profile, self.name)
         if request.stream:
             body["stream"] = True
@@ -167,9 +163,9 @@ class RestBackend(Backend):
             "url": self._path(request),
             "content": _COMPACT.encode(body).encode(),
         }
-        timeout = self._call_timeout()
-        if timeout is not None:
-            arguments["timeout"] = timeout
+        left = remaining(self.settings.timeout)
+        if left < self.settings.timeout - 0.001:
+            arguments["timeout"] = _timeout(left)
         return arguments
 
     def _completion(self, response: httpx.Response, body: bytes) -> Completion:
