@@ -798,3 +798,31 @@ def test_a_plain_text_answer_takes_the_shortcut() -> None:
 
     taken = [_plain_answer(answer, answer) is not None for answer in _ANSWERS[:8]]
     assert taken == [True, True, True, True, True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": None},
+        {"prompt_tokens": 3, "completion_tokens": True, "total_tokens": 4},
+        {"prompt_tokens": 3.0, "completion_tokens": 2, "total_tokens": 5},
+        {"prompt_tokens": 3, "completion_tokens": 2, "cache_read_input_tokens": 1},
+        {"prompt_tokens": 3, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 1}},
+        {
+            "prompt_tokens": 1,
+            "completion_tokens": 2,
+            "total_tokens": 3,
+            "completion_tokens_details": {"reasoning_tokens": 1},
+        },
+    ],
+)
+def test_the_plain_usage_fast_path_reads_what_the_general_path_reads(usage: dict) -> None:
+    from types import MappingProxyType
+
+    from chatport._wire.openai_shape import usage_from
+
+    fast, general = usage_from(usage), usage_from(MappingProxyType(usage))  # never the shortcut
+    assert fast is not None
+    assert general is not None
+    _same_fields(fast, general)

@@ -31,6 +31,7 @@ __all__ = [
     "assistant_message",
     "plain_answer",
     "plain_message",
+    "plain_usage",
     "text_chunk",
 ]
 
@@ -436,6 +437,25 @@ _choice_slot = vars(Choice)
 _set_index = _choice_slot["index"].__set__
 _set_message = _choice_slot["message"].__set__
 _set_choice_finish = _choice_slot["finish_reason"].__set__
+
+
+_usage_slot = vars(Usage)
+_set_prompt_tokens = _usage_slot["prompt_tokens"].__set__
+_set_completion_tokens = _usage_slot["completion_tokens"].__set__
+_set_total_tokens = _usage_slot["total_tokens"].__set__
+_set_reasoning_tokens = _usage_slot["reasoning_tokens"].__set__
+_set_cached_tokens = _usage_slot["cached_tokens"].__set__
+
+
+def plain_usage(prompt_tokens: int, completion_tokens: int, total_tokens: int) -> Usage:
+    """``Usage(prompt_tokens, completion_tokens, total_tokens)`` (no token details)."""
+    usage: Usage = _new(Usage)
+    _set_prompt_tokens(usage, prompt_tokens)
+    _set_completion_tokens(usage, completion_tokens)
+    _set_total_tokens(usage, total_tokens)
+    _set_reasoning_tokens(usage, None)
+    _set_cached_tokens(usage, None)
+    return usage
 
 
 def plain_message(role: Role, content: str) -> Message:

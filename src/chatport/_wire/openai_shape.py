@@ -30,6 +30,7 @@ from .._types import (
     Usage,
     assistant_message,
     plain_answer,
+    plain_usage,
     text_chunk,
 )
 
@@ -89,6 +90,14 @@ def usage_from(data: object) -> Usage | None:
     are part of ``prompt_tokens``: a cache hit reports the same ``prompt_tokens`` as
     the cold call (litellm PR #36943).
     """
+    if type(data) is dict and len(data) == 3:  # the common usage: three counts, no details
+        prompt, completion, total = (
+            data.get("prompt_tokens"),
+            data.get("completion_tokens"),
+            data.get("total_tokens"),
+        )
+        if type(prompt) is int and type(completion) is int and type(total) is int:
+            return plain_usage(prompt, completion, total)
     if not isinstance(data, Mapping):
         return None
     cached = detail(data, "prompt_tokens_details", "cached_tokens")

@@ -140,7 +140,6 @@ class RestBackend(Backend):
         size = self._size()
         return httpx.Limits(max_connections=size, max_keepalive_connections=size)
 
-
     def _path(self, request: ChatRequest) -> str:
         # an absolute URL: httpx parses it once instead of merging it with a base URL
         path = self._paths.get(request.model)
