@@ -98,3 +98,9 @@ def test_the_assembler_folds_kept_chunks_like_a_completion() -> None:
     assert completion.finish_reason == "stop"
     assert completion.message.content == "h\u00e9llo \u2603"
     assert completion.backend == "rest"
+
+
+def test_every_carriage_return_before_a_newline_goes() -> None:
+    body = _event("a").replace(b"\n\n", b"\r\r\n\r\n") + _FINAL
+    for pieces in ([body], [body[:-3], body[-3:]]):  # whole lines, and a line left pending
+        assert [chunk.text for chunk in _read(pieces)[0]] == ["a", ""]

@@ -193,12 +193,18 @@ def _decoded(line: bytes) -> str:
     return line.decode("utf-8", "replace").rstrip("\r")
 
 
-def _lines_of(piece: bytes, pending: list[bytes]) -> list[str]:
+def _lines_of(piece: bytes, pending: list[bytes]) -> Iterable[str]:
     """The non-blank lines ``piece`` completes; its unfinished tail is kept in ``pending``.
 
-    A list, not a generator: a stream runs this once per network read, and its lines are
-    consumed at once. Blank lines (between events) carry nothing and are left out.
+    Not a generator: a stream runs this once per network read, and its lines are consumed
+    at once. Blank lines (between events) carry nothing and are left out.
     """
+    if not pending and piece[-1:] == b"\n":  # whole lines, the common piece: split as text
+        # (a newline never falls inside a UTF-8 character, so decoding first is the same)
+        text = piece.decode("utf-8", "replace")
+        if "\r" in text:
+            return filter(None, [line.rstrip("\r") for line in text.split("\n")])
+        return filter(None, text.split("\n"))
     lines: list[str] = []
     start = 0
     while True:
