@@ -7,7 +7,7 @@ All of them are frozen dataclasses. Conversion from OpenAI-style dicts lives in
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -250,6 +250,8 @@ def assistant_message(
     then the text as a :class:`TextPart` when there is any; a plain answer is a string,
     and a pure tool-call answer has ``None`` content.
     """
+    if reasoning is None and signature is None and text_signature is None and not tool_calls:
+        return plain_message("assistant", text)  # a plain answer: text content alone
     parts: list[Part] = []
     if reasoning is not None or signature is not None:
         parts.append(ReasoningPart(reasoning or "", signature))
@@ -384,21 +386,64 @@ class Chunk:
         _check_finish_reason(self.finish_reason)
 
 
+# -- built without the dataclass ``__init__``s ------------------------------------------
+#
+# The common call sends plain text messages and gets a plain text answer. Its objects
+# are built here from values already known valid, setting each field directly: a call
+# that runs after a network wait finds little of its code in the CPU's caches, so every
+# ``__init__``/``__post_init__`` it skips counts. Tests hold each equal to its
+# dataclass-built twin, field by field.
+
 _new = object.__new__
-# each slot's own setter: a frozen dataclass refuses plain assignment, and these are
-# what object.__setattr__ ends up calling, without its lookup by name
-_slot = vars(Chunk)
-_set_text = _slot["text"].__set__
-_set_reasoning = _slot["reasoning"].__set__
-_set_tool_calls = _slot["tool_calls"].__set__
-_set_finish_reason = _slot["finish_reason"].__set__
-_set_usage = _slot["usage"].__set__
-_set_signature = _slot["signature"].__set__
-_set_id = _slot["id"].__set__
-_set_model = _slot["model"].__set__
-_set_created = _slot["created"].__set__
-_set_text_signature = _slot["text_signature"].__set__
-_set_parsed = _slot["parsed"].__set__
+_Setter = Callable[[Any, Any], None]
+
+
+def _setters(cls: type, *names: str) -> tuple[_Setter, ...]:
+    """The named slots' own setters: a frozen dataclass refuses plain assignment, and
+    these are what ``object.__setattr__`` ends up calling, without its lookup by name."""
+    slots = vars(cls)
+    return tuple(slots[name].__set__ for name in names)
+
+
+(
+    _set_text,
+    _set_reasoning,
+    _set_tool_calls,
+    _set_finish_reason,
+    _set_usage,
+    _set_signature,
+    _set_id,
+    _set_model,
+    _set_created,
+    _set_text_signature,
+    _set_parsed,
+) = _setters(
+    Chunk,
+    "text",
+    "reasoning",
+    "tool_calls",
+    "finish_reason",
+    "usage",
+    "signature",
+    "id",
+    "model",
+    "created",
+    "text_signature",
+    "parsed",
+)
+_set_role, _set_content, _set_name, _set_message_tool_calls, _set_tool_call_id = _setters(
+    Message, "role", "content", "name", "tool_calls", "tool_call_id"
+)
+_set_index, _set_message, _set_choice_finish = _setters(Choice, "index", "message", "finish_reason")
+(
+    _set_prompt_tokens,
+    _set_completion_tokens,
+    _set_total_tokens,
+    _set_reasoning_tokens,
+    _set_cached_tokens,
+) = _setters(
+    Usage, "prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens"
+)
 
 
 def text_chunk(text: str, id: str | None, model: str | None, created: int | None) -> Chunk:
@@ -417,34 +462,6 @@ def text_chunk(text: str, id: str | None, model: str | None, created: int | None
     _set_text_signature(chunk, None)
     _set_parsed(chunk, None)
     return chunk
-
-
-# -- built without the dataclass ``__init__``s ------------------------------------------
-#
-# The common call sends plain text messages and gets a plain text answer. Its objects
-# are built here from values already known valid, setting each field directly: a call
-# that runs after a network wait finds little of its code in the CPU's caches, so every
-# ``__init__``/``__post_init__`` it skips counts. Tests hold each equal to its
-# dataclass-built twin, field by field.
-
-_message_slot = vars(Message)
-_set_role = _message_slot["role"].__set__
-_set_content = _message_slot["content"].__set__
-_set_name = _message_slot["name"].__set__
-_set_message_tool_calls = _message_slot["tool_calls"].__set__
-_set_tool_call_id = _message_slot["tool_call_id"].__set__
-_choice_slot = vars(Choice)
-_set_index = _choice_slot["index"].__set__
-_set_message = _choice_slot["message"].__set__
-_set_choice_finish = _choice_slot["finish_reason"].__set__
-
-
-_usage_slot = vars(Usage)
-_set_prompt_tokens = _usage_slot["prompt_tokens"].__set__
-_set_completion_tokens = _usage_slot["completion_tokens"].__set__
-_set_total_tokens = _usage_slot["total_tokens"].__set__
-_set_reasoning_tokens = _usage_slot["reasoning_tokens"].__set__
-_set_cached_tokens = _usage_slot["cached_tokens"].__set__
 
 
 def plain_usage(prompt_tokens: int, completion_tokens: int, total_tokens: int) -> Usage:
@@ -482,7 +499,7 @@ def plain_answer(
 ) -> Completion:
     """``Completion(text=text, ...)`` of a one-choice text answer without reasoning or
     tool calls; ``finish_reason`` must already be one of :data:`FINISH_REASONS`."""
-    message = plain_message("assistant", text)
+    message = assistant_message(text, None, None)
     choice: Choice = _new(Choice)
     _set_index(choice, index)
     _set_message(choice, message)
