@@ -188,6 +188,16 @@ def test_unknown_backend(client: chatport.Client) -> None:
         client.complete("q", backend="nope")
 
 
+@pytest.mark.parametrize("name", [["fake"], 5, ("fake",)])
+def test_a_backend_name_that_is_no_string_is_not_found_after_a_call_too(
+    client: chatport.Client, name: object
+) -> None:
+    client.complete("q")  # the client now knows its backends by name
+    assert client.backend("fake") is client.backend()
+    with pytest.raises(chatport.BackendNotFoundError, match="unknown backend"):
+        client.backend(name)  # type: ignore[arg-type]
+
+
 def test_closed_client_refuses_calls() -> None:
     with chatport.Client(backend="fake", model="m", config={}) as client:
         client.complete("q")

@@ -698,6 +698,10 @@ def _same_fields(built: object, expected: object) -> None:
     assert built == expected
 
 
+class _Text(str):
+    """A str subclass: dicts built in code may hold one where JSON holds a str."""
+
+
 _ANSWERS = [
     {
         "id": "c",
@@ -728,6 +732,7 @@ _ANSWERS = [
     },
     {"choices": [{"message": {"content": "one"}}, {"message": {"content": "two"}}]},
     {"error": None, "choices": [{"message": {"content": "e"}}]},
+    {"id": _Text("i"), "model": _Text("m"), "choices": [{"message": {"content": "s"}}]},
 ]
 
 
@@ -826,3 +831,17 @@ def test_the_plain_usage_fast_path_reads_what_the_general_path_reads(usage: dict
     assert fast is not None
     assert general is not None
     _same_fields(fast, general)
+
+
+@pytest.mark.parametrize("text", [None, 123, b"x"])
+def test_a_completion_still_checks_its_message(text: object) -> None:
+    """The plain-answer shortcut of ``assistant_message`` takes a str only."""
+    with pytest.raises(chatport.InvalidRequestError, match="content"):
+        chatport.Completion(text=text)  # type: ignore[arg-type]
+
+
+def test_the_assistant_message_shortcut_takes_tool_calls_as_a_tuple_only() -> None:
+    from chatport._types import assistant_message
+
+    with pytest.raises(chatport.InvalidRequestError, match="tuple of ToolCall"):
+        assistant_message("x", None, None, [])  # type: ignore[arg-type]

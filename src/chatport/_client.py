@@ -122,7 +122,8 @@ class Client:
     ) -> Backend:
         """The backend instance for ``name`` (default: the configured backend), built once."""
         registry = _registry()
-        if options is None and registry is self._named_in:  # the common call: a name seen before
+        # the common call: a name seen before (a name of another type gets the full check)
+        if options is None and registry is self._named_in and (name is None or type(name) is str):
             instance = self._named.get(name)
             if instance is not None:
                 return instance

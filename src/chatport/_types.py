@@ -250,8 +250,15 @@ def assistant_message(
     then the text as a :class:`TextPart` when there is any; a plain answer is a string,
     and a pure tool-call answer has ``None`` content.
     """
-    if reasoning is None and signature is None and text_signature is None and not tool_calls:
-        return plain_message("assistant", text)  # a plain answer: text content alone
+    if (  # a plain answer: text content alone
+        type(text) is str
+        and reasoning is None
+        and signature is None
+        and text_signature is None
+        and type(tool_calls) is tuple
+        and not tool_calls
+    ):
+        return plain_message("assistant", text)
     parts: list[Part] = []
     if reasoning is not None or signature is not None:
         parts.append(ReasoningPart(reasoning or "", signature))
