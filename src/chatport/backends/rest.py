@@ -94,9 +94,9 @@ class RestBackend(Backend):
     )
 
     def _sync_client(self) -> httpx.Client:
-        self._check_fork()
         client = self._client
-        if client is None:
+        if client is None or self._pid != os.getpid():  # none yet, or a forked child's
+            self._check_fork()
             with self._lock, uncharged():
                 if self._client is None:
                     import httpx
@@ -105,7 +105,7 @@ class RestBackend(Backend):
                         timeout=_timeout(self.settings.timeout),
                         headers=dict(self._HEADERS),
                         limits=self._limits(),
-                        auth=bearer_auth(self.settings.token),
+                        auth=bearer_auth(self.settings.token_provider),
                     )
                 client = self._client
         return client
@@ -123,7 +123,7 @@ class RestBackend(Backend):
                     timeout=_timeout(self.settings.timeout),
                     headers=dict(self._HEADERS),
                     limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                    auth=bearer_auth(self.settings.token),
+                    auth=bearer_auth(self.settings.token_provider),
                 )
 
             pools = AsyncPools(self._size(), make)
