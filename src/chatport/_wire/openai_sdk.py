@@ -333,9 +333,6 @@ class OpenAISDKBackend(Backend):
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with openai_errors(self.name), self._open(self._clients.sync(), call, stream=True) as http:
             yield from read_events(events, http_pieces(http, clock, self.name), clock)
-        last = events.end()
-        if last is not None:
-            yield last
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """A streamed call with ``AsyncOpenAI``; closing it closes the connection."""
@@ -350,9 +347,6 @@ class OpenAISDKBackend(Backend):
                 pieces = ahttp_pieces(http, clock, self.name)
                 async for chunk in aread_events(events, pieces, clock):
                     yield chunk
-        last = events.end()
-        if last is not None:
-            yield last
 
     def close(self) -> None:
         """Close the openai client."""

@@ -3,8 +3,8 @@
 Both take the stream one line at a time (:meth:`feed`) and say at the end whether the
 stream was complete (:meth:`end`): a stream that stops before its terminal event raises
 :class:`APIConnectionError`, never a silent truncation. :func:`read_events` (and
-:func:`aread_events`) cut a body's byte pieces into lines and feed them, in one loop:
-a stream runs it once per token.
+:func:`aread_events`) cut a body's byte pieces into lines, feed them, and check the end:
+the one loop a stream runs per token.
 """
 
 from __future__ import annotations
@@ -145,66 +145,83 @@ EventStream = ChatEventStream | ResponsesEventStream
 def read_events(
     events: EventStream, pieces: Iterable[bytes], clock: Clock | None = None
 ) -> Iterator[Chunk]:
-    """Feed the lines of a body's byte ``pieces`` to ``events``, yielding chunks, until
-    its terminal event.
+    """The chunks of a streamed body given as byte ``pieces``, read to its terminal event.
 
     Lines end in ``\\n`` or ``\\r\\n`` and are cut in time linear in the body's length.
-    With a ``clock``, each chunk restarts its idle deadline (comments do not).
+    With a ``clock``, each chunk restarts its idle deadline (comments do not). At the end,
+    ``events`` checks the stream was complete (:meth:`ChatEventStream.end`), which may
+    give one last chunk.
     """
-    feed = events.feed
     pending: list[bytes] = []
     for piece in pieces:
-        for line in _lines_of(piece, pending):
-            chunk = feed(line)
-            if chunk is not None:
-                if clock is not None:
-                    clock.tick()
-                yield chunk
-            if events.done:
-                return
-    if pending:
-        chunk = feed(_decoded(b"".join(pending)))
-        if chunk is not None:
-            yield chunk
+        yield from _chunks_of(events, piece, pending, clock)
+        if events.done:
+            break
+    yield from _closing_chunks(events, pending)
 
 
 async def aread_events(
     events: EventStream, pieces: AsyncIterable[bytes], clock: Clock | None = None
 ) -> AsyncIterator[Chunk]:
     """The async twin of :func:`read_events`."""
-    feed = events.feed
     pending: list[bytes] = []
     async for piece in pieces:
-        for line in _lines_of(piece, pending):
-            chunk = feed(line)
-            if chunk is not None:
-                if clock is not None:
-                    clock.tick()
-                yield chunk
-            if events.done:
-                return
-    if pending:
-        chunk = feed(_decoded(b"".join(pending)))
-        if chunk is not None:
+        for chunk in _chunks_of(events, piece, pending, clock):
             yield chunk
+        if events.done:
+            break
+    for chunk in _closing_chunks(events, pending):
+        yield chunk
+
+
+def _chunks_of(
+    events: EventStream, piece: bytes, pending: list[bytes], clock: Clock | None
+) -> list[Chunk]:
+    """The chunks the lines ``piece`` completes carry, up to the terminal event.
+
+    A list, not a generator: a stream runs this once per network read. A piece of whole
+    lines (the common one) is decoded once and split as text: a newline never falls
+    inside a UTF-8 character, so that is the same as decoding line by line.
+    """
+    if not pending and piece[-1:] == b"\n":
+        text = piece.decode("utf-8", "replace")
+        lines = text.split("\n")
+        if "\r" in text:
+            lines = [line.rstrip("\r") for line in lines]
+    else:
+        lines = _cut_lines(piece, pending)
+    chunks: list[Chunk] = []
+    feed = events.feed
+    for line in filter(None, lines):  # a blank line (between events) carries nothing
+        chunk = feed(line)
+        if chunk is not None:
+            if clock is not None:
+                clock.tick()
+            chunks.append(chunk)
+        if events.done:
+            break
+    return chunks
+
+
+def _closing_chunks(events: EventStream, pending: list[bytes]) -> list[Chunk]:
+    """At the end of the body: a last line without a newline, then the stream's end."""
+    chunks: list[Chunk] = []
+    if pending and not events.done:
+        chunk = events.feed(_decoded(b"".join(pending)))
+        if chunk is not None:
+            chunks.append(chunk)
+    last = events.end()
+    if last is not None:
+        chunks.append(last)
+    return chunks
 
 
 def _decoded(line: bytes) -> str:
     return line.decode("utf-8", "replace").rstrip("\r")
 
 
-def _lines_of(piece: bytes, pending: list[bytes]) -> Iterable[str]:
-    """The non-blank lines ``piece`` completes; its unfinished tail is kept in ``pending``.
-
-    Not a generator: a stream runs this once per network read, and its lines are consumed
-    at once. Blank lines (between events) carry nothing and are left out.
-    """
-    if not pending and piece[-1:] == b"\n":  # whole lines, the common piece: split as text
-        # (a newline never falls inside a UTF-8 character, so decoding first is the same)
-        text = piece.decode("utf-8", "replace")
-        if "\r" in text:
-            return filter(None, [line.rstrip("\r") for line in text.split("\n")])
-        return filter(None, text.split("\n"))
+def _cut_lines(piece: bytes, pending: list[bytes]) -> list[str]:
+    """The lines ``piece`` completes, its unfinished tail kept in ``pending``."""
     lines: list[str] = []
     start = 0
     while True:
@@ -219,6 +236,5 @@ def _lines_of(piece: bytes, pending: list[bytes]) -> Iterable[str]:
             pending.clear()
         else:
             line = piece[start:end]
-        if line and line != b"\r":
-            lines.append(line.decode("utf-8", "replace").rstrip("\r"))
+        lines.append(_decoded(line))
         start = end + 1

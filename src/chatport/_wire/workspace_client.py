@@ -216,9 +216,6 @@ class WorkspaceClientBackend(Backend):
         clock = Clock.for_call(self.settings.timeout, stream=True)
         pieces = self._calls.stream_pieces(invocations_path(request.model), body, clock)
         yield from read_events(events, pieces, clock)
-        last = events.end()
-        if last is not None:
-            yield last
 
     def close(self) -> None:
         """Release the workspace client's HTTP session and the deadline pool."""

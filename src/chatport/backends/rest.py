@@ -208,9 +208,6 @@ class RestBackend(Backend):
                 response.status_code, response.headers, lambda: b"".join(pieces), self.name
             )
             yield from read_events(events, pieces, clock)
-        last = events.end()
-        if last is not None:
-            yield last
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """The async twin of :meth:`stream`; closing it closes the connection."""
@@ -234,9 +231,6 @@ class RestBackend(Backend):
                 pieces = ahttp_pieces(response, clock, self.name)
                 async for chunk in aread_events(events, pieces, clock):
                     yield chunk
-        last = events.end()
-        if last is not None:
-            yield last
 
     def close(self) -> None:
         """Close the pooled connections (async pools close with their event loop)."""
