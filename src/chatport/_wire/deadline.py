@@ -73,8 +73,9 @@ class Clock:
         return APITimeoutError(f"{message} ({timeout_phrase(self.idle)})", backend=backend)
 
     def check(self, backend: str) -> float:
-        """Seconds left, or :class:`APITimeoutError` when none are."""
-        left = self.left()
+        """Seconds left, or :class:`APITimeoutError` when none are (a stream checks before
+        every read)."""
+        left = self.deadline - time.monotonic()
         if left <= 0:
             raise self.expired(backend)
         return left
@@ -141,12 +142,8 @@ def http_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes]:
     if not isinstance(timeouts, dict):
         timeouts = {}  # not httpcore's: nothing to set
     pieces = response.iter_bytes()
-    monotonic = time.monotonic
     while True:
-        left = clock.deadline - monotonic()  # clock.check(), inline: it runs once per read
-        if left <= 0:
-            raise clock.expired(backend)
-        timeouts["read"] = left
+        timeouts["read"] = clock.check(backend)
         try:
             piece = next(pieces)
         except StopIteration:
