@@ -49,7 +49,8 @@ _reader: tuple[object, Callable[[], tuple[object, ...]]] | None = None
 
 
 def _environment_reader() -> Callable[[], tuple[object, ...]]:
-    """A fast reader of the variables that shape a default client.
+    """A fast reader of the variables that shape a default client, for the current
+    ``os.environ`` (made again by :func:`default_client` when that object changes).
 
     ``os.environ.get`` raises and catches a ``KeyError`` inside for every unset
     variable, which made ten lookups the costliest step of ``chatport.complete``.
@@ -59,9 +60,6 @@ def _environment_reader() -> Callable[[], tuple[object, ...]]:
     """
     global _reader
     environ = os.environ
-    reader = _reader
-    if reader is not None and reader[0] is environ:
-        return reader[1]
     data = getattr(environ, "_data", None)
     encode = getattr(environ, "encodekey", None)
     if isinstance(data, dict) and callable(encode):
