@@ -1,26 +1,85 @@
-"""Workspace host and credentials, following Databricks' own conventions.
+"""Where chatport finds the workspace, and the credential every backend sends.
 
-Order for the host: ``DATABRICKS_HOST``, then ``host`` in chatport's config, then
-databricks-sdk's unified auth (profiles in ``~/.databrickscfg``, OAuth) when installed.
-The token comes from the variable named by ``token_env``, then ``DATABRICKS_TOKEN``,
-then databricks-sdk. A token is never stored, logged or shown: :class:`Workspace`
-hands it out only through :meth:`Workspace.token`.
+One chain, first match wins, resolved without any network call:
+
+1. **code**: ``Client(host=..., token=...)`` (a string, or a zero-argument callable
+   called whenever a token is needed), ``Client(workspace_client=w)`` or
+   ``Client(sdk_config=cfg)``;
+2. **token_env**: the token from the environment variable it names (which must be set);
+3. **DATABRICKS_HOST with DATABRICKS_TOKEN**;
+4. **databricks-sdk's unified auth**, the way ``WorkspaceClient()`` resolves it:
+   ``~/.databrickscfg`` profiles (``[DEFAULT]`` included), the notebook and job runtime,
+   OAuth U2M through the Databricks CLI, OAuth M2M, Azure, GCP, OIDC and
+   ``DATABRICKS_AUTH_TYPE``.
+
+The host: code, then ``DATABRICKS_HOST``, then ``host`` in chatport's config, then the
+profile (read from the file, no network) or, in a notebook, the runtime.
+
+Every backend gets the same :class:`Workspace`: ``rest``, ``openai`` and ``responses``
+ask it for the ``Authorization`` header of each request; ``mlflow`` and
+``databricks-sdk`` build their ``WorkspaceClient`` on :meth:`Workspace.sdk_config`,
+whose credentials strategy asks the same workspace. A token is never stored in the
+config, never logged and never shown.
 """
 
 from __future__ import annotations
 
 import os
-import threading
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ._config import Config
+from ._credentials import (
+    CodeCredentials,
+    Credential,
+    MissingCredential,
+    NoCredential,
+    SdkCredential,
+    StaticToken,
+    TokenCallable,
+)
+from ._databrickscfg import profile_file, read_profile
 from ._errors import AuthenticationError, ChatportError, ConfigError
+from ._hosts import is_loopback, parse_workspace_url
 from ._redact import redact, redact_url
 
-__all__ = ["Workspace", "mask", "resolve_workspace"]
+__all__ = [
+    "CREDENTIAL_VARIABLES",
+    "CodeCredentials",
+    "Workspace",
+    "mask",
+    "resolve_workspace",
+]
+
+#: Environment variables through which databricks-sdk's default chain may find a
+#: credential or an auth type (a test holds this list to the SDK's own attributes).
+CREDENTIAL_VARIABLES: tuple[str, ...] = (
+    "DATABRICKS_TOKEN",
+    "DATABRICKS_USERNAME",
+    "DATABRICKS_PASSWORD",
+    "DATABRICKS_CLIENT_ID",
+    "DATABRICKS_CLIENT_SECRET",
+    "DATABRICKS_OIDC_TOKEN_ENV",
+    "DATABRICKS_OIDC_TOKEN_FILEPATH",
+    "DATABRICKS_GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_CREDENTIALS",
+    "DATABRICKS_AZURE_RESOURCE_ID",
+    "ARM_USE_MSI",
+    "ARM_CLIENT_SECRET",
+    "ARM_CLIENT_ID",
+    "ARM_TENANT_ID",
+    "DATABRICKS_METADATA_SERVICE_URL",
+    "DATABRICKS_AUTH_TYPE",
+    "DATABRICKS_CONFIG_PROFILE",
+    "DATABRICKS_RUNTIME_VERSION",
+    "IS_IN_DB_MODEL_SERVING_ENV",
+    "IS_IN_DATABRICKS_MODEL_SERVING_ENV",
+)
+
+#: Command-line tools databricks-sdk asks for a token (U2M logins, Azure CLI).
+_CREDENTIAL_TOOLS = ("databricks", "az")
 
 
 def mask(secret: str | None) -> str:
@@ -28,139 +87,327 @@ def mask(secret: str | None) -> str:
     return "(not set)" if not secret else "****** (masked)"
 
 
-def _sdk_available() -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("databricks.sdk") is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _databrickscfg_has_profile(environ: Mapping[str, str], profile: str | None) -> bool:
-    path = Path(environ.get("DATABRICKS_CONFIG_FILE") or Path.home() / ".databrickscfg")
-    if not path.is_file():
-        return False
-    from configparser import ConfigParser
-
-    parser = ConfigParser()
-    try:
-        parser.read(path)
-    except Exception:
-        return False
-    if profile:
-        return parser.has_section(profile)
-    return bool(parser.defaults().get("host"))
+# -- the workspace ------------------------------------------------------------------------
 
 
 @dataclass
 class Workspace:
-    """Where and as whom to call. ``token()`` gives the current token, refreshed if needed."""
+    """Where and as whom to call: the host and one credential, shared by every backend.
+
+    ``timeout`` bounds the first resolution of an SDK credential (its host probe and
+    token fetch) when no call's deadline is running.
+    """
 
     host: str | None
     host_source: str
-    token_source: str | None
+    credential: Credential = field(default_factory=NoCredential, repr=False)
     profile: str | None = None
-    _static_token: str | None = field(default=None, repr=False)
-    _sdk_config: Any = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    timeout: float = 60.0
+    #: True when nothing at all is configured (the CLI's embedded workspace may answer).
+    empty: bool = False
 
     @property
     def configured(self) -> bool:
         """Whether any workspace is configured at all."""
-        return self.host is not None or self.token_source is not None
+        return not self.empty
 
-    def make_sdk_config(self, **overrides: Any) -> Any:
-        """A new databricks-sdk ``Config`` for this workspace, with ``overrides`` applied."""
-        try:
-            from databricks.sdk.core import Config as SdkConfig
-        except ImportError:
-            raise ConfigError(
-                "this needs databricks-sdk: pip install 'chatport[databricks]'"
-            ) from None
-        kwargs: dict[str, Any] = {}
-        if self.profile:
-            kwargs["profile"] = self.profile
-        if self.host:
-            kwargs["host"] = self.host
-        if self._static_token:
-            kwargs["token"] = self._static_token
-            kwargs["auth_type"] = "pat"
-        kwargs.update(overrides)
-        try:
-            return SdkConfig(**kwargs)
-        except Exception as exc:
-            raise ConfigError(
-                f"databricks-sdk could not configure the workspace: {exc}",
-                key="databricks_profile",
-            ) from None
+    @property
+    def token_source(self) -> str | None:
+        """Where the credential comes from (``None`` when there is none)."""
+        if isinstance(self.credential, NoCredential | MissingCredential):
+            return None
+        return self.credential.source
 
-    def sdk_config(self) -> Any:
-        """The databricks-sdk ``Config`` for this workspace (built once, lazily)."""
-        with self._lock:
-            if self._sdk_config is None:
-                self._sdk_config = self.make_sdk_config()
-            return self._sdk_config
+    def _wait(self) -> float:
+        from ._retry import remaining
+
+        return remaining(self.timeout)
+
+    def resolved_host(self) -> str | None:
+        """The host, resolving the SDK chain first when only it knows (a notebook)."""
+        if self.host is None and isinstance(self.credential, SdkCredential):
+            config = self.credential.config(self._wait())
+            host = getattr(config, "host", None)
+            self.host = str(host) if host else None
+            self.credential.host = self.host
+        return self.host
+
+    def headers(self) -> dict[str, str]:
+        """The headers that authenticate a request now."""
+        return self.credential.headers(self._wait())
 
     def token(self) -> str | None:
-        """The current token, or ``None``."""
-        if self._static_token is not None:
-            return self._static_token
-        if self.token_source != "databricks-sdk":
-            return None
+        """The current bearer token, or ``None`` (no credential, or not a bearer one)."""
+        value = self.headers().get("Authorization", "")
+        scheme, _, credential = value.partition(" ")
+        return credential if scheme.lower() == "bearer" and credential else None
+
+    def refresh(self) -> bool:
+        """Make the next request fetch a new credential; whether the credential can."""
+        return self.credential.refresh()
+
+    def sdk_config(self, **overrides: Any) -> Any:
+        """A databricks-sdk ``Config`` for this workspace, for a ``WorkspaceClient``.
+
+        When databricks-sdk's own chain resolved the credential, a copy of that
+        ``Config`` (its host probe already done, nothing sent again); otherwise a new one
+        whose credentials strategy asks this workspace, with ``overrides`` (``Config``
+        keyword arguments such as ``retry_timeout_seconds``). Either way chatport's
+        requests carry :meth:`headers`, so every backend sends the same credential.
+        Debug logging of headers stays off: the token never reaches a log record.
+        """
         try:
-            headers = self.sdk_config().authenticate()
+            from databricks.sdk.config import Config as SdkConfig
+        except ImportError:
+            raise ConfigError("this needs databricks-sdk: pip install databricks-sdk") from None
+        if isinstance(self.credential, SdkCredential) and self.credential.owned:
+            return self.credential.config(self._wait()).copy()
+        host = self.resolved_host()
+        strategy = _strategy(self)
+        try:
+            return SdkConfig(
+                host=host,
+                credentials_strategy=strategy,
+                auth_type=strategy.auth_type(),
+                debug_headers=False,
+                **overrides,
+            )
         except ChatportError:
             raise
-        except Exception as exc:  # a wrong OAuth secret, an expired profile login...
-            raise AuthenticationError(
-                f"could not get a workspace token through databricks-sdk: "
-                f"{type(exc).__name__}: {redact(str(exc))}"
+        except Exception as exc:
+            raise ConfigError(
+                f"databricks-sdk could not configure the workspace: {redact(str(exc))}"
             ) from None
-        value = str(headers.get("Authorization", ""))
-        scheme, _, credential = value.partition(" ")
-        return credential if scheme.lower() == "bearer" else None
 
     def __repr__(self) -> str:
         return (
             f"Workspace(host={self.host and redact_url(self.host)!r}, "
-            f"host_source={self.host_source!r}, "
-            f"token={mask(self._static_token) if self._static_token else self.token_source!r})"
+            f"host_source={self.host_source!r}, credential={self.token_source!r})"
         )
 
 
-def resolve_workspace(config: Config, environ: Mapping[str, str] | None = None) -> Workspace:
-    """Find the workspace host and credential source, without any network call."""
+def _strategy(workspace: Workspace) -> Any:
+    """A databricks-sdk ``CredentialsStrategy`` that asks ``workspace`` for each request's
+    headers (the SDK is imported here, never by ``import chatport``)."""
+    from databricks.sdk.credentials_provider import CredentialsStrategy
+
+    class ChatportCredentials(CredentialsStrategy):
+        def auth_type(self) -> str:
+            return "chatport"
+
+        def __call__(self, cfg: Any) -> Any:
+            return workspace.headers
+
+    return ChatportCredentials()
+
+
+# -- resolution ---------------------------------------------------------------------------
+
+
+def _may_have_sdk_credential(environ: Mapping[str, str], profile: Mapping[str, str] | None) -> bool:
+    """Whether databricks-sdk's chain could find a credential (judged without running it)."""
+    if profile and set(profile) - {"host"}:
+        return True
+    if any(environ.get(name) for name in CREDENTIAL_VARIABLES if name != "DATABRICKS_TOKEN"):
+        return True
+    if environ.get("DATABRICKS_CLI_PATH"):
+        return True
+    return any(shutil.which(tool) for tool in _CREDENTIAL_TOOLS)
+
+
+def _looked_for(token_env: str | None, profile_name: str | None, environ: Mapping[str, str]) -> str:
+    places = ["a token passed in code", "DATABRICKS_TOKEN"]
+    if token_env:
+        places.insert(1, f"{token_env} (token_env)")
+    path = profile_file(environ)
+    places.append(
+        f"the profile {profile_name!r} in {path}" if profile_name else f"a profile in {path}"
+    )
+    places.append(
+        "databricks-sdk's unified auth (pat, basic, oauth-m2m, OIDC, Azure, Google, the "
+        "Databricks CLI login, the notebook runtime)"
+    )
+    return ", ".join(places)
+
+
+def _sdk_chain(
+    host: str | None,
+    profile: str | None,
+    source: str,
+    timeout: float,
+    *,
+    shown_host: str | None = None,
+) -> SdkCredential:
+    """A credential resolved by databricks-sdk's default chain, as ``WorkspaceClient()``.
+
+    ``host`` is passed to the SDK (``None``: it reads its own, from the profile or the
+    runtime); ``shown_host`` is what messages name.
+    """
+    shown_host = shown_host or host
+
+    def build() -> Any:
+        try:
+            from databricks.sdk.config import Config as SdkConfig
+        except ImportError:
+            raise ConfigError(
+                "a Databricks workspace is configured for databricks-sdk's unified auth "
+                f"({source}), which needs databricks-sdk: pip install databricks-sdk"
+            ) from None
+        kwargs: dict[str, Any] = {
+            # a one-second budget for its host probe: an unreachable host fails fast
+            # (chatport's requests are sent once and bounded by chatport's deadline)
+            "retry_timeout_seconds": 1,
+            "http_timeout_seconds": max(1, round(timeout)),
+            "debug_headers": False,
+        }
+        if host:
+            kwargs["host"] = host
+        if profile:
+            kwargs["profile"] = profile
+        try:
+            return SdkConfig(**kwargs)
+        except Exception as exc:
+            message = redact(str(exc))
+            if "cannot configure default credentials" in message or "auth:" in message:
+                raise AuthenticationError(
+                    f"no credential found for "
+                    f"{redact_url(shown_host) if shown_host else 'the workspace'} "
+                    f"({source}): databricks-sdk says: {message}"
+                ) from None
+            raise ConfigError(
+                f"databricks-sdk could not configure the workspace: {message}"
+            ) from None
+
+    return SdkCredential(build, source, shown_host, timeout=timeout)
+
+
+def resolve_workspace(
+    config: Config,
+    environ: Mapping[str, str] | None = None,
+    code: CodeCredentials | None = None,
+) -> Workspace:
+    """Find the workspace host and credential (see the module doc), without any network call."""
     environ = os.environ if environ is None else environ
-    profile = config.get("databricks_profile") or environ.get("DATABRICKS_CONFIG_PROFILE")
+    code = code or CodeCredentials()
+    timeout = config.timeout
+    requested_profile = config.get("databricks_profile") or environ.get("DATABRICKS_CONFIG_PROFILE")
+
+    # the host: code, then DATABRICKS_HOST, then the config file
     host: str | None = None
     host_source = "none"
-    if environ.get("DATABRICKS_HOST"):
+    if config.get("host") and config.sources.get("host") == "argument":
+        host, host_source = config.get("host"), "argument"
+    elif environ.get("DATABRICKS_HOST"):
         host, host_source = environ["DATABRICKS_HOST"], "env DATABRICKS_HOST"
     elif config.get("host"):
         host, host_source = config.get("host"), config.sources.get("host", "config")
 
-    token: str | None = None
-    token_source: str | None = None
-    token_env = config.get("token_env")
-    if token_env and environ.get(token_env):
-        token, token_source = environ[token_env], f"env {token_env}"
-    elif environ.get("DATABRICKS_TOKEN"):
-        token, token_source = environ["DATABRICKS_TOKEN"], "env DATABRICKS_TOKEN"
+    # 1. in code
+    given = code.given_sdk_config
+    if given is not None:
+        host = host or (str(given.host) if getattr(given, "host", None) else None)
+        kind = "workspace_client" if code.workspace_client is not None else "sdk_config"
+        credential: Credential = SdkCredential(
+            lambda: given, f"code ({kind})", host, owned=False, timeout=timeout
+        )
+        return Workspace(
+            host,
+            host_source if host_source != "none" else f"code ({kind})",
+            credential,
+            None,
+            timeout,
+        )
+    if code.token is not None:
+        token_credential: Credential = (
+            StaticToken(code.token, "code (token)")
+            if isinstance(code.token, str)
+            else TokenCallable(code.token)
+        )
+        return _with_host(
+            host, host_source, token_credential, None, timeout, environ, requested_profile
+        )
 
-    use_sdk = (host is None or token is None) and (
-        profile is not None
-        or environ.get("DATABRICKS_CLIENT_ID")
-        or _databrickscfg_has_profile(environ, None)
+    # 2. token_env, 3. DATABRICKS_TOKEN
+    token_env = config.get("token_env")
+    if token_env:
+        if not environ.get(token_env):
+            raise ConfigError(
+                f"token_env names {token_env}, which is not set (or empty) in the environment: "
+                f"export {token_env}=... or remove token_env",
+                path=None if config.sources.get("token_env") == "argument" else config.path,
+                key="token_env",
+            )
+        credential = StaticToken(environ[token_env], f"env {token_env}")
+        return _with_host(host, host_source, credential, None, timeout, environ, requested_profile)
+    if environ.get("DATABRICKS_TOKEN") and (host is not None or not requested_profile):
+        credential = StaticToken(environ["DATABRICKS_TOKEN"], "env DATABRICKS_TOKEN")
+        return _with_host(host, host_source, credential, None, timeout, environ, requested_profile)
+
+    # 4. databricks-sdk's unified auth
+    profile = None
+    if host is None or requested_profile:
+        profile = read_profile(environ, requested_profile)
+    in_runtime = bool(environ.get("DATABRICKS_RUNTIME_VERSION"))
+    if host is None and profile is not None and profile[1].get("host"):
+        host, host_source = profile[1]["host"], f"profile {profile[0]} ({profile_file(environ)})"
+    if host is None and not in_runtime and not environ.get("DATABRICKS_AZURE_RESOURCE_ID"):
+        if profile is not None:
+            raise ConfigError(
+                f"the databricks profile {profile[0]!r} in {profile_file(environ)} has no host",
+                key="databricks_profile",
+            )
+        return Workspace(None, "none", NoCredential(), None, timeout, empty=True)
+    if (
+        host is not None
+        and is_loopback(_hostname(host))
+        and not _may_have_sdk_credential(environ, profile[1] if profile else None)
+    ):
+        return Workspace(host, host_source, NoCredential(), None, timeout)
+    if host is not None and not _may_have_sdk_credential(environ, profile[1] if profile else None):
+        missing = MissingCredential(
+            f"no credential for {redact_url(host)}: looked for "
+            f"{_looked_for(token_env, requested_profile, environ)}; nothing was sent. Set "
+            "DATABRICKS_TOKEN, add a profile to ~/.databrickscfg (`databricks auth login`), "
+            "or pass token= to chatport.Client"
+        )
+        return Workspace(host, host_source, missing, None, timeout)
+    if profile is not None:
+        source = f"databricks-sdk (profile {profile[0]})"
+    elif in_runtime:
+        source = "databricks-sdk (Databricks runtime)"
+    else:
+        source = "databricks-sdk (unified auth)"
+    if host is None:
+        host_source = source
+    profile_name = (
+        profile[0] if profile is not None and profile[0] != "DEFAULT" else requested_profile
     )
-    if use_sdk and _sdk_available():
-        if host is None:
-            host_source = f"databricks-sdk (profile {profile or 'DEFAULT'})"
-        if token is None:
-            token_source = "databricks-sdk"
-        workspace = Workspace(host, host_source, token_source, profile, token)
-        if host is None:
-            sdk_host = workspace.sdk_config().host
-            workspace.host = str(sdk_host) if sdk_host else None
-        return workspace
-    return Workspace(host, host_source, token_source, profile, token)
+    # a host read from the profile is left to databricks-sdk to read with the rest of it
+    sdk_host = None if host_source.startswith("profile ") else host
+    credential = _sdk_chain(sdk_host, profile_name, source, timeout, shown_host=host)
+    return Workspace(host, host_source, credential, profile_name, timeout)
+
+
+def _hostname(host: str) -> str:
+    try:
+        return parse_workspace_url(host).hostname
+    except ConfigError:
+        return ""
+
+
+def _with_host(
+    host: str | None,
+    host_source: str,
+    credential: Credential,
+    profile: str | None,
+    timeout: float,
+    environ: Mapping[str, str],
+    requested_profile: str | None,
+) -> Workspace:
+    """A token with no host yet: the host of the profile databricks-sdk would read."""
+    if host is None:
+        found = read_profile(environ, requested_profile)
+        if found is not None and found[1].get("host"):
+            host = found[1]["host"]
+            host_source = f"profile {found[0]} ({profile_file(environ)})"
+    return Workspace(host, host_source, credential, profile, timeout)

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._auth import Workspace, resolve_workspace
+from ._auth import CodeCredentials, Workspace, resolve_workspace
 from ._config import Config, load_config
 from ._config_check import check_backend_name, check_config, check_options
 from ._dispatch import Attempts, run_async, run_sync, stream_async, stream_sync
@@ -70,6 +70,13 @@ class Client:
     ``config`` is a config file path, an in-memory table or a :class:`Config` (``None``
     discovers the file); ``settings`` are any top-level config keys, for example
     ``Client(backend="rest", timeout=5, max_retries=0)``.
+
+    Credentials in code (never in a config file): ``host=`` with ``token=``, a string or
+    a zero-argument callable returning one (called whenever a token is needed, so it may
+    refresh it), or a databricks-sdk ``workspace_client=`` or ``sdk_config=`` whose auth
+    every backend then uses. Without them chatport finds the workspace the way
+    databricks-sdk does (see "Where chatport finds your workspace" in the configuration
+    docs).
     """
 
     def __init__(
@@ -78,8 +85,12 @@ class Client:
         *,
         profile: str | None = None,
         config: str | os.PathLike[str] | Mapping[str, Any] | Config | None = None,
+        token: str | Callable[[], str] | None = None,
+        workspace_client: Any = None,
+        sdk_config: Any = None,
         **settings: Any,
     ) -> None:
+        self._credentials = CodeCredentials(token, workspace_client, sdk_config)
         overrides = dict(settings)
         if backend is not None:
             overrides["backend"] = backend
@@ -114,7 +125,7 @@ class Client:
         if self._workspace is None:
             with self._lock:
                 if self._workspace is None:
-                    self._workspace = resolve_workspace(self.config)
+                    self._workspace = resolve_workspace(self.config, code=self._credentials)
         return self._workspace
 
     def backend(
@@ -165,26 +176,30 @@ class Client:
                 f"backend {info.name!r} needs {', '.join(missing)}, which is not installed{extra}",
                 key="backend",
             )
-        workspace = self._workspace_if_needed()
+        workspace = self._resolved_workspace()
         return BackendSettings(
             name=info.name,
             options=MappingProxyType(options),
-            host=workspace.host if workspace else None,
+            host=workspace.resolved_host(),
             timeout=self.config.timeout,
             max_retries=self.config.max_retries,
             allow_insecure_http=bool(self.config.get("allow_insecure_http")),
-            databricks_profile=workspace.profile if workspace else None,
-            token_provider=workspace.token if workspace else (lambda: None),
-            sdk_config_factory=workspace.make_sdk_config if workspace else None,
+            databricks_profile=workspace.profile,
+            token_provider=workspace.token,
+            sdk_config_factory=workspace.sdk_config,
+            credential_refresher=workspace.refresh,
+            headers_provider=workspace.headers,
         )
 
-    def _workspace_if_needed(self) -> Workspace | None:
+    def _resolved_workspace(self) -> Workspace:
         try:
             return self.workspace
-        except ConfigError:
+        except ChatportError:
             raise
         except Exception as exc:  # an unexpected failure in credential discovery
-            raise ConfigError(f"could not resolve the workspace: {exc}") from exc
+            from ._redact import redact
+
+            raise ConfigError(f"could not resolve the workspace: {redact(str(exc))}") from None
 
     def _prepare(
         self,

@@ -20,7 +20,12 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from ._config import Config
-from ._errors import ChatportError, UnsupportedFeatureError
+from ._errors import (
+    AuthenticationError,
+    ChatportError,
+    PermissionDeniedError,
+    UnsupportedFeatureError,
+)
 from ._observe import CallObserver, as_chatport_error
 from ._request import ChatRequest
 from ._retry import Deadline, RetryPolicy, deadline_scope, is_fallback_error, retry_listener
@@ -62,6 +67,7 @@ class Attempts:
         self._number = 0
         self._retry = False
         self._retries = 0
+        self._refreshed = False
         self._last: ChatportError | None = None
         self.observer = CallObserver(config)
         #: what a stream has delivered so far, reported if it is abandoned
@@ -122,10 +128,36 @@ class Attempts:
                     break
             position, entry = self._next_entry(position)
 
+    def _refresh_after(self, error: ChatportError, backend: Backend) -> bool:
+        """A refused credential that can be refreshed: get a new one and try again, once.
+
+        Refused means a 401, or the 403 "Invalid access token" Databricks answers for an
+        expired token. An error raised before sending (no status) is not retried.
+        """
+        if self._refreshed:
+            return False
+        if isinstance(error, AuthenticationError):
+            if error.status_code != 401:
+                return False
+        elif not (
+            isinstance(error, PermissionDeniedError)
+            and "invalid access token" in str(error).lower()
+        ):
+            return False
+        settings = getattr(backend, "settings", None)
+        refresh = getattr(settings, "refresh_credentials", None)
+        if refresh is None or not refresh():
+            return False
+        self._refreshed = True
+        return True
+
     def failed(self, attempt: Attempt, exc: Exception) -> float:
         """Record a failure; return seconds to wait before the next attempt, or raise."""
         error = self.observer.failed(attempt.request, exc, attempt.backend.name, attempt.started)
         error.attempts = self._number
+        if self._refresh_after(error, attempt.backend):
+            self._retry = True
+            return 0.0
         wait = self.policy.delay(error, self._retries, attempt.deadline.at)
         if wait is not None:
             listener = retry_listener.get()

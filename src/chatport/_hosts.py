@@ -51,12 +51,20 @@ def _refuse(reason: str) -> ConfigError:
     return ConfigError(f"invalid workspace URL: {reason}", key="host")
 
 
-def parse_workspace_url(host: str) -> WorkspaceURL:
-    """Parse ``host`` (``https://`` is assumed when it has no scheme) or raise ConfigError.
+#: The first path segments of API routes: part of a request path, never of a workspace URL.
+_API_ROUTES = ("serving-endpoints", "ai-gateway", "api", "oidc", ".well-known")
 
-    Refused outright, whatever the scheme: user info (``user:pass@host``), backslashes,
-    whitespace and control characters, a query or fragment, a scheme other than http(s),
-    a missing host and a bad port.
+
+def parse_workspace_url(host: str) -> WorkspaceURL:
+    """Parse ``host`` or raise ConfigError, with the fix in the message.
+
+    ``https://`` is assumed when a remote host has no scheme, as databricks-sdk does; a
+    loopback host without one is refused (a local workspace speaks plain ``http://``,
+    and ``https://`` would fail in its TLS handshake). Refused outright, whatever the
+    scheme: user info (``user:pass@host``), backslashes, whitespace and control
+    characters, a query or fragment, a scheme other than http(s), a missing host, a bad
+    port, and a path that belongs to an API route (``/serving-endpoints``,
+    ``/ai-gateway/...``, ``/api/2.0/...``).
     """
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in host):
         raise _refuse("it contains whitespace or control characters")
@@ -77,4 +85,15 @@ def parse_workspace_url(host: str) -> WorkspaceURL:
     hostname = parts.hostname
     if not hostname:
         raise _refuse("it has no host name")
-    return WorkspaceURL(url.rstrip("/"), parts.scheme, hostname, is_loopback(hostname))
+    loopback = is_loopback(hostname)
+    if "://" not in host and loopback:
+        raise _refuse(
+            f"it has no scheme; a local workspace speaks plain http: use http://{host.rstrip('/')}"
+        )
+    first = parts.path.strip("/").split("/", 1)[0]
+    if first in _API_ROUTES:
+        raise _refuse(
+            f"the path {parts.path!r} is part of an API route, not of the workspace URL: "
+            f"use {parts.scheme}://{parts.netloc}"
+        )
+    return WorkspaceURL(url.rstrip("/"), parts.scheme, hostname, loopback)

@@ -14,6 +14,7 @@ from typing import IO, TextIO
 
 __all__ = [
     "Spinner",
+    "configure_logging",
     "fit",
     "is_tty",
     "prompt_with_stdin",
@@ -163,3 +164,29 @@ def quiet_libraries() -> None:
             show(message, category, filename, lineno, file, line)
 
     warnings.showwarning = one_line
+
+
+#: The client libraries whose log lines the command line keeps off standard error
+#: unless asked (``-v``): "Failed to automatically resolve config from host metadata..."
+QUIET_LOGGERS = ("databricks", "mlflow", "urllib3", "requests", "httpx", "httpcore", "openai")
+
+
+def configure_logging(verbose: int) -> None:
+    """For the command line: the SDKs' log lines only with ``-v`` (info) or ``-vv`` (debug).
+
+    Without ``-v`` each quiet logger gets a ``NullHandler``, so Python's last-resort
+    handler no longer prints their warnings; a handler the user configured still gets
+    every record. chatport's own and its plugins' warnings are shown either way.
+    """
+    import logging
+
+    if verbose <= 0:
+        for name in QUIET_LOGGERS:
+            logger = logging.getLogger(name)
+            if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+                logger.addHandler(logging.NullHandler())
+        return
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO,
+        format="%(name)s: %(levelname)s: %(message)s",
+    )

@@ -64,13 +64,22 @@ class _Commands(click.Group):
     help="Config file to use instead of the discovered one (env: CHATPORT_CONFIG).",
 )
 @click.option("--profile", "-p", help="Config profile to select (env: CHATPORT_PROFILE).")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log to standard error: -v chatport's and the SDKs' warnings and info, -vv debug.",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, profile: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, profile: str | None, verbose: int) -> None:
     """Ask Databricks-served chat models through one neutral API.
 
     Backends (openai, responses, rest, mlflow, databricks-sdk, and any installed
     plugin) are chosen by config, environment or flag. See `chatport COMMAND --help`.
     """
+    from ._terminal import configure_logging
+
+    configure_logging(verbose)
     ctx.obj = {"config": config_path, "profile": profile}
 
 
@@ -191,17 +200,26 @@ def _embedded_notice(local: Any, model: str | None) -> str | None:
     what = f"its local {kind!r} model ({model})" if kind else "a local model"
     return (
         f"chatport: no Databricks workspace is configured, so the embedded local workspace "
-        f"({local.url}) answered with {what}. To use a real workspace, set DATABRICKS_HOST "
-        "and DATABRICKS_TOKEN, or a profile in ~/.databrickscfg."
+        f"({local.url}) answered with {what}, a stand-in that only repeats the question. "
+        "To use a real workspace, set DATABRICKS_HOST and DATABRICKS_TOKEN, or a profile "
+        "in ~/.databrickscfg."
     )
 
 
 def _embedded_workspace_if_needed(
-    stack: Any, config: Any, backend: str, *, check_backend: bool = True
+    stack: Any,
+    config: Any,
+    backend: str,
+    *,
+    check_backend: bool = True,
+    allowed: bool = True,
+    command: str = "",
 ) -> Any:
-    """With no workspace configured, start an in-process local workspace and return it."""
+    """With no workspace configured anywhere, start an in-process local workspace and
+    return it; when ``allowed`` is false, refuse instead (naming how to configure one)."""
     from ._auth import resolve_workspace
     from ._config_check import check_backend_name, check_config
+    from ._errors import ConfigError
     from ._plugins import get_registry
 
     if check_backend:  # an unknown backend fails before anything starts, naming its file
@@ -209,6 +227,13 @@ def _embedded_workspace_if_needed(
         check_backend_name(get_registry(), backend)
     if backend == "fake" or resolve_workspace(config).configured:
         return None
+    if not allowed:
+        raise ConfigError(
+            f"no Databricks workspace is configured, so `chatport {command}` has nothing to "
+            "ask: set DATABRICKS_HOST and DATABRICKS_TOKEN, add a profile to ~/.databrickscfg "
+            "(`databricks auth login`), or pass --local to answer from the embedded local "
+            "workspace, whose models only repeat the question"
+        )
     from .local import LocalWorkspace
 
     workspace = stack.enter_context(LocalWorkspace())
@@ -437,6 +462,12 @@ def models(ctx: click.Context, backend: str | None, show_all: bool, as_json: boo
     default=None,
     help="Show a progress bar (default: on a terminal; needs chatport[progress]).",
 )
+@click.option(
+    "--local",
+    is_flag=True,
+    help="With no workspace configured, answer from the embedded local workspace "
+    "(its models only repeat the question: for trying the command, not for answers).",
+)
 @click.pass_context
 @_fail_cleanly
 def batch(
@@ -450,6 +481,7 @@ def batch(
     tpm: float | None,
     retry_failed: bool,
     progress: bool | None,
+    local: bool,
 ) -> None:
     """Answer every line of IN.jsonl into OUT.jsonl, resumably.
 
@@ -497,7 +529,9 @@ def batch(
         if value is not None
     }
     with ExitStack() as stack:
-        local = _embedded_workspace_if_needed(stack, config, backend or config.backend)
+        embedded = _embedded_workspace_if_needed(
+            stack, config, backend or config.backend, allowed=local, command="batch"
+        )
         client = stack.enter_context(Client(config=config))
         writer = BatchFile(output)
         stack.callback(writer.close)
@@ -520,15 +554,28 @@ def batch(
             results.close()  # type: ignore[attr-defined]
             click.echo(f"chatport: interrupted; {summary.text()}", err=True)
             sys.exit(130)
-        if local is not None:
+        if embedded is not None:
             click.echo(
                 f"chatport: no Databricks workspace is configured, so the embedded local "
-                f"workspace ({local.url}) answered.",
+                f"workspace ({embedded.url}) answered (--local); its models only repeat the "
+                "question.",
                 err=True,
             )
     click.echo(f"chatport: {summary.text()}", err=True)
     if summary.failed:
         sys.exit(1)
+
+
+def _normalized(host: str) -> str:
+    """``host`` as chatport reaches it (``https://`` added as databricks-sdk does), or as
+    given when it is not a valid workspace URL (the error shows when a call is made)."""
+    from ._errors import ConfigError
+    from ._hosts import parse_workspace_url
+
+    try:
+        return parse_workspace_url(host).url
+    except ConfigError:
+        return host
 
 
 def _masked(value: Any) -> Any:
@@ -575,7 +622,7 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
         "plugins": {n: _masked(dict(t)) for n, t in config.plugins.items()},
         "workspace": {
             "host": {
-                "value": workspace.host and redact_url(workspace.host),
+                "value": workspace.host and redact_url(_normalized(workspace.host)),
                 "source": workspace.host_source,
             },
             "token": {"value": token_shown, "source": workspace.token_source or "none"},

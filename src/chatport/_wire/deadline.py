@@ -174,8 +174,15 @@ def requests_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes
     """The body of a ``requests`` response opened with ``stream=True``, read by ``clock``.
 
     Each read gets the time left as its socket timeout, and the socket is shut down
-    when the current :class:`Cancellation` (if any) is cancelled.
+    when the current :class:`Cancellation` (if any) is cancelled. A body something else
+    has read already (databricks-sdk's DEBUG logging reads JSON answers whole, before
+    the caller sees them) is handed out as it was read.
     """
+    if getattr(response, "_content_consumed", False):  # requests' own flag
+        content = response.content
+        if content:
+            yield content
+        return
     raw = response.raw
     sock = _socket_of(raw)
     cancellation = current_cancellation()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ResponseFormatError
 from ..backends.base import BackendSettings
 from .errors import decode_json, httpx_errors, raise_for_status
-from .transport import bearer_auth, check_host
+from .transport import check_host, workspace_auth
 
 if TYPE_CHECKING:
     import httpx
@@ -60,7 +60,7 @@ def list_serving_endpoints(
 
     url = f"{check_host(settings)}/api/2.0/serving-endpoints"
     headers = {"Accept": "application/json"}
-    auth = bearer_auth(settings.token)
+    auth = workspace_auth(settings)
     seconds = remaining(settings.timeout)
     timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
     with httpx_errors(backend):

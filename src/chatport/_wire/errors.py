@@ -45,6 +45,7 @@ from .._retry import timeout_phrase
 __all__ = [
     "ERROR_CODE_STATUS",
     "ResponseCapture",
+    "connection_failed",
     "decode_json",
     "error_from_response",
     "forget_locals",
@@ -220,6 +221,81 @@ def forget_locals(exc: BaseException) -> None:
         todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _origin(exc: BaseException) -> str | None:
+    """``scheme://host:port`` of the request an HTTP library's exception carries."""
+    from urllib.parse import urlsplit
+
+    for error in _chain(exc):
+        try:
+            request = getattr(error, "request", None)
+            url = getattr(request, "url", None)
+        except Exception:  # httpx raises when an error has no request
+            continue
+        if url:
+            try:
+                parts = urlsplit(str(url))
+                port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+                host = parts.hostname or ""
+            except ValueError:
+                continue
+            host = f"[{host}]" if ":" in host else host
+            return f"{parts.scheme}://{host}:{port}"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong under a connection failure, in the same words for every client."""
+    import socket
+    import ssl
+
+    errors = list(_chain(exc))
+    text = " ".join(str(e) for e in errors)
+    for error in reversed(errors):
+        if isinstance(error, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(error, socket.gaierror):
+            return "the host name could not be resolved"
+        if isinstance(error, ssl.SSLError):
+            return "the TLS handshake failed (is it an http:// server?)"
+        if isinstance(error, ConnectionResetError):
+            return "the connection was reset"
+    lowered = text.lower()
+    if "connection refused" in lowered or "errno 111" in lowered:
+        return "connection refused"
+    if (
+        "name or service not known" in lowered
+        or "nodename nor servname" in lowered
+        or ("name resolution" in lowered)
+    ):
+        return "the host name could not be resolved"
+    if "ssl" in lowered or "certificate" in lowered:
+        return "the TLS handshake failed (is it an http:// server?)"
+    if "reset" in lowered:
+        return "the connection was reset"
+    if "incomplete" in lowered or "peer closed" in lowered or "protocol" in lowered:
+        return "the connection broke during the answer"
+    return f"{type(errors[-1]).__name__}"
+
+
+def connection_failed(exc: BaseException, backend: str) -> APIConnectionError:
+    """``could not connect to URL: reason``, the one wording of every backend.
+
+    The URL is the scheme, host and port the client tried (never a path or user info).
+    """
+    origin = _origin(exc)
+    where = f"could not connect to {origin}" if origin else "the connection failed"
+    return APIConnectionError(f"{where}: {_reason(exc)}", backend=backend)
+
+
 def map_transport_error(exc: BaseException, backend: str) -> APIError:
     """The chatport error for a failure that carries no HTTP answer.
 
@@ -238,7 +314,7 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
                 f"the request timed out: {name} ({timeout_phrase()})", backend=backend
             )
         if isinstance(exc, module.HTTPError | module.StreamError):
-            return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
+            return connection_failed(exc, backend)
     requests_exceptions = sys.modules.get("requests.exceptions")
     if requests_exceptions is not None:
         if isinstance(exc, requests_exceptions.Timeout):
@@ -248,7 +324,7 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
         if isinstance(
             exc, requests_exceptions.ConnectionError | requests_exceptions.ChunkedEncodingError
         ):
-            return APIConnectionError(f"connection failed: {name}", backend=backend)
+            return connection_failed(exc, backend)
     sdk_errors = sys.modules.get("databricks.sdk.errors.base")
     if sdk_errors is not None and isinstance(exc, sdk_errors.DatabricksError):
         return _from_sdk_error(exc, backend)
@@ -259,7 +335,7 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
             f"the request timed out: {name} ({timeout_phrase()})", backend=backend
         )
     if isinstance(exc, ConnectionError):
-        return APIConnectionError(f"connection failed: {name}: {exc}", backend=backend)
+        return connection_failed(exc, backend)
     return APIError(f"unexpected failure: {name}: {exc}", backend=backend)
 
 
@@ -346,7 +422,7 @@ def openai_errors(backend: str) -> Iterator[None]:
             cause = exc.__cause__
             if isinstance(cause, ChatportError):  # raised by chatport's own auth flow
                 raise cause from None
-            raise APIConnectionError(f"connection failed: {exc}", backend=backend) from exc
+            raise connection_failed(exc, backend) from exc
         if isinstance(exc, openai.APIResponseValidationError):
             raise ResponseFormatError(
                 f"the server answered an invalid response: {exc}", backend=backend

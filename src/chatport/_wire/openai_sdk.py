@@ -17,7 +17,6 @@ import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Callable,
     Generator,
     Iterator,
     Mapping,
@@ -53,19 +52,21 @@ ROUTES = {"serving-endpoints": "/serving-endpoints", "ai-gateway": "/ai-gateway/
 _PLACEHOLDER_KEY = "chatport-sets-authorization-per-request"
 
 
-def _auth_class(token: Callable[[], str | None]) -> Any:
+def _auth_class(settings: BackendSettings) -> Any:
+    """httpx2's twin of :func:`~chatport._wire.transport.workspace_auth`; the
+    placeholder ``api_key`` header is replaced (or dropped when there is no credential)."""
     import httpx2
 
-    class TokenAuth(httpx2.Auth):
+    class WorkspaceAuth(httpx2.Auth):
         def auth_flow(self, request: Any) -> Generator[Any, Any, None]:
-            current = token()
-            if current:
-                request.headers["Authorization"] = f"Bearer {current}"
-            else:
-                request.headers.pop("Authorization", None)
+            request.headers.pop("Authorization", None)
+            request.headers.update(settings.auth_headers())
             yield request
 
-    return TokenAuth()
+        def __repr__(self) -> str:
+            return "<WorkspaceAuth>"
+
+    return WorkspaceAuth()
 
 
 class OpenAIClients:
@@ -117,7 +118,7 @@ class OpenAIClients:
                     import httpx2
                     import openai
 
-                    http_client = httpx2.Client(auth=_auth_class(self.settings.token))
+                    http_client = httpx2.Client(auth=_auth_class(self.settings))
                     self._sync = openai.OpenAI(
                         api_key=_PLACEHOLDER_KEY,
                         base_url=self.base_url(),
@@ -137,7 +138,7 @@ class OpenAIClients:
                 import httpx2
                 import openai
 
-            http_client = httpx2.AsyncClient(auth=_auth_class(self.settings.token))
+            http_client = httpx2.AsyncClient(auth=_auth_class(self.settings))
             client = openai.AsyncOpenAI(
                 api_key=_PLACEHOLDER_KEY,
                 base_url=self.base_url(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -10,7 +10,7 @@ from .._errors import ConfigError
 from .._hosts import parse_workspace_url
 from ..backends.base import BackendSettings
 
-__all__ = ["bearer_auth", "check_host", "fetch_endpoint_metadata"]
+__all__ = ["check_host", "fetch_endpoint_metadata", "workspace_auth"]
 
 
 def check_host(settings: BackendSettings) -> str:
@@ -38,26 +38,25 @@ def check_host(settings: BackendSettings) -> str:
     return parsed.url
 
 
-def bearer_auth(token: Callable[[], str | None]) -> Any:
-    """An ``httpx.Auth`` adding ``Authorization: Bearer`` as each request is sent.
+def workspace_auth(settings: BackendSettings) -> Any:
+    """An ``httpx.Auth`` adding the workspace's credential as each request is sent.
 
-    The header never sits in the caller's local variables, so a traceback rendered with
-    its locals (Sentry, ``pytest -l``) cannot show the token.
+    The headers come from :meth:`BackendSettings.auth_headers` (a bearer token, or what
+    databricks-sdk's unified auth produces) at send time, so a refreshed credential is
+    used at once. The header never sits in the caller's local variables, so a traceback
+    rendered with its locals (Sentry, ``pytest -l``) cannot show the token.
     """
     import httpx
 
-    class BearerAuth(httpx.Auth):
+    class WorkspaceAuth(httpx.Auth):
         def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
-            current = token()
-            if current:
-                request.headers["Authorization"] = f"Bearer {current}"
-            del current
+            request.headers.update(settings.auth_headers())
             yield request
 
         def __repr__(self) -> str:
-            return "<BearerAuth>"
+            return "<WorkspaceAuth>"
 
-    return BearerAuth()
+    return WorkspaceAuth()
 
 
 #: How long an endpoint-metadata lookup may take at most (it is cached afterwards).
@@ -84,9 +83,7 @@ def fetch_endpoint_metadata(settings: BackendSettings, endpoint: str) -> Mapping
     url = f"{base}/api/2.0/serving-endpoints/{quote(endpoint, safe='')}"
     timeout = max(0.1, min(METADATA_TIMEOUT, remaining(settings.timeout)))
     try:
-        response = httpx.get(
-            url, headers=headers, timeout=timeout, auth=bearer_auth(settings.token)
-        )
+        response = httpx.get(url, headers=headers, timeout=timeout, auth=workspace_auth(settings))
         data = response.json() if response.status_code == 200 else None
     except Exception:  # metadata is a hint: any failure falls back to the endpoint name
         return None

@@ -15,9 +15,11 @@ they share the SDK's unified auth, and this module holds them to chatport's one 
   records the status, headers and body the SDK's exceptions drop, so an error answer
   becomes the same chatport error as on every other backend.
 
-The client is built once per backend (and again in a forked child), outside the call's
-deadline (:func:`chatport._retry.uncharged`); its host probe gets a one-second retry
-budget so an unreachable workspace fails fast.
+The client is built once per backend (and again in a forked child) on chatport's
+workspace credential (:meth:`chatport._auth.Workspace.sdk_config`). Importing the SDK is
+not charged to the first call (:func:`chatport._retry.uncharged`); building the client
+is, under the deadline guard: its host probe gets a one-second retry budget and the
+call's time left, so an unreachable workspace fails within the call's timeout.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._request import ChatRequest
-from .._retry import uncharged
+from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
 from ..backends.base import Backend, BackendSettings
 from .deadline import Clock, requests_pieces
@@ -39,8 +41,28 @@ from .endpoint_list import endpoints_from_body
 from .errors import ResponseCapture, decode_json, raise_for_status, requests_errors
 from .openai_shape import chat_body, completion_from_chat
 from .sse import ChatEventStream, read_events
+from .transport import check_host
 
-__all__ = ["WorkspaceCalls", "WorkspaceClientBackend", "invocations_path"]
+__all__ = [
+    "WorkspaceCalls",
+    "WorkspaceClientBackend",
+    "build_workspace_client",
+    "invocations_path",
+]
+
+
+def build_workspace_client(settings: BackendSettings) -> Any:
+    """A ``WorkspaceClient`` on chatport's workspace and its one credential.
+
+    The SDK never re-sends chatport's one-shot bodies; its retry budget only bounds the
+    host-metadata probe, which must not take long.
+    """
+    from databricks.sdk import WorkspaceClient
+
+    check_host(settings)
+    timeout = max(1, round(settings.timeout))
+    config = settings.sdk_config(retry_timeout_seconds=1, http_timeout_seconds=timeout)
+    return WorkspaceClient(config=config)
 
 
 def invocations_path(model: str) -> str:
@@ -83,10 +105,18 @@ class WorkspaceCalls:
             self._lock = threading.Lock()
             self._client = None
         if self._client is None:
-            with self._lock, uncharged():
+            with self._lock:
                 if self._client is None:
-                    self._static = dict(self._headers())
-                    self._client = self._build()
+                    check_host(self._backend.settings)  # before importing anything
+                    with uncharged():  # importing the SDKs is not the call's time
+                        import databricks.sdk  # noqa: F401
+
+                        self._static = dict(self._headers())
+                    # the credential first, in this thread: a missing one is refused
+                    # before anything is sent, an unreachable host named when it times out
+                    self._backend.settings.auth_headers()
+                    timeout = remaining(self._backend.settings.timeout)
+                    self._client = self._backend.run_with_deadline(self._build, timeout)
         return self._client
 
     def _prepare(
@@ -98,7 +128,7 @@ class WorkspaceCalls:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = _one_shot(body)
-        capture = ResponseCapture(client.config.authenticate)
+        capture = ResponseCapture(self._backend.settings.auth_headers)
         return _Request(client, method, path, headers, data, capture)
 
     def request_json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:

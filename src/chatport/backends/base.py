@@ -65,7 +65,9 @@ class BackendSettings:
 
     ``options`` is the ``[backends.NAME]`` config table merged with call-time options.
     ``host`` is the workspace URL (or ``None``). Call :meth:`token` for the current
-    credential; it may change over time (OAuth refresh), so never cache it.
+    credential; it may change over time (OAuth refresh), so never cache it. After the
+    server refused a credential, :meth:`refresh_credentials` makes the next
+    :meth:`token` fetch a new one (chatport's dispatcher does this once per call).
     """
 
     name: str
@@ -77,10 +79,29 @@ class BackendSettings:
     databricks_profile: str | None = None
     token_provider: Callable[[], str | None] = field(default=lambda: None, repr=False)
     sdk_config_factory: Callable[..., Any] | None = field(default=None, repr=False)
+    credential_refresher: Callable[[], bool] = field(default=lambda: False, repr=False)
+
+    headers_provider: Callable[[], Mapping[str, str]] | None = field(default=None, repr=False)
 
     def token(self) -> str | None:
         """The current workspace token, or ``None`` when none is configured."""
         return self.token_provider()
+
+    def auth_headers(self) -> Mapping[str, str]:
+        """The headers that authenticate a request now: ``Authorization``, as a bearer
+        token or whatever databricks-sdk's unified auth produces (``Basic``, OAuth)."""
+        if self.headers_provider is not None:
+            return self.headers_provider()
+        token = self.token()
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def refresh_credentials(self) -> bool:
+        """Drop the cached credential so the next request gets a new one.
+
+        Whether the credential can be refreshed (a token callable, databricks-sdk's
+        OAuth); a fixed token cannot.
+        """
+        return self.credential_refresher()
 
     def sdk_config(self, **overrides: Any) -> Any:
         """A databricks-sdk ``Config`` for this workspace (unified auth: PAT, profiles, OAuth).

@@ -16,8 +16,7 @@ from typing import Any
 
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
-from .._wire.transport import check_host
-from .._wire.workspace_client import WorkspaceClientBackend
+from .._wire.workspace_client import WorkspaceClientBackend, build_workspace_client
 from .base import Capabilities
 
 __all__ = ["DatabricksSdkBackend"]
@@ -34,16 +33,8 @@ class DatabricksSdkBackend(WorkspaceClientBackend):
     extra = "databricks"
 
     def _build(self) -> Any:
-        """A ``WorkspaceClient`` for chatport's workspace (PAT, profile or OAuth)."""
-        from databricks.sdk import WorkspaceClient
-
-        if self.settings.host:
-            check_host(self.settings)
-        # The SDK never re-sends chatport's one-shot bodies; its retry budget only
-        # bounds the host-metadata probe, which must not take long.
-        timeout = max(1, round(self.settings.timeout))
-        config = self.settings.sdk_config(retry_timeout_seconds=1, http_timeout_seconds=timeout)
-        return WorkspaceClient(config=config)
+        """A ``WorkspaceClient`` for chatport's workspace (its one credential chain)."""
+        return build_workspace_client(self.settings)
 
 
 @hookimpl

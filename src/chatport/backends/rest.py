@@ -27,7 +27,7 @@ from .._wire.deadline import Clock, ahttp_pieces, http_pieces
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream, aread_events, read_events
-from .._wire.transport import bearer_auth, check_host
+from .._wire.transport import check_host, workspace_auth
 from .base import Backend, BackendSettings, Capabilities, close_with_loop
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class RestBackend(Backend):
         return self._base
 
     # every request's headers, set once on the clients (no Authorization here: the clients'
-    # bearer_auth adds it as each request is sent)
+    # workspace_auth adds it as each request is sent)
     _HEADERS: ClassVar[Mapping[str, str]] = MappingProxyType(
         {"Content-Type": "application/json", "Accept": "application/json"}
     )
@@ -105,7 +105,7 @@ class RestBackend(Backend):
                         timeout=_timeout(self.settings.timeout),
                         headers=dict(self._HEADERS),
                         limits=self._limits(),
-                        auth=bearer_auth(self.settings.token_provider),
+                        auth=workspace_auth(self.settings),
                     )
                 client = self._client
         return client
@@ -123,7 +123,7 @@ class RestBackend(Backend):
                     timeout=_timeout(self.settings.timeout),
                     headers=dict(self._HEADERS),
                     limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                    auth=bearer_auth(self.settings.token_provider),
+                    auth=workspace_auth(self.settings),
                 )
 
             pools = AsyncPools(self._size(), make)
