@@ -29,7 +29,7 @@ from chatport import (
     AuthenticationError,
     ConfigError,
 )
-from chatport.local import LocalWorkspace
+from chatport.local import Fault, LocalWorkspace
 
 BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
 MODEL = "databricks-gpt-5"
@@ -312,6 +312,34 @@ def test_a_refused_oauth_token_is_refreshed_and_the_call_retried(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["oauth", "fixed token"])
+def test_a_401_is_answered_by_one_refresh_when_the_credential_can_refresh(
+    backend: str, kind: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with LocalWorkspace(token=TOKEN, oauth_clients={CLIENT_ID: CLIENT_SECRET}) as workspace:
+        workspace.set_faults(MODEL, Fault.error(401, times=1))
+        if kind == "oauth":
+            monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
+            monkeypatch.setenv("DATABRICKS_CLIENT_ID", CLIENT_ID)
+            monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", CLIENT_SECRET)
+            with chatport.Client(backend, timeout=30, max_retries=0) as client:
+                answer = client.complete("refreshed", model=MODEL)
+            assert answer.text == "refreshed"
+            assert token_requests(workspace) == 2  # the first token, then a new one
+            assert answered(workspace, 0) == [401, 200]
+        else:  # nothing to refresh: the 401 is the answer
+            with (
+                chatport.Client(
+                    backend, host=workspace.url, token=TOKEN, timeout=30, max_retries=0
+                ) as client,
+                pytest.raises(AuthenticationError),
+            ):
+                client.complete("refused", model=MODEL)
+            assert token_requests(workspace) == 0
+            assert answered(workspace, 0) == [401]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_refused_token_from_a_callable_is_asked_again(
     backend: str, server: LocalWorkspace, workdir: Path
 ) -> None:
@@ -575,7 +603,7 @@ def test_the_sdk_credential_variables_are_all_known() -> None:
 LOGGING_SCRIPT = """
 import json, logging, sys
 import chatport
-from chatport.local import LocalWorkspace
+from chatport.local import Fault, LocalWorkspace
 
 how = sys.argv[1]
 records = []
@@ -623,3 +651,22 @@ def test_every_backend_works_with_debug_logging_and_logs_no_token(how: str, tmp_
     assert result["records"] > 50  # the SDKs did log at DEBUG
     assert result["leaks"] == []
     assert "logging-canary" not in done.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("where", ["env", "code"])
+def test_a_token_without_a_host_is_never_sent_anywhere(
+    backend: str, where: str, home: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a profile for another workspace must not receive this token
+    write_profile(
+        home, "[DEFAULT]\nhost = https://adb-1.azuredatabricks.net\ntoken = dapi-other0\n"
+    )
+    kwargs: dict[str, Any] = {}
+    if where == "env":
+        monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    else:
+        kwargs["token"] = TOKEN
+    with pytest.raises(ConfigError, match="no workspace host: set DATABRICKS_HOST") as info:
+        chatport.Client(backend, **kwargs).complete("hi", model=MODEL)
+    assert TOKEN not in str(info.value)

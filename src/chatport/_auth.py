@@ -124,7 +124,17 @@ class Workspace:
         return remaining(self.timeout)
 
     def resolved_host(self) -> str | None:
-        """The host, resolving the SDK chain first when only it knows (a notebook)."""
+        """The host, resolving the SDK chain first when only it knows (a notebook).
+
+        A token with no host is a :class:`ConfigError`: chatport never guesses where
+        to send it.
+        """
+        if self.host is None and isinstance(self.credential, StaticToken | TokenCallable):
+            raise ConfigError(
+                f"a token is set ({self.credential.source}) but no workspace host: set "
+                "DATABRICKS_HOST, `host` in chatport's config, or pass host= to Client",
+                key="host",
+            )
         if self.host is None and isinstance(self.credential, SdkCredential):
             config = self.credential.config(self._wait())
             host = getattr(config, "host", None)
@@ -323,9 +333,7 @@ def resolve_workspace(
             if isinstance(code.token, str)
             else TokenCallable(code.token)
         )
-        return _with_host(
-            host, host_source, token_credential, None, timeout, environ, requested_profile
-        )
+        return Workspace(host, host_source, token_credential, None, timeout)
 
     # 2. token_env, 3. DATABRICKS_TOKEN
     token_env = config.get("token_env")
@@ -338,10 +346,10 @@ def resolve_workspace(
                 key="token_env",
             )
         credential = StaticToken(environ[token_env], f"env {token_env}")
-        return _with_host(host, host_source, credential, None, timeout, environ, requested_profile)
+        return Workspace(host, host_source, credential, None, timeout)
     if environ.get("DATABRICKS_TOKEN") and (host is not None or not requested_profile):
         credential = StaticToken(environ["DATABRICKS_TOKEN"], "env DATABRICKS_TOKEN")
-        return _with_host(host, host_source, credential, None, timeout, environ, requested_profile)
+        return Workspace(host, host_source, credential, None, timeout)
 
     # 4. databricks-sdk's unified auth
     profile = None
@@ -393,21 +401,3 @@ def _hostname(host: str) -> str:
         return parse_workspace_url(host).hostname
     except ConfigError:
         return ""
-
-
-def _with_host(
-    host: str | None,
-    host_source: str,
-    credential: Credential,
-    profile: str | None,
-    timeout: float,
-    environ: Mapping[str, str],
-    requested_profile: str | None,
-) -> Workspace:
-    """A token with no host yet: the host of the profile databricks-sdk would read."""
-    if host is None:
-        found = read_profile(environ, requested_profile)
-        if found is not None and found[1].get("host"):
-            host = found[1]["host"]
-            host_source = f"profile {found[0]} ({profile_file(environ)})"
-    return Workspace(host, host_source, credential, profile, timeout)
