@@ -212,13 +212,17 @@ RUNTIME_PACKAGE = '''
 """A stand-in for the runtime's notebook namespace, which databricks-sdk reads on import."""
 
 
+class StandInDbutils:
+    """The notebook's dbutils, which WorkspaceClient() picks up in a runtime."""
+
+
 class UserNamespaceInitializer:
     @classmethod
     def getOrCreate(cls):
         return cls()
 
     def get_namespace_globals(self):
-        return {}
+        return {"dbutils": StandInDbutils()}
 '''
 
 RUNTIME_STAND_IN = '''
