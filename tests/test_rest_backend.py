@@ -220,7 +220,7 @@ def test_no_workspace_and_insecure_http(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("DATABRICKS_HOST", raising=False)
     with (
         chatport.Client(backend="rest", config={}) as client,
-        pytest.raises(chatport.ConfigError, match="no workspace configured"),
+        pytest.raises(chatport.ConfigError, match="no workspace host configured"),
     ):
         client.complete("hi", model=MODEL)
     monkeypatch.setenv("DATABRICKS_HOST", "http://dbc.example.com")

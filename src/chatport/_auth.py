@@ -127,15 +127,9 @@ class Workspace:
     def resolved_host(self) -> str | None:
         """The host, resolving the SDK chain first when only it knows (a notebook).
 
-        A token with no host is a :class:`ConfigError`: chatport never guesses where
-        to send it.
+        A token with no host stays without one (chatport never guesses where to send
+        it): a backend that needs the host refuses to send.
         """
-        if self.host is None and isinstance(self.credential, StaticToken | TokenCallable):
-            raise ConfigError(
-                f"a token is set ({self.credential.source}) but no workspace host: set "
-                "DATABRICKS_HOST, `host` in chatport's config, or pass host= to Client",
-                key="host",
-            )
         if self.host is None and isinstance(self.credential, SdkCredential):
             config = self.credential.config(self._wait())
             host = getattr(config, "host", None)

@@ -24,8 +24,9 @@ def check_host(settings: BackendSettings) -> str:
     host = settings.host
     if not host:
         raise ConfigError(
-            "no workspace configured: set DATABRICKS_HOST and DATABRICKS_TOKEN (or a "
-            "~/.databrickscfg profile), or start a local one with `chatport serve`",
+            "no workspace host configured: set DATABRICKS_HOST (with DATABRICKS_TOKEN), add "
+            "a profile to ~/.databrickscfg, pass host= to chatport.Client, or start a local "
+            "workspace with `chatport serve`",
             key="host",
         )
     parsed = parse_workspace_url(host)
