@@ -676,3 +676,183 @@ def test_a_token_without_a_host_is_never_sent_anywhere(
     ) as info:
         chatport.Client(backend, **kwargs).complete("hi", model=MODEL)
     assert TOKEN not in str(info.value)
+
+
+# -- what an independent review found -----------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_workspace_client_keeps_its_own_host(
+    backend: str, server: LocalWorkspace, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from databricks.sdk import WorkspaceClient
+
+    # DATABRICKS_HOST names another workspace, which would accept the same token
+    with LocalWorkspace(token=TOKEN) as other:
+        monkeypatch.setenv("DATABRICKS_HOST", other.url)
+        given = WorkspaceClient(host=server.url, token=TOKEN, auth_type="pat")
+        since = len(server.requests)
+        with chatport.Client(backend, workspace_client=given, max_retries=0) as client:
+            assert client.complete("to its own host", model=MODEL).text == "to its own host"
+        assert answered(server, since) == [200]
+        assert posts(other) == []
+        with pytest.raises(ConfigError, match="host= names another workspace"):
+            chatport.Client(backend, host=other.url, workspace_client=given).complete("x")
+
+
+@pytest.mark.parametrize("backend", ["rest", "databricks-sdk"])
+def test_a_failed_oauth_resolution_names_the_host_and_is_tried_again(
+    backend: str, workdir: Path, monkeypatch: pytest.MonkeyPatch, sdks_imported: None
+) -> None:
+    port = closed_port()
+    monkeypatch.setenv("DATABRICKS_HOST", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("DATABRICKS_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", CLIENT_SECRET)
+    with chatport.Client(backend, timeout=10, max_retries=0) as client:
+        for _ in range(2):  # each call gets its own error, not one kept from the first
+            with pytest.raises(APIConnectionError) as info:
+                client.complete("hi", model=MODEL)
+            assert f"could not connect to http://127.0.0.1:{port}: connection refused" in str(
+                info.value
+            )
+            assert len(traceback_of(info.value)) < 60
+        with LocalWorkspace(port=port, oauth_clients={CLIENT_ID: CLIENT_SECRET}) as up:
+            assert client.complete("now it is up", model=MODEL).text == "now it is up"
+            assert token_requests(up) == 1
+
+
+def traceback_of(error: BaseException) -> list[Any]:
+    import traceback
+
+    return traceback.extract_tb(error.__traceback__)
+
+
+@pytest.fixture
+def blackhole() -> Iterator[int]:
+    """A port whose accept queue is full: new connections are never answered (SYN dropped)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.2)
+    yield port
+    for filler in fillers:
+        filler.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_host_that_never_answers_a_connection_is_named(
+    backend: str,
+    blackhole: int,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sdks_imported: None,
+) -> None:
+    monkeypatch.setenv("DATABRICKS_HOST", f"http://127.0.0.1:{blackhole}")
+    monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
+    with (
+        chatport.Client(backend, timeout=3, max_retries=0) as client,
+        pytest.raises(APIConnectionError) as info,
+    ):
+        client.complete("hi", model=MODEL)
+    # nothing was sent: a connection failure (retried by the policy), naming the host
+    assert str(info.value).startswith(f"could not connect to http://127.0.0.1:{blackhole}: ")
+
+
+def test_env_oidc_is_a_credential_databricks_sdk_would_use(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABRICKS_HOST", "https://adb-1234.5.azuredatabricks.net")
+    monkeypatch.setenv("DATABRICKS_OIDC_TOKEN", "an-id-token")
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    workspace = chatport.Client("rest").workspace  # resolved without a network call
+    assert workspace.token_source == "databricks-sdk (unified auth)"
+
+
+@pytest.mark.parametrize("backend", ["rest", "databricks-sdk"])
+def test_a_local_workspace_without_auth_works_with_a_databricks_cli_on_the_path(
+    backend: str, tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    cli = tools / "databricks"
+    cli.write_text("#!/bin/sh\necho 'not logged in' >&2\nexit 1\n")
+    cli.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    with LocalWorkspace(token=None) as open_workspace:
+        monkeypatch.setenv("DATABRICKS_HOST", open_workspace.url)
+        with chatport.Client(backend, timeout=30, max_retries=0) as client:
+            assert client.complete("no auth", model=MODEL).text == "no auth"
+
+
+def test_a_default_profile_named_by_settings_must_exist(home: Path, workdir: Path) -> None:
+    write_profile(home, "[__settings__]\ndefault_profile = prod\n[dev]\nhost = https://x.y\n")
+    with pytest.raises(ConfigError, match="profile 'prod' is not in"):
+        chatport.Client("rest").complete("hi", model=MODEL)
+
+
+def test_sdk_config_for_a_plugin_never_guesses_a_host(home: Path, workdir: Path) -> None:
+    write_profile(home, "[DEFAULT]\nhost = https://other.cloud.databricks.com\ntoken = dapi-x0\n")
+    with chatport.Client("rest", token=TOKEN) as client:
+        settings = client.backend("rest").settings
+        with pytest.raises(ConfigError, match="no workspace host configured"):
+            settings.sdk_config()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_async_calls_with_oauth_and_a_refresh(
+    backend: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    with LocalWorkspace(oauth_clients={CLIENT_ID: CLIENT_SECRET}) as workspace:
+        workspace.set_faults(MODEL, Fault.error(401, times=1))
+        monkeypatch.setenv("DATABRICKS_HOST", workspace.url)
+        monkeypatch.setenv("DATABRICKS_CLIENT_ID", CLIENT_ID)
+        monkeypatch.setenv("DATABRICKS_CLIENT_SECRET", CLIENT_SECRET)
+
+        async def main() -> tuple[str, str]:
+            async with chatport.Client(backend, timeout=30, max_retries=0) as client:
+                answer = await client.acomplete("async refreshed", model=MODEL)
+                chunks = [c.text async for c in client.astream("async", model=MODEL)]
+                return answer.text, "".join(chunks)
+
+        assert asyncio.run(main()) == ("async refreshed", "async")
+        assert token_requests(workspace) == 2
+        assert answered(workspace, 0) == [401, 200, 200]
+
+
+def test_a_build_in_flight_when_the_process_forks_is_built_again_in_the_child() -> None:
+    import multiprocessing
+
+    from chatport._credentials import BuiltOnce
+
+    release = threading.Event()
+
+    def build() -> int:
+        release.wait(10)
+        return os.getpid()
+
+    built = BuiltOnce(build)
+    with pytest.raises(TimeoutError):
+        built.get(0.05)  # the parent's build is under way, waiting
+    context = multiprocessing.get_context("fork")
+    queue = context.SimpleQueue()
+    def in_child() -> None:  # the parent's build thread does not exist here
+        release.set()
+        queue.put(built.get(5))
+
+    child = context.Process(target=in_child)
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert queue.get() == child.pid  # built in the child, by the child
+    release.set()
+    assert built.get(5) == os.getpid()

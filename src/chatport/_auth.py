@@ -41,7 +41,7 @@ from ._credentials import (
     TokenCallable,
 )
 from ._databrickscfg import profile_file, read_profile
-from ._errors import AuthenticationError, ChatportError, ConfigError
+from ._errors import APIConnectionError, AuthenticationError, ChatportError, ConfigError
 from ._hosts import is_loopback, parse_workspace_url
 from ._redact import redact, redact_url
 
@@ -63,6 +63,8 @@ CREDENTIAL_VARIABLES: tuple[str, ...] = (
     "DATABRICKS_CLIENT_SECRET",
     "DATABRICKS_OIDC_TOKEN_ENV",
     "DATABRICKS_OIDC_TOKEN_FILEPATH",
+    "DATABRICKS_OIDC_TOKEN_FILE",
+    "DATABRICKS_OIDC_TOKEN",
     "DATABRICKS_TOKEN_AUDIENCE",
     "DATABRICKS_GOOGLE_SERVICE_ACCOUNT",
     "GOOGLE_CREDENTIALS",
@@ -132,7 +134,7 @@ class Workspace:
         """
         if self.host is None and isinstance(self.credential, SdkCredential):
             config = self.credential.config(self._wait())
-            host = getattr(config, "host", None)
+            host = getattr(config, "host", None) if config is not None else None
             self.host = str(host) if host else None
             self.credential.host = self.host
         return self.host
@@ -166,8 +168,16 @@ class Workspace:
         except ImportError:
             raise ConfigError("this needs databricks-sdk: pip install databricks-sdk") from None
         if isinstance(self.credential, SdkCredential) and self.credential.owned:
-            return self.credential.config(self._wait()).copy()
+            resolved = self.credential.config(self._wait())
+            if resolved is not None:  # overrides are not applied to the chain's own
+                return resolved.copy()
         host = self.resolved_host()
+        if host is None:  # never the host databricks-sdk would guess from a profile
+            raise ConfigError(
+                "no workspace host configured: set DATABRICKS_HOST, `host` in chatport's "
+                "config, or pass host= to chatport.Client",
+                key="host",
+            )
         strategy = _strategy(self)
         try:
             return SdkConfig(
@@ -209,12 +219,20 @@ def _strategy(workspace: Workspace) -> Any:
 # -- resolution ---------------------------------------------------------------------------
 
 
-def _may_have_sdk_credential(environ: Mapping[str, str], profile: Mapping[str, str] | None) -> bool:
-    """Whether databricks-sdk's chain could find a credential (judged without running it)."""
+def _may_have_sdk_credential(
+    environ: Mapping[str, str], profile: Mapping[str, str] | None, *, tools: bool = True
+) -> bool:
+    """Whether databricks-sdk's chain could find a credential (judged without running it).
+
+    ``tools``: count the command-line tools it may ask (a Databricks CLI login, the Azure
+    CLI); never for a local workspace, which no CLI logs in to.
+    """
     if profile and set(profile) - {"host"}:
         return True
     if any(environ.get(name) for name in CREDENTIAL_VARIABLES if name != "DATABRICKS_TOKEN"):
         return True
+    if not tools:
+        return False
     if environ.get("DATABRICKS_CLI_PATH"):
         return True
     return any(shutil.which(tool) for tool in _CREDENTIAL_TOOLS)
@@ -273,17 +291,59 @@ def _sdk_chain(
             return SdkConfig(**kwargs)
         except Exception as exc:
             message = redact(str(exc))
-            if "cannot configure default credentials" in message or "auth:" in message:
-                raise AuthenticationError(
-                    f"no credential found for "
-                    f"{redact_url(shown_host) if shown_host else 'the workspace'} "
-                    f"({source}): databricks-sdk says: {message}"
-                ) from None
-            raise ConfigError(
-                f"databricks-sdk could not configure the workspace: {message}"
-            ) from None
+        where = redact_url(shown_host) if shown_host else "the workspace"
+        if "cannot configure default credentials" in message:
+            if shown_host and is_loopback(_hostname(shown_host)):
+                return None  # a local workspace: requests go without credentials
+            raise AuthenticationError(
+                f"no credential found for {where} ({source}): databricks-sdk says: {message}"
+            )
+        if message.startswith(("resolve:", "validate:")):
+            raise ConfigError(f"databricks-sdk could not read the configuration: {message}")
+        unreachable = unreachable_reason(shown_host, min(timeout, 3.0)) if shown_host else None
+        if shown_host and unreachable:  # an OAuth flow that failed: the host is unreachable
+            raise APIConnectionError(
+                f"could not connect to {_origin_or(shown_host)}: {unreachable} "
+                f"(while resolving credentials: {source})"
+            )
+        raise AuthenticationError(
+            f"databricks-sdk could not get a credential for {where} ({source}): {message}"
+        )
 
     return SdkCredential(build, source, shown_host, timeout=timeout)
+
+
+def _origin_or(host: str | None) -> str | None:
+    """``scheme://host:port`` of ``host``, or ``host`` itself when it is not a valid URL."""
+    try:
+        return parse_workspace_url(host).origin if host else host
+    except ConfigError:
+        return host
+
+
+def unreachable_reason(host: str, timeout: float) -> str | None:
+    """Why a TCP connection to ``host`` fails, or ``None`` when it opens.
+
+    Asked only after databricks-sdk failed to set up a credential, to tell an
+    unreachable workspace (an :class:`APIConnectionError` naming it) from a refused
+    credential.
+    """
+    import socket
+
+    try:
+        parsed = parse_workspace_url(host)
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
+            return None
+    except ConfigError:
+        return None
+    except socket.gaierror:
+        return "the host name could not be resolved"
+    except ConnectionRefusedError:
+        return "connection refused"
+    except TimeoutError:
+        return "the connection timed out"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 def resolve_workspace(
@@ -309,19 +369,18 @@ def resolve_workspace(
 
     # 1. in code
     given = code.given_sdk_config
-    if given is not None:
-        host = host or (str(given.host) if getattr(given, "host", None) else None)
+    if given is not None:  # its own host, never another workspace's
         kind = "workspace_client" if code.workspace_client is not None else "sdk_config"
+        given_host = str(given.host) if getattr(given, "host", None) else None
+        if host_source == "argument" and given_host and _origin_or(host) != _origin_or(given_host):
+            raise ConfigError(
+                f"host= names another workspace than the {kind} passed with it; pass one",
+                key="host",
+            )
         credential: Credential = SdkCredential(
-            lambda: given, f"code ({kind})", host, owned=False, timeout=timeout
+            lambda: given, f"code ({kind})", given_host, owned=False, timeout=timeout
         )
-        return Workspace(
-            host,
-            host_source if host_source != "none" else f"code ({kind})",
-            credential,
-            None,
-            timeout,
-        )
+        return Workspace(given_host, f"code ({kind})", credential, None, timeout)
     if code.token is not None:
         token_credential: Credential = (
             StaticToken(code.token, "code (token)")
@@ -360,13 +419,12 @@ def resolve_workspace(
                 key="databricks_profile",
             )
         return Workspace(None, "none", NoCredential(), None, timeout, empty=True)
-    if (
-        host is not None
-        and is_loopback(_hostname(host))
-        and not _may_have_sdk_credential(environ, profile[1] if profile else None)
+    loopback = host is not None and is_loopback(_hostname(host))
+    if host is not None and not _may_have_sdk_credential(
+        environ, profile[1] if profile else None, tools=not loopback
     ):
-        return Workspace(host, host_source, NoCredential(), None, timeout)
-    if host is not None and not _may_have_sdk_credential(environ, profile[1] if profile else None):
+        if loopback:  # a local workspace may ask for no credential
+            return Workspace(host, host_source, NoCredential(), None, timeout)
         missing = MissingCredential(
             f"no credential for {redact_url(host)}: looked for "
             f"{_looked_for(token_env, requested_profile, environ)}; nothing was sent. Set "

@@ -189,6 +189,7 @@ class Client:
             sdk_config_factory=workspace.sdk_config,
             credential_refresher=workspace.refresh,
             headers_provider=workspace.headers,
+            auth_may_block=workspace.credential.may_block,
         )
 
     def _resolved_workspace(self) -> Workspace:

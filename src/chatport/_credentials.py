@@ -7,6 +7,8 @@ or :class:`APIConnectionError` whose message holds no secret.
 
 from __future__ import annotations
 
+import copy
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +83,9 @@ class Credential:
 
     #: Where it was found, for ``chatport config`` and error messages.
     source: str = "none"
+    #: Whether :meth:`headers` may block (network, a subprocess, user code): async
+    #: callers then ask for them on a worker thread, never on the event loop.
+    may_block: bool = False
 
     def headers(self, wait: float) -> dict[str, str]:
         """The headers to send now (``wait``: the most seconds a first resolution may take)."""
@@ -123,6 +128,8 @@ class StaticToken(Credential):
 class TokenCallable(Credential):
     """A zero-argument callable, called for each request (it may cache and refresh)."""
 
+    may_block = True  # a vault or a secret manager behind it
+
     def __init__(self, provider: Callable[[], str]) -> None:
         self._provider = provider
         self.source = "code (token callable)"
@@ -152,38 +159,69 @@ class TokenCallable(Credential):
 
 
 class BuiltOnce:
-    """A value built once on a daemon thread; callers wait for it as long as they may.
+    """A value built on a daemon thread; callers wait for it as long as they may.
 
-    A caller that gives up leaves the build running; the next caller waits for the same
-    build instead of starting another.
+    A caller that gives up leaves the build running, and the next caller waits for that
+    same build. A failed build is not kept: the next caller builds again (a workspace
+    that was down may be up), and each caller gets its own copy of the error. A forked
+    child, which has no build thread, builds again too.
     """
 
     def __init__(self, build: Callable[[], Any]) -> None:
         self._build = build
         self._lock = threading.Lock()
+        self._pid = -1
         self._done = threading.Event()
-        self._started = False
         self._value: Any = None
         self._error: BaseException | None = None
+        self._built = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether a value has been built (in this process)."""
+        return self._built and self._pid == os.getpid()
 
     def get(self, wait: float) -> Any:
+        """The value, building it if needed; ``TimeoutError`` after ``wait`` seconds."""
         with self._lock:
-            if not self._started:
-                self._started = True
-                threading.Thread(target=self._run, name="chatport-auth", daemon=True).start()
-        if not self._done.wait(max(0.0, wait)):
+            if self._pid != os.getpid() or (self._done.is_set() and not self._built):
+                self._pid = os.getpid()
+                self._done = threading.Event()
+                self._error = None
+                done = self._done
+                threading.Thread(
+                    target=self._run, args=(done,), name="chatport-auth", daemon=True
+                ).start()
+            done = self._done
+        if not done.wait(max(0.0, wait)):
             raise TimeoutError
-        if self._error is not None:
-            raise self._error
-        return self._value
+        with self._lock:
+            error, value = self._error, self._value
+        if error is not None:
+            raise _fresh(error)
+        return value
 
-    def _run(self) -> None:
+    def _run(self, done: threading.Event) -> None:
         try:
-            self._value = self._build()
-        except BaseException as exc:  # handed to every caller
-            self._error = exc
+            value = self._build()
+        except BaseException as exc:  # handed to the callers waiting now, then forgotten
+            with self._lock:
+                self._error = exc
+        else:
+            with self._lock:
+                self._value, self._built = value, True
         finally:
-            self._done.set()
+            done.set()
+
+
+def _fresh(error: BaseException) -> BaseException:
+    """A copy of ``error`` without its traceback, for one caller (one raise each)."""
+    try:
+        fresh = copy.copy(error)
+    except Exception:  # an exception that cannot be copied is raised as it is
+        return error
+    fresh.__cause__, fresh.__suppress_context__ = error.__cause__, True
+    return fresh.with_traceback(None)
 
 
 class SdkCredential(Credential):
@@ -192,6 +230,8 @@ class SdkCredential(Credential):
     The SDK refreshes OAuth tokens before they expire; :meth:`refresh` builds the
     ``Config`` anew, for a credential the server refused before its expiry.
     """
+
+    may_block = True  # its first resolution, a refresh
 
     def __init__(
         self,
@@ -228,6 +268,8 @@ class SdkCredential(Credential):
 
     def headers(self, wait: float) -> dict[str, str]:
         config = self.config(wait)
+        if config is None:  # a local workspace that asks for no credential
+            return {}
         try:
             return dict(config.authenticate())
         except ChatportError:
@@ -239,10 +281,13 @@ class SdkCredential(Credential):
             ) from None
 
     def refresh(self) -> bool:
+        """Build the ``Config`` again on the next request (once, however many callers
+        saw the credential refused at the same time)."""
         if not self.owned:
             return False
         with self._lock:
-            self._built = BuiltOnce(self._build_config)
+            if self._built.ready:  # a rebuild already under way is left alone
+                self._built = BuiltOnce(self._build_config)
         return True
 
     def __repr__(self) -> str:

@@ -37,6 +37,7 @@ def read_profile(
     name = requested
     if name is None and parser.has_section("__settings__"):
         name = parser.get("__settings__", "default_profile", fallback="").strip() or None
+        requested = name  # named by the file itself: missing is an error, as in the SDK
     if name is None:
         defaults = parser.defaults()
         return ("DEFAULT", dict(defaults)) if defaults else None

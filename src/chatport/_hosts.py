@@ -46,6 +46,17 @@ class WorkspaceURL:
     hostname: str
     loopback: bool
 
+    @property
+    def port(self) -> int:
+        """The port connections go to (the scheme's default when none is given)."""
+        return urlsplit(self.url).port or (443 if self.scheme == "https" else 80)
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host:port``, as connection errors name it (never a path)."""
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return f"{self.scheme}://{host}:{self.port}"
+
 
 def _refuse(reason: str) -> ConfigError:
     return ConfigError(f"invalid workspace URL: {reason}", key="host")

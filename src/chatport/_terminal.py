@@ -174,15 +174,18 @@ QUIET_LOGGERS = ("databricks", "mlflow", "urllib3", "requests", "httpx", "httpco
 def configure_logging(verbose: int) -> None:
     """For the command line: the SDKs' log lines only with ``-v`` (info) or ``-vv`` (debug).
 
-    Without ``-v`` each quiet logger gets a ``NullHandler``, so Python's last-resort
-    handler no longer prints their warnings; a handler the user configured still gets
-    every record. chatport's own and its plugins' warnings are shown either way.
+    Without ``-v`` each quiet logger gets a ``NullHandler`` and stops propagating, so
+    neither Python's last-resort handler nor a root handler that a library set up on
+    its own (databricks-sdk calls ``logging.debug`` when it runs the Databricks CLI,
+    which configures the root logger) prints their lines. chatport's own and its
+    plugins' warnings are shown either way.
     """
     import logging
 
     if verbose <= 0:
         for name in QUIET_LOGGERS:
             logger = logging.getLogger(name)
+            logger.propagate = False
             if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
                 logger.addHandler(logging.NullHandler())
         return

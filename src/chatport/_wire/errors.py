@@ -252,14 +252,32 @@ def _origin(exc: BaseException) -> str | None:
     return None
 
 
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a timeout happened while connecting (nothing was sent)."""
+    return any(type(error).__name__ == "ConnectTimeout" for error in _chain(exc))
+
+
+#: What went wrong, by the class name of an exception in the chain (httpx, httpx2,
+#: httpcore, requests and urllib3 name theirs alike), innermost first.
+_REASONS = (
+    ("ConnectTimeout", "the connection timed out"),
+    ("ConnectTimeoutError", "the connection timed out"),
+    ("NameResolutionError", "the host name could not be resolved"),
+    ("SSLError", "the TLS handshake failed (is it an http:// server?)"),
+    ("RemoteProtocolError", "the connection broke during the answer"),
+    ("ProtocolError", "the connection broke during the answer"),
+    ("ChunkedEncodingError", "the connection broke during the answer"),
+    ("IncompleteRead", "the connection broke during the answer"),
+)
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong under a connection failure, in the same words for every client."""
     import socket
     import ssl
 
     errors = list(_chain(exc))
-    text = " ".join(str(e) for e in errors)
-    for error in reversed(errors):
+    for error in reversed(errors):  # the OS's own error, where the chain kept it
         if isinstance(error, ConnectionRefusedError):
             return "connection refused"
         if isinstance(error, socket.gaierror):
@@ -268,22 +286,19 @@ def _reason(exc: BaseException) -> str:
             return "the TLS handshake failed (is it an http:// server?)"
         if isinstance(error, ConnectionResetError):
             return "the connection was reset"
-    lowered = text.lower()
-    if "connection refused" in lowered or "errno 111" in lowered:
+    names = [type(error).__name__ for error in reversed(errors)]
+    for name, reason in _REASONS:
+        if name in names:
+            return reason
+    # the libraries that keep only the OS's message: its errno text, never a URL
+    text = " ".join(str(error) for error in errors).lower()
+    if "[errno 111]" in text or "connection refused" in text:
         return "connection refused"
-    if (
-        "name or service not known" in lowered
-        or "nodename nor servname" in lowered
-        or ("name resolution" in lowered)
-    ):
+    if "[errno -2]" in text or "[errno -3]" in text or "name or service not known" in text:
         return "the host name could not be resolved"
-    if "ssl" in lowered or "certificate" in lowered:
-        return "the TLS handshake failed (is it an http:// server?)"
-    if "reset" in lowered:
+    if "[errno 104]" in text or "connection reset by peer" in text:
         return "the connection was reset"
-    if "incomplete" in lowered or "peer closed" in lowered or "protocol" in lowered:
-        return "the connection broke during the answer"
-    return f"{type(errors[-1]).__name__}"
+    return names[0]
 
 
 def connection_failed(exc: BaseException, backend: str) -> APIConnectionError:
@@ -309,6 +324,8 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
         module = sys.modules.get(module_name)
         if module is None:
             continue
+        if isinstance(exc, module.ConnectTimeout):
+            return connection_failed(exc, backend)
         if isinstance(exc, module.TimeoutException):
             return APITimeoutError(
                 f"the request timed out: {name} ({timeout_phrase()})", backend=backend
@@ -317,6 +334,8 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
             return connection_failed(exc, backend)
     requests_exceptions = sys.modules.get("requests.exceptions")
     if requests_exceptions is not None:
+        if isinstance(exc, requests_exceptions.ConnectTimeout):
+            return connection_failed(exc, backend)
         if isinstance(exc, requests_exceptions.Timeout):
             return APITimeoutError(
                 f"the request timed out: {name} ({timeout_phrase()})", backend=backend
@@ -415,6 +434,8 @@ def openai_errors(backend: str) -> Iterator[None]:
                 exc.status_code, response.headers, response.content, backend
             ) from exc
         if isinstance(exc, openai.APITimeoutError):
+            if _never_connected(exc):
+                raise connection_failed(exc, backend) from exc
             raise APITimeoutError(
                 f"the request timed out ({timeout_phrase()})", backend=backend
             ) from exc

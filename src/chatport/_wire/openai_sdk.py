@@ -17,7 +17,6 @@ import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Generator,
     Iterator,
     Mapping,
 )
@@ -34,7 +33,7 @@ from ..backends.base import Backend, BackendSettings, Capabilities, close_with_l
 from .deadline import Clock, ahttp_pieces, http_pieces
 from .errors import decode_json, openai_errors, raise_for_status
 from .sse import EventStream, aread_events, read_events
-from .transport import check_host
+from .transport import check_host, workspace_auth
 
 if TYPE_CHECKING:
     from .._family import ModelProfile
@@ -50,23 +49,6 @@ __all__ = [
 #: Base paths for the ``route`` option.
 ROUTES = {"serving-endpoints": "/serving-endpoints", "ai-gateway": "/ai-gateway/mlflow/v1"}
 _PLACEHOLDER_KEY = "chatport-sets-authorization-per-request"
-
-
-def _auth_class(settings: BackendSettings) -> Any:
-    """httpx2's twin of :func:`~chatport._wire.transport.workspace_auth`; the
-    placeholder ``api_key`` header is replaced (or dropped when there is no credential)."""
-    import httpx2
-
-    class WorkspaceAuth(httpx2.Auth):
-        def auth_flow(self, request: Any) -> Generator[Any, Any, None]:
-            request.headers.pop("Authorization", None)
-            request.headers.update(settings.auth_headers())
-            yield request
-
-        def __repr__(self) -> str:
-            return "<WorkspaceAuth>"
-
-    return WorkspaceAuth()
 
 
 class OpenAIClients:
@@ -118,7 +100,7 @@ class OpenAIClients:
                     import httpx2
                     import openai
 
-                    http_client = httpx2.Client(auth=_auth_class(self.settings))
+                    http_client = httpx2.Client(auth=workspace_auth(self.settings, httpx2))
                     self._sync = openai.OpenAI(
                         api_key=_PLACEHOLDER_KEY,
                         base_url=self.base_url(),
@@ -138,7 +120,7 @@ class OpenAIClients:
                 import httpx2
                 import openai
 
-            http_client = httpx2.AsyncClient(auth=_auth_class(self.settings))
+            http_client = httpx2.AsyncClient(auth=workspace_auth(self.settings, httpx2))
             client = openai.AsyncOpenAI(
                 api_key=_PLACEHOLDER_KEY,
                 base_url=self.base_url(),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+import asyncio
+from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -39,19 +40,34 @@ def check_host(settings: BackendSettings) -> str:
     return parsed.url
 
 
-def workspace_auth(settings: BackendSettings) -> Any:
-    """An ``httpx.Auth`` adding the workspace's credential as each request is sent.
+def workspace_auth(settings: BackendSettings, module: Any = None) -> Any:
+    """An ``httpx.Auth`` (or ``httpx2.Auth``: pass the module) adding the workspace's
+    credential as each request is sent.
 
     The headers come from :meth:`BackendSettings.auth_headers` (a bearer token, or what
     databricks-sdk's unified auth produces) at send time, so a refreshed credential is
-    used at once. The header never sits in the caller's local variables, so a traceback
-    rendered with its locals (Sentry, ``pytest -l``) cannot show the token.
+    used at once; they replace any ``Authorization`` the client set itself (the openai
+    client's placeholder key). An async client asks on a worker thread when getting
+    them may block (a first OAuth resolution, a refresh, a token callable), never on
+    the event loop. The header never sits in the caller's local variables, so a
+    traceback rendered with its locals (Sentry, ``pytest -l``) cannot show the token.
     """
-    import httpx
+    if module is None:
+        import httpx as module
 
-    class WorkspaceAuth(httpx.Auth):
-        def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, Any, None]:
+    class WorkspaceAuth(module.Auth):  # type: ignore[misc]
+        def auth_flow(self, request: Any) -> Generator[Any, Any, None]:
+            request.headers.pop("Authorization", None)
             request.headers.update(settings.auth_headers())
+            yield request
+
+        async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
+            if settings.auth_may_block:
+                headers = await asyncio.to_thread(settings.auth_headers)
+            else:
+                headers = settings.auth_headers()
+            request.headers.pop("Authorization", None)
+            request.headers.update(headers)
             yield request
 
         def __repr__(self) -> str:

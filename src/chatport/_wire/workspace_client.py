@@ -33,7 +33,9 @@ from typing import Any
 from urllib.parse import quote
 
 from .._request import ChatRequest
-from .._retry import remaining, uncharged
+from .._errors import APIConnectionError, APITimeoutError
+from .._hosts import parse_workspace_url
+from .._retry import remaining, timeout_phrase, uncharged
 from .._types import Chunk, Completion
 from ..backends.base import Backend, BackendSettings
 from .deadline import Clock, requests_pieces
@@ -115,9 +117,21 @@ class WorkspaceCalls:
                     # the credential first, in this thread: a missing one is refused
                     # before anything is sent, an unreachable host named when it times out
                     self._backend.settings.auth_headers()
-                    timeout = remaining(self._backend.settings.timeout)
-                    self._client = self._backend.run_with_deadline(self._build, timeout)
+                    self._client = self._built_in_time()
         return self._client
+
+    def _built_in_time(self) -> Any:
+        """The client, built within the call's time left. Past it, the host did not
+        answer databricks-sdk's host probe: a connection failure naming the host."""
+        settings = self._backend.settings
+        try:
+            return self._backend.run_with_deadline(self._build, remaining(settings.timeout))
+        except APITimeoutError:
+            origin = parse_workspace_url(check_host(settings)).origin
+            raise APIConnectionError(
+                f"could not connect to {origin}: no answer within {timeout_phrase()}",
+                backend=self.name,
+            ) from None
 
     def _prepare(
         self, method: str, path: str, body: Mapping[str, Any] | None, accept: str

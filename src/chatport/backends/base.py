@@ -82,6 +82,9 @@ class BackendSettings:
     credential_refresher: Callable[[], bool] = field(default=lambda: False, repr=False)
 
     headers_provider: Callable[[], Mapping[str, str]] | None = field(default=None, repr=False)
+    #: whether :meth:`auth_headers` may block (an OAuth resolution or refresh, a token
+    #: callable): async code then calls it on a worker thread
+    auth_may_block: bool = False
 
     def token(self) -> str | None:
         """The current workspace token, or ``None`` when none is configured."""
