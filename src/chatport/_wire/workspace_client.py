@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .._request import ChatRequest
 from .._errors import APIConnectionError, APITimeoutError
 from .._hosts import parse_workspace_url
+from .._request import ChatRequest
 from .._retry import remaining, timeout_phrase, uncharged
 from .._types import Chunk, Completion
 from ..backends.base import Backend, BackendSettings
