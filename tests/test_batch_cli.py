@@ -82,7 +82,7 @@ def test_per_line_options_and_messages(env: LocalWorkspace, workdir: Path) -> No
     result = run("in.jsonl", "-o", "out.jsonl", "-m", MODEL)
     assert result.exit_code == 0, result.output
     out = {row["id"]: row for row in rows(workdir / "out.jsonl")}
-    assert (out["1"]["text"], out["1"]["finish_reason"]) == ("a b", "length")
+    assert (out[1]["text"], out[1]["finish_reason"]) == ("a b", "length")
     assert out["two"]["text"] == "plain"
 
 

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ChatportError, ConfigError, InvalidRequestError, RateLimitError
+from ._errors import ChatportError, InvalidRequestError, RateLimitError
 from ._request import REQUEST_PARAMS, ChatRequest
 from ._retry import retry_listener
 from ._types import Completion
@@ -176,12 +176,26 @@ async def _inputs(inputs: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[A
 
 
 class _Progress:
-    """A tqdm bar on standard error (the optional ``progress`` extra), or nothing."""
+    """Progress on standard error: a tqdm bar (the optional ``progress`` extra), else a
+    plain-text line; or nothing (``enabled`` false, or ``None`` off a terminal).
+
+    The plain line is redrawn in place on a terminal (at most ten times a second) and
+    printed as a new line every ``_LOG_EVERY`` seconds elsewhere; the last count is
+    always shown when the batch ends.
+    """
+
+    _REDRAW_EVERY = 0.1
+    _LOG_EVERY = 10.0
 
     def __init__(self, enabled: bool | None) -> None:
         self.bar: Any = None
+        self.stream: Any = None  # the plain line's stream (a text file), when there is no bar
+        self.count = 0
         self.failed = 0
         self.tokens = 0
+        self._started = time.monotonic()
+        self._shown_at: float | None = None
+        self._terminal = False
         if enabled is False:
             return
         import sys
@@ -190,15 +204,14 @@ class _Progress:
             return
         try:
             from tqdm.auto import tqdm
-        except ImportError:
-            if enabled:
-                raise ConfigError(
-                    "progress=True needs tqdm: pip install 'chatport[progress]'"
-                ) from None
+        except ImportError:  # no extra installed: a plain line says as much as a bar
+            self.stream = sys.stderr
+            self._terminal = sys.stderr.isatty()
             return
         self.bar = tqdm(unit="req", desc="chatport", dynamic_ncols=True)
 
     def update(self, result: BatchResult) -> None:
+        self.count += 1
         if result.error is not None:
             self.failed += 1
         elif result.completion is not None:
@@ -206,10 +219,38 @@ class _Progress:
         if self.bar is not None:
             self.bar.set_postfix(failed=self.failed, tokens=self.tokens, refresh=False)
             self.bar.update(1)
+        elif self.stream is not None:
+            now = time.monotonic()
+            every = self._REDRAW_EVERY if self._terminal else self._LOG_EVERY
+            if self._shown_at is None or now - self._shown_at >= every:
+                self._show(now, final=False)
+
+    def line(self, now: float | None = None) -> str:
+        """The plain-text progress line: requests finished, failures, tokens, rate."""
+        elapsed = (time.monotonic() if now is None else now) - self._started
+        rate = self.count / elapsed if elapsed > 0 else 0.0
+        return (
+            f"chatport: {self.count} requests ({self.failed} failed), "
+            f"{self.tokens} tokens, {rate:.1f} requests/s"
+        )
+
+    def _show(self, now: float, final: bool) -> None:
+        if self.stream is None:
+            return
+        self._shown_at = now
+        text = self.line(now)
+        if self._terminal:  # redrawn in place; ESC[K clears what a longer line left
+            self.stream.write(f"\r{text}\033[K" + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        elif self.stream is not None:
+            self._show(time.monotonic(), final=True)
+            self.stream = None
 
 
 async def amap(

@@ -460,7 +460,8 @@ def models(ctx: click.Context, backend: str | None, show_all: bool, as_json: boo
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Show a progress bar (default: on a terminal; needs chatport[progress]).",
+    help="Show progress on standard error (default: on a terminal): a bar with "
+    "chatport[progress] installed, else a plain progress line.",
 )
 @click.option(
     "--local",
@@ -490,8 +491,10 @@ def batch(
     output line holds the id, text, finish_reason, usage, backend and model, or the
     error of a failed line. Results are flushed one line at a time: after a crash or a
     kill, run the same command again and only the missing ids are done. Bad input
-    lines are reported with their line numbers before anything is sent. The exit status
-    is 1 when any line failed.
+    lines are reported with their line numbers before anything is sent, and so is an
+    OUT that is IN or holds lines that are not results (exit status 2). OUT is locked
+    while a run writes it: a second run on it is refused. Ids keep their JSON type (1
+    and "1" are different ids). The exit status is 1 when any line failed.
 
     \b
     Examples:
@@ -500,29 +503,23 @@ def batch(
     """
     from contextlib import ExitStack
 
-    from ._batch_file import BatchFile, BatchSummary, pending, read_inputs, result_line, resume
+    from ._batch_file import (
+        BatchFile,
+        BatchSummary,
+        check_output_path,
+        pending,
+        read_inputs,
+        result_line,
+    )
     from ._client import Client
     from ._config import load_config
     from ._errors import ChatportError, InvalidRequestError
     from ._request import ChatRequest
 
+    check_output_path(input_path, output)
     lines = read_inputs(input_path)
-    done = resume(output, retry_failed)
-    todo = list(pending(lines, done))
-    summary = BatchSummary(skipped=len(lines) - len(todo))
     config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
     default_model = model or config.model or ""
-    requests = []
-    for line in todo:
-        options = dict(line.options)
-        try:
-            requests.append(
-                ChatRequest.build(
-                    line.messages, model=options.pop("model", None) or default_model, **options
-                )
-            )
-        except InvalidRequestError as exc:
-            raise click.UsageError(f"{input_path}: line {line.number}: {exc}") from None
     rate_limit = {
         key: value
         for key, value in {"requests_per_minute": rpm, "tokens_per_minute": tpm}.items()
@@ -533,8 +530,24 @@ def batch(
             stack, config, backend or config.backend, allowed=local, command="batch"
         )
         client = stack.enter_context(Client(config=config))
+        # locked for the whole run (a second run on OUT is refused), then checked: lines
+        # that are not results refuse the run before anything is sent
         writer = BatchFile(output)
         stack.callback(writer.close)
+        done = writer.resume(retry_failed)
+        todo = list(pending(lines, done))
+        summary = BatchSummary(skipped=len(lines) - len(todo))
+        requests = []
+        for line in todo:
+            options = dict(line.options)
+            try:
+                requests.append(
+                    ChatRequest.build(
+                        line.messages, model=options.pop("model", None) or default_model, **options
+                    )
+                )
+            except InvalidRequestError as exc:
+                raise click.UsageError(f"{input_path}: line {line.number}: {exc}") from None
         results = client.map(
             requests,
             backend=backend,
