@@ -5,102 +5,86 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from .._errors import ConfigError
+from . import checks
+from .checks import Rule
 from .families import EXTERNAL_MODELS, FAMILIES, FOUNDATION_MODELS, PROVIDERS, Family, display_name
+from .faults import Fault
 
-__all__ = ["DEFAULT_ENDPOINTS", "MODELS", "Endpoint", "Fault", "endpoints_from_table"]
+__all__ = [
+    "DEFAULT_ENDPOINTS",
+    "ENDPOINT_KEYS",
+    "MODELS",
+    "RULE_KEYS",
+    "Endpoint",
+    "Fault",
+    "endpoints_from_table",
+]
 
 ModelKind: TypeAlias = Literal["echo", "reasoning", "scripted"]
 #: The local models an endpoint can serve.
 MODELS: tuple[str, ...] = ("echo", "reasoning", "scripted")
+_LAST_DATE = 253402300799  # 9999-12-31T23:59:59Z: the last time an HTTP Date can carry
 
 
-@dataclass
-class Fault:
-    """One injected failure. Build them with the class methods.
+def _replies(value: Any, where: str, path: str | None) -> deque[str]:
+    if isinstance(value, str) or not isinstance(value, list | tuple | deque):
+        raise checks.expected("an array of strings", value, where, path)
+    for index, reply in enumerate(value):
+        if not isinstance(reply, str):
+            raise checks.expected("a string", reply, f"{where}[{index}]", path)
+    return deque(value)
 
-    ``times`` limits the fault to its first N triggers (``None``: every call);
-    ``probability`` makes it random (seeded, so runs repeat).
-    """
 
-    status: int | None = None
-    times: int | None = None
-    probability: float = 1.0
-    retry_after: float | None = None
-    latency: float = 0.0
-    drop_after: int | None = None
-    chunk_delay: float = 0.0
-    body: Literal["garbage", "wrong_shape"] | None = None
-    triggered: int = field(default=0, compare=False)
+def _rule_pairs(value: Any, where: str, path: str | None) -> list[tuple[str, str]]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise checks.expected("a list of (pattern, reply) pairs", value, where, path)
+    pairs = []
+    for index, pair in enumerate(value):
+        item = f"{where}[{index}]"
+        if isinstance(pair, str) or not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise checks.expected("a (pattern, reply) pair", pair, item, path)
+        pattern = checks.pattern(pair[0], f"{item}[0]", path)
+        if not isinstance(pair[1], str):
+            raise checks.expected("a string", pair[1], f"{item}[1]", path)
+        pairs.append((pattern, pair[1]))
+    return pairs
 
-    @classmethod
-    def rate_limit(cls, times: int | None = None, retry_after: float | None = 1) -> Fault:
-        """429 ``REQUEST_LIMIT_EXCEEDED`` for the first ``times`` calls, or always."""
-        return cls(status=429, times=times, retry_after=retry_after)
 
-    @classmethod
-    def error(
-        cls,
-        status: int,
-        times: int | None = None,
-        *,
-        probability: float = 1.0,
-        retry_after: float | None = None,
-    ) -> Fault:
-        """An error status (any 4xx or 5xx) with the Databricks error body."""
-        if status == 503 and retry_after is None:
-            retry_after = 1
-        return cls(status=status, times=times, probability=probability, retry_after=retry_after)
+def _faults(value: Any, where: str, path: str | None) -> list[Fault]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise checks.expected("a list of Fault objects", value, where, path)
+    for index, fault in enumerate(value):
+        if not isinstance(fault, Fault):
+            raise checks.expected("a Fault", fault, f"{where}[{index}]", path)
+    return value if isinstance(value, list) else list(value)
 
-    @classmethod
-    def slow(cls, seconds: float, times: int | None = None) -> Fault:
-        """Add ``seconds`` of latency before answering."""
-        return cls(latency=seconds, times=times)
 
-    @classmethod
-    def drop_stream(cls, after_chunks: int, times: int | None = None) -> Fault:
-        """Cut a streamed answer's connection after ``after_chunks`` chunks."""
-        return cls(drop_after=after_chunks, times=times)
-
-    @classmethod
-    def slow_stream(cls, seconds_per_chunk: float, times: int | None = None) -> Fault:
-        """Wait ``seconds_per_chunk`` between the chunks of a streamed answer."""
-        return cls(chunk_delay=seconds_per_chunk, times=times)
-
-    @classmethod
-    def garbage(cls, times: int | None = None) -> Fault:
-        """Answer 200 with a body that is not JSON."""
-        return cls(body="garbage", times=times)
-
-    @classmethod
-    def wrong_shape(cls, times: int | None = None) -> Fault:
-        """Answer 200 with JSON that is not a chat response."""
-        return cls(body="wrong_shape", times=times)
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any], where: str) -> Fault:
-        """Build a fault from a TOML table such as ``{status = 429, times = 2}``."""
-        known = {
-            "status",
-            "times",
-            "probability",
-            "retry_after",
-            "latency",
-            "drop_after",
-            "chunk_delay",
-            "body",
-        }
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown fault key {unknown[0]!r}", key=where)
-        body = table.get("body")
-        if body not in (None, "garbage", "wrong_shape"):
-            raise ConfigError(f"{where}.body: expected 'garbage' or 'wrong_shape'", key=where)
-        return cls(**dict(table))
+_RULES: dict[str, Rule] = {
+    "model": checks.choice(MODELS, "model"),
+    "served_model_name": checks.optional(checks.string),
+    "omit_usage": checks.boolean,
+    "null_id": checks.boolean,
+    "signature": checks.boolean,
+    "replies": _replies,
+    "rules": _rule_pairs,
+    "faults": _faults,
+    "task": checks.string,
+    "fixed_id": checks.optional(checks.string),
+    "fixed_created": checks.optional(checks.integer(0, _LAST_DATE, "a Unix time in seconds")),
+    "family": checks.optional(checks.choice(FAMILIES, "family")),
+    "foundation_model": checks.optional(checks.string),
+    "external": checks.boolean,
+}
+#: The keys of an ``[endpoints.NAME]`` table in a local-workspace file.
+ENDPOINT_KEYS: tuple[str, ...] = tuple(_RULES)
+#: The keys of one entry of an endpoint's ``rules`` array.
+RULE_KEYS: tuple[str, ...] = ("match", "reply")
+_CALLS = checks.integer(0)
 
 
 @dataclass
@@ -122,6 +106,10 @@ class Endpoint:
     other family it always reasons. ``foundation_model`` is the served model reported
     by the metadata API (default: the family's representative model) and ``external``
     reports an external-model endpoint of the family's provider instead.
+
+    Every field is checked on construction: a wrong type or value raises
+    :class:`~chatport.ConfigError` naming the dotted key (``endpoints.NAME.fixed_created``),
+    and ``rules`` patterns must compile.
     """
 
     name: str
@@ -143,32 +131,24 @@ class Endpoint:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
+        checks.string(self.name, "Endpoint.name", None)
+        where = checks.dotted("endpoints", self.name)
+        if isinstance(self.model, str) and self.model not in MODELS:  # as `serve --endpoint` says
             raise ConfigError(
                 f"endpoint {self.name!r}: unknown model {self.model!r}; "
                 f"expected one of {', '.join(MODELS)}",
-                key=f"endpoints.{self.name}.model",
+                key=checks.dotted(where, "model"),
             )
-        where = f"endpoints.{self.name}"
-        if self.family is not None and self.family not in FAMILIES:
-            raise ConfigError(
-                f"endpoint {self.name!r}: unknown family {self.family!r}; "
-                f"expected one of {', '.join(FAMILIES)}",
-                key=f"{where}.family",
-            )
+        for key, rule in _RULES.items():
+            setattr(self, key, rule(getattr(self, key), checks.dotted(where, key), None))
+        self.calls = _CALLS(self.calls, checks.dotted(where, "calls"), None)
         if self.family is None and (self.foundation_model is not None or self.external):
             key = "external" if self.external else "foundation_model"
             raise ConfigError(
-                f"endpoint {self.name!r}: {key} needs a family (custom endpoints have none)",
-                key=f"{where}.{key}",
+                f"{checks.dotted(where, key)}: {key} needs a family (custom endpoints have "
+                f"none); set {checks.dotted(where, 'family')}",
+                key=checks.dotted(where, key),
             )
-        if not isinstance(self.external, bool):
-            raise ConfigError(f"{where}.external: expected true or false", key=f"{where}.external")
-        if self.foundation_model is not None and not isinstance(self.foundation_model, str):
-            raise ConfigError(
-                f"{where}.foundation_model: expected a string", key=f"{where}.foundation_model"
-            )
-        self.replies = deque(self.replies)
 
     @property
     def hybrid(self) -> bool:
@@ -259,47 +239,69 @@ def default_endpoints() -> list[Endpoint]:
     return _default_endpoints()
 
 
-def endpoints_from_table(table: Mapping[str, Any], source: str) -> list[Endpoint]:
-    """Endpoints from the ``[endpoints.NAME]`` tables of a local-workspace TOML file."""
-    known = {
-        "model",
-        "served_model_name",
-        "omit_usage",
-        "null_id",
-        "signature",
-        "replies",
-        "rules",
-        "faults",
-        "task",
-        "fixed_id",
-        "fixed_created",
-        "family",
-        "foundation_model",
-        "external",
-    }
+def _rules_from_table(value: Any, where: str, path: str) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise checks.expected(
+            'an array of tables like {match = "...", reply = "..."}', value, where, path
+        )
+    pairs = []
+    for index, entry in enumerate(value):
+        item = f"{where}[{index}]"
+        rule = checks.table(entry, item, path, 'a table like {match = "...", reply = "..."}')
+        for key in rule:
+            if key not in RULE_KEYS:
+                raise checks.unknown_key(key, RULE_KEYS, item, path)
+        for key in RULE_KEYS:
+            if key not in rule:
+                raise ConfigError(f"{item}: missing {key!r}", path=path, key=f"{item}.{key}")
+        reply = rule["reply"]
+        if not isinstance(reply, str):
+            raise checks.expected("a string", reply, f"{item}.reply", path)
+        pairs.append((checks.pattern(rule["match"], f"{item}.match", path), reply))
+    return pairs
+
+
+def _faults_from_table(value: Any, where: str, path: str) -> list[Fault]:
+    if not isinstance(value, list):
+        raise checks.expected("an array of fault tables", value, where, path)
+    return [Fault.from_table(fault, f"{where}[{index}]", path) for index, fault in enumerate(value)]
+
+
+def endpoints_from_table(table: Any, source: str) -> list[Endpoint]:
+    """Endpoints from the ``[endpoints.NAME]`` tables of a local-workspace TOML file.
+
+    Every key and value is checked; a bad one raises :class:`~chatport.ConfigError` naming
+    ``source`` and the dotted key (``endpoints.NAME.faults[0].status``).
+    """
+    tables = checks.table(table, "endpoints", source, "tables like [endpoints.NAME]")
     result = []
-    for name, spec in table.items():
-        where = f"endpoints.{name}"
-        if not isinstance(spec, Mapping):
-            raise ConfigError(f"{where}: expected a table", path=source, key=where)
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}",
-                path=source,
-                key=f"{where}.{unknown[0]}",
-            )
-        kwargs = {k: v for k, v in spec.items() if k not in {"faults", "rules"}}
-        rules = [(str(rule["match"]), str(rule["reply"])) for rule in spec.get("rules", [])]
-        faults = [
-            Fault.from_table(fault, f"{where}.faults[{index}]")
-            for index, fault in enumerate(spec.get("faults", []))
-        ]
-        try:
-            result.append(Endpoint(name, rules=rules, faults=faults, **kwargs))
-        except TypeError as exc:
-            raise ConfigError(f"{where}: {exc}", path=source, key=where) from None
+    for name, spec in tables.items():
+        where = checks.dotted("endpoints", name)
+        checks.string(name, where, source)
+        checks.table(spec, where, source, f"a table like [{where}]")
+        values: dict[str, Any] = {}
+        for key, value in spec.items():
+            dotted = checks.dotted(where, key)
+            if key == "rules":
+                values[key] = _rules_from_table(value, dotted, source)
+            elif key == "faults":
+                values[key] = _faults_from_table(value, dotted, source)
+            elif key in _RULES:
+                values[key] = _RULES[key](value, dotted, source)
+            else:
+                raise checks.unknown_key(key, ENDPOINT_KEYS, where, source)
+        result.append(_build(name, values, source))
     return result
+
+
+def _build(name: str, values: dict[str, Any], source: str) -> Endpoint:
+    """The endpoint, its cross-field checks (a family for ``external``) naming the file."""
+    try:
+        return Endpoint(name, **values)
+    except ConfigError as exc:
+        if exc.path is not None:
+            raise
+        raise ConfigError(str(exc), path=source, key=exc.key) from None
 
 
 def merge_endpoints(base: Iterable[Endpoint], extra: Iterable[Endpoint]) -> dict[str, Endpoint]:

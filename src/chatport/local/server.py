@@ -7,57 +7,26 @@ import secrets
 import socket
 import threading
 import time
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
-from .._errors import ChatportError, ConfigError
+from .._errors import ChatportError
 from .._hosts import is_loopback
-from .endpoints import Endpoint, Fault, endpoints_from_table, merge_endpoints
+from .checks import dotted, expected, unknown_key
+from .endpoints import ENDPOINT_KEYS, Endpoint, Fault, merge_endpoints
 from .endpoints import default_endpoints as _default_endpoints  # a parameter shadows it
+from .settings import check_argument, load_workspace_file
 from .state import LoggedRequest, WorkspaceState
 
 __all__ = ["LocalWorkspace", "LocalWorkspaceError", "is_loopback", "load_workspace_file"]
 
 _GENERATE = object()
-_FILE_KEYS = frozenset(
-    {
-        "token",
-        "default_endpoints",
-        "token_lifetime",
-        "token_expires_in",
-        "oauth_clients",
-        "endpoints",
-    }
-)
 
 
 class LocalWorkspaceError(ChatportError):
     """The local workspace could not start (port in use, non-loopback host, bad file)."""
-
-
-def load_workspace_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a local-workspace TOML file into ``LocalWorkspace`` keyword arguments."""
-    source = str(path)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", path=source) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", path=source) from None
-    unknown = sorted(set(data) - _FILE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r}; known: {', '.join(sorted(_FILE_KEYS))}",
-            path=source,
-            key=unknown[0],
-        )
-    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "endpoints"}
-    kwargs["endpoints"] = endpoints_from_table(data.get("endpoints", {}), source)
-    return kwargs
 
 
 class LocalWorkspace:
@@ -74,6 +43,10 @@ class LocalWorkspace:
     off. ``oauth_clients`` maps OAuth client ids to secrets for M2M; tokens it issues
     live ``token_lifetime`` seconds (``token_expires_in`` is what clients are told).
     ``port=0`` picks a free port. ``ws.requests`` keeps the last ``max_logged`` requests.
+
+    Every argument and every value of the ``config`` file is checked before anything is
+    bound: a bad one raises :class:`~chatport.ConfigError` naming the argument, or the
+    file and its dotted key (``endpoints.NAME.faults[0].status``).
     """
 
     def __init__(
@@ -93,6 +66,20 @@ class LocalWorkspace:
         log_level: str = "critical",
         max_logged: int = 10_000,
     ) -> None:
+        endpoints = check_argument("endpoints", endpoints)
+        config = check_argument("config", config)
+        host = check_argument("host", host)
+        port = check_argument("port", port)
+        if token is not _GENERATE:
+            token = check_argument("token", token)
+        oauth_clients = check_argument("oauth_clients", oauth_clients)
+        token_lifetime = check_argument("token_lifetime", token_lifetime)
+        token_expires_in = check_argument("token_expires_in", token_expires_in)
+        default_endpoints = check_argument("default_endpoints", default_endpoints)
+        log_path = check_argument("log_path", log_path)
+        seed = check_argument("seed", seed)
+        log_level = check_argument("log_level", log_level)
+        max_logged = check_argument("max_logged", max_logged)
         if not is_loopback(host):
             raise LocalWorkspaceError(
                 f"the local workspace binds to loopback addresses only, not {host!r}"
@@ -113,9 +100,9 @@ class LocalWorkspace:
         self.log_level = log_level
         self._state = WorkspaceState(
             merged.values(),
-            token=token or None,
+            token=token,
             oauth_clients=dict(oauth_clients),
-            token_lifetime=float(settings.get("token_lifetime", token_lifetime)),
+            token_lifetime=settings.get("token_lifetime", token_lifetime),
             token_expires_in=settings.get("token_expires_in", token_expires_in),
             log_path=log_path,
             seed=seed,
@@ -262,14 +249,26 @@ class LocalWorkspace:
         return self._state.endpoints_snapshot()
 
     def add_endpoint(self, name: str, model: str = "echo", **options: Any) -> Endpoint:
-        """Add (or replace) an endpoint; see :class:`Endpoint` for the options."""
+        """Add (or replace) an endpoint; see :class:`Endpoint` for the options.
+
+        An unknown option or a bad value raises :class:`~chatport.ConfigError`."""
+        for key in options:
+            if key not in ENDPOINT_KEYS or key == "model":
+                known = [k for k in ENDPOINT_KEYS if k != "model"]
+                raise unknown_key(key, known, dotted("endpoints", name), None, noun="option")
         endpoint = Endpoint(name, model, **options)  # type: ignore[arg-type]
         self._state.add(endpoint)
         return endpoint
 
     def set_faults(self, name: str, *faults: Fault) -> None:
-        """Replace the faults injected on endpoint ``name`` (none given: clear them)."""
-        self.endpoint(name).faults = list(faults)
+        """Replace the faults injected on endpoint ``name`` (none given: clear them).
+
+        Anything but a :class:`Fault` raises :class:`~chatport.ConfigError`."""
+        endpoint = self.endpoint(name)
+        for index, fault in enumerate(faults):
+            if not isinstance(fault, Fault):
+                raise expected("a Fault", fault, f"faults[{index}]", None)
+        endpoint.faults = list(faults)
 
     @property
     def stream_disconnects(self) -> int:
