@@ -311,6 +311,8 @@ def _isolated_env(
         "DATABRICKS_CLIENT_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
+    # MLflow fetches a model price list from the internet for trace costs: never in tests
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))

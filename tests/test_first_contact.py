@@ -845,6 +845,7 @@ def test_a_build_in_flight_when_the_process_forks_is_built_again_in_the_child() 
         built.get(0.05)  # the parent's build is under way, waiting
     context = multiprocessing.get_context("fork")
     queue = context.SimpleQueue()
+
     def in_child() -> None:  # the parent's build thread does not exist here
         release.set()
         queue.put(built.get(5))

@@ -1,7 +1,9 @@
 """Tests for chatport-mlflow-tracing against a local MLflow tracking store.
 
-The store is a temporary folder (MLflow's file store; mlflow-skinny has no SQLAlchemy
-for a SQLite one); traces are read back with MLflow's own client. Calls go through the
+The store is a temporary folder (MLflow's file store, allowed by
+``MLFLOW_ALLOW_FILE_STORE``); traces are read back with MLflow's own client. The
+README's SQLite store, with only what the plugin declares, is tested in
+``test_fresh_env.py``. Calls go through the
 openai backend to the local workspace over real HTTP.
 """
 

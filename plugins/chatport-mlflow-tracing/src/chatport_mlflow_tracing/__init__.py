@@ -21,8 +21,10 @@ exit); mlflow is imported by that thread, never at ``import chatport``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -77,11 +79,11 @@ class _Worker:
         if self._pid != os.getpid():  # first use, or a forked child without the thread
             with self._lock:
                 if self._pid != os.getpid():
+                    if self._pid is None:  # before the thread, which imports MLflow
+                        _flush_before_shutdown()
                     self._queue = queue.SimpleQueue()
                     name = "chatport-mlflow-tracing"
                     threading.Thread(target=self._run, name=name, daemon=True).start()
-                    if self._pid is None:
-                        atexit.register(flush, 10.0)
                     self._pid = os.getpid()
         self._queue.put((handler, call_id, time.time_ns(), data))
 
@@ -97,6 +99,10 @@ class _Worker:
 
         log = logging.getLogger("chatport_mlflow_tracing")
         pending = self._queue
+        try:  # import MLflow now, while the interpreter is alive, not at exit
+            _check_store()
+        except Exception as exc:
+            log.warning("chatport-mlflow-tracing: %s: %s", type(exc).__name__, exc)
         while True:
             item = pending.get()
             if isinstance(item, threading.Event):
@@ -110,6 +116,79 @@ class _Worker:
 
 
 _worker = _Worker()
+
+
+def _flush_before_shutdown() -> None:
+    """Flush when the interpreter starts shutting down, while MLflow can still export.
+
+    A plain ``atexit`` handler runs too late: by then ``concurrent.futures`` has shut
+    its pools and refuses new work ("can't register atexit after shutdown", "cannot
+    schedule new futures after interpreter shutdown"), so MLflow's exporter drops the
+    trace of a short script or of a CLI command. ``threading``'s exit hooks run first,
+    in reverse order of registration: registered after ``concurrent.futures``' own,
+    this one runs before it. (``threading._register_atexit`` is what
+    ``concurrent.futures`` itself uses; ``atexit`` stays the fallback.)
+    """
+    import concurrent.futures.thread  # noqa: F401  (registers its own hook first)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        atexit.register(_flush_at_exit)
+        return
+    with contextlib.suppress(RuntimeError):  # already shutting down: too late to register
+        register(_flush_at_exit)
+
+
+def _flush_at_exit() -> None:
+    """Hand every noted span to MLflow, then wait for MLflow to export the traces."""
+    if not flush(10.0):
+        return
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:
+        with contextlib.suppress(Exception):
+            mlflow.flush_trace_async_logging()
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One warning per problem and process on the plugin's logger (standard error when
+    logging is not configured)."""
+    import logging
+
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("chatport_mlflow_tracing").warning("%s", message)
+
+
+def _check_store() -> None:
+    """Import MLflow and say once, naming the fix, when its tracking store cannot record.
+
+    The two stores a new user meets: a ``sqlite:`` URI, which needs SQLAlchemy (the
+    ``local`` extra of this package), and no URI at all, MLflow's ``./mlruns`` folder,
+    which current MLflow refuses without ``MLFLOW_ALLOW_FILE_STORE=true``.
+    """
+    import importlib.util
+
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    scheme = uri.split(":", 1)[0] if ":" in uri else "file"
+    if scheme == "sqlite" and importlib.util.find_spec("sqlalchemy") is None:
+        _warn_once(
+            f"chatport-mlflow-tracing: MLflow cannot record traces in {uri}: a SQLite store "
+            "needs SQLAlchemy: pip install 'chatport-mlflow-tracing[local]'"
+        )
+    elif scheme == "file" and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in (
+        "true",
+        "1",
+    ):
+        _warn_once(
+            f"chatport-mlflow-tracing: MLflow will not record traces in the folder {uri}: "
+            "set MLFLOW_TRACKING_URI=sqlite:///mlflow.db (with pip install "
+            "'chatport-mlflow-tracing[local]'), a tracking server, or databricks"
+        )
 
 
 def flush(timeout: float | None = None) -> bool:
