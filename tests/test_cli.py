@@ -69,7 +69,7 @@ def test_ask_stream(runner: CliRunner, captured: Capture) -> None:
 
 def test_ask_errors_are_one_line(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["ask", "-b", "nope", "hi"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, like a config error
     assert result.stderr.startswith("error: BackendNotFoundError: unknown backend 'nope'")
     assert "fake" in result.stderr
     assert result.stderr.count("\n") == 1

@@ -171,7 +171,12 @@ class Client:
         options = {**self.config.backend_options(info.name), **(call_options or {})}
         missing = info.cls.missing_requirements()
         if missing:
-            extra = f" (pip install 'chatport[{info.cls.extra}]')" if info.cls.extra else ""
+            extra = (
+                f" (install chatport's {info.cls.extra!r} extra: pip install "
+                f"'.[{info.cls.extra}]' in a chatport checkout)"
+                if info.cls.extra
+                else ""
+            )
             raise ConfigError(
                 f"backend {info.name!r} needs {', '.join(missing)}, which is not installed{extra}",
                 key="backend",

@@ -21,12 +21,15 @@ def _fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from ._errors import ChatportError, ConfigError
+        from ._errors import BackendNotFoundError, ChatportError, ConfigError
 
         try:
             return func(*args, **kwargs)
         except ConfigError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except BackendNotFoundError as exc:  # a name in a flag or a file: a usage error
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
             sys.exit(2)
         except ChatportError as exc:
             click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
@@ -158,6 +161,7 @@ def ask(
 
     from ._client import Client
     from ._config import load_config
+    from ._errors import NotFoundError
 
     config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
     with ExitStack() as stack:
@@ -166,27 +170,54 @@ def ask(
         waiting = f"waiting for {model or config.model} ({backend or config.backend})"
         spinner = stack.enter_context(Spinner(sys.stderr, waiting))
         answered_model = model or config.model
-        if stream and not as_json:
-            for chunk in client.stream(messages, backend=backend, model=model, **params):
-                spinner.stop()  # gone when the answer starts
-                answered_model = chunk.model or answered_model
-                click.echo(chunk.text, nl=False)
-            spinner.stop()
-            click.echo()
-        else:
-            if stream:
-                from ._stream import collect
-
-                chunks = client.stream(messages, backend=backend, model=model, **params)
-                completion = collect(chunks)
+        try:
+            if stream and not as_json:
+                for chunk in client.stream(messages, backend=backend, model=model, **params):
+                    spinner.stop()  # gone when the answer starts
+                    answered_model = chunk.model or answered_model
+                    click.echo(chunk.text, nl=False)
+                spinner.stop()
+                click.echo()
             else:
-                completion = client.complete(messages, backend=backend, model=model, **params)
+                if stream:
+                    from ._stream import collect
+
+                    chunks = client.stream(messages, backend=backend, model=model, **params)
+                    completion = collect(chunks)
+                else:
+                    completion = client.complete(messages, backend=backend, model=model, **params)
+                spinner.stop()
+                answered_model = completion.model or answered_model
+                click.echo(
+                    json.dumps(completion.to_dict(), indent=2) if as_json else completion.text
+                )
+        except NotFoundError as exc:  # most often a misspelled endpoint name
             spinner.stop()
-            answered_model = completion.model or answered_model
-            click.echo(json.dumps(completion.to_dict(), indent=2) if as_json else completion.text)
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            click.echo(_unknown_model_hint(client, answered_model, backend), err=True)
+            sys.exit(1)
         notice = _embedded_notice(local, answered_model)
         if notice:
             click.echo(notice, err=True)
+
+
+def _unknown_model_hint(client: Any, model: str | None, backend: str | None) -> str:
+    """A pointer to ``chatport models``, with the closest endpoint name when the
+    workspace lists one."""
+    from ._errors import ChatportError
+    from ._suggest import did_you_mean
+
+    suggestion = ""
+    if model:
+        try:
+            names = [info.name for info in client.models(backend=backend, chat_only=False)]
+        except ChatportError:  # the hint is a help, never a second failure
+            names = []
+        suggestion = did_you_mean(model, names)
+    return (
+        f"hint: is {model!r} the name of a serving endpoint{suggestion}? `chatport models` "
+        "lists the workspace's chat endpoints"
+    )
 
 
 def _embedded_notice(local: Any, model: str | None) -> str | None:
@@ -353,7 +384,7 @@ def backends(as_json: bool) -> None:
         if row["description"]:
             click.echo(f"{'':<{width}}  {row['description']}")
         if row["missing"]:
-            hint = f": pip install 'chatport[{row['extra']}]'" if row["extra"] else ""
+            hint = f": install the {row['extra']!r} extra" if row["extra"] else ""
             click.echo(f"{'':<{width}}  not usable, missing {', '.join(row['missing'])}{hint}")
 
 
@@ -619,9 +650,12 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
     """
     from ._auth import mask, resolve_workspace
     from ._config import load_config
+    from ._config_check import check_config
+    from ._plugins import get_registry
     from ._redact import redact_url
 
     config = load_config(ctx.obj["config"], profile=ctx.obj["profile"])
+    check_config(config, get_registry())  # what Client checks: the same errors, exit 2
     workspace = resolve_workspace(config)
     token_shown = mask("set") if workspace.token_source else mask(None)
     data: dict[str, Any] = {
@@ -764,8 +798,26 @@ def _jsonable(value: Any) -> Any:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Ctrl-C ends any command with one line and exit status 130 (as a shell reports an
+    interrupted program), never click's ``Aborted!`` and status 1.
+    """
     from ._terminal import quiet_libraries
 
     quiet_libraries()
-    cli(prog_name="chatport")
+    try:
+        status = cli.main(prog_name="chatport", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt) or exc.__cause__ is None:
+            click.echo("chatport: interrupted", err=True)
+            sys.exit(130)
+        click.echo("chatport: aborted (end of input)", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("chatport: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

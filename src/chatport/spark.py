@@ -308,7 +308,7 @@ def _pandas_udf(spec: _Spec) -> Callable[..., Column]:
     except ImportError as exc:
         raise ConfigError(
             f"chatport.spark needs pyspark, pandas and pyarrow ({exc.name} is missing): "
-            "pip install 'chatport[spark]'"
+            "install chatport's 'spark' extra (pip install '.[spark]' in a chatport checkout)"
         ) from None
 
     def answer(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:

@@ -107,5 +107,6 @@ def test_a_store_that_cannot_record_is_named_once_with_its_fix(fresh: Path, tmp_
     warnings = [line for line in asked.stderr.splitlines() if "chatport-mlflow-tracing" in line]
     assert warnings == [
         "chatport-mlflow-tracing: MLflow cannot record traces in sqlite:///mlflow.db: a SQLite "
-        "store needs SQLAlchemy: pip install 'chatport-mlflow-tracing[local]'"
+        "store needs SQLAlchemy: install the plugin's 'local' extra (pip install "
+        "'./plugins/chatport-mlflow-tracing[local]' in a chatport checkout)"
     ]

@@ -230,8 +230,13 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         final = chat_response(*args, not endpoint.omit_usage, claude=claude)
         return JSONResponse(final, headers=headers)
 
+    def on_gateway(request: Request) -> bool:
+        """Whether the request came by an AI Gateway route: the only ones that take the
+        gateway's ``system.ai.*`` names (``/serving-endpoints/...`` knows endpoints only)."""
+        return request.url.path.startswith("/ai-gateway/")
+
     async def invocations(request: Request) -> Response:
-        endpoint = state.endpoint(request.path_params["name"])
+        endpoint = state.endpoint(request.path_params["name"], gateway_alias=False)
         body = await read_json(request)
         return await chat(request, endpoint, body, model_required=False)
 
@@ -239,14 +244,14 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise bad_request("model: a model (endpoint name) is required")
-        endpoint = state.endpoint(body["model"])
+        endpoint = state.endpoint(body["model"], gateway_alias=on_gateway(request))
         return await chat(request, endpoint, body, model_required=True)
 
     async def responses(request: Request, *, open_route: bool) -> Response:
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise bad_request("model: a model (endpoint name) is required")
-        endpoint = state.endpoint(body["model"])
+        endpoint = state.endpoint(body["model"], gateway_alias=on_gateway(request))
         created = _created(request, endpoint)
         faults = _Faults(state, endpoint)
         await faults.before(endpoint)
@@ -290,7 +295,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise anthropic_error("model: Field required")
-        endpoint = state.endpoint(body["model"])
+        endpoint = state.endpoint(body["model"], gateway_alias=on_gateway(request))
         _created(request, endpoint)  # a message has no timestamp: its Date header is one
         check_messages_family(endpoint)
         faults = _Faults(state, endpoint)

@@ -178,7 +178,8 @@ def _check_store() -> None:
     if scheme == "sqlite" and importlib.util.find_spec("sqlalchemy") is None:
         _warn_once(
             f"chatport-mlflow-tracing: MLflow cannot record traces in {uri}: a SQLite store "
-            "needs SQLAlchemy: pip install 'chatport-mlflow-tracing[local]'"
+            "needs SQLAlchemy: install the plugin's 'local' extra (pip install "
+            "'./plugins/chatport-mlflow-tracing[local]' in a chatport checkout)"
         )
     elif scheme == "file" and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in (
         "true",
@@ -186,8 +187,8 @@ def _check_store() -> None:
     ):
         _warn_once(
             f"chatport-mlflow-tracing: MLflow will not record traces in the folder {uri}: "
-            "set MLFLOW_TRACKING_URI=sqlite:///mlflow.db (with pip install "
-            "'chatport-mlflow-tracing[local]'), a tracking server, or databricks"
+            "set MLFLOW_TRACKING_URI=sqlite:///mlflow.db (with the plugin's 'local' extra), "
+            "a tracking server, or databricks"
         )
 
 
