@@ -255,6 +255,10 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
                 time.sleep(attempts.failed(attempt, exc))
                 continue
             attempts.partial = (assembler, attempt.backend.name)
+            if first is not None:
+                attempts.observer.first_chunk(
+                    attempt.request, attempt.backend.name, attempt.started
+                )
             keep = assembler.chunks.append
             try:
                 if first is not None:
@@ -295,6 +299,10 @@ async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
                 await asyncio.sleep(attempts.failed(attempt, exc))
                 continue
             attempts.partial = (assembler, attempt.backend.name)
+            if first is not None:
+                attempts.observer.first_chunk(
+                    attempt.request, attempt.backend.name, attempt.started
+                )
             keep = assembler.chunks.append
             try:
                 if first is not None:

@@ -141,6 +141,17 @@ class CallObserver:
             )
         return error
 
+    def first_chunk(self, request: ChatRequest, backend: str, started: float) -> None:
+        """A stream's first chunk arrived; ``started`` is when its attempt started."""
+        if "chatport_first_chunk" in self._hooks:
+            self._hook.chatport_first_chunk(
+                call_id=self.call_id,
+                request=request,
+                backend=backend,
+                config=self.config,
+                elapsed_s=time.perf_counter() - started,
+            )
+
     def succeeded(
         self, request: ChatRequest, completion: Completion, backend: str, started: float
     ) -> Completion:
