@@ -54,7 +54,7 @@ def test_misspelled_backend_in_the_environment(
 def test_misspelled_backend_on_the_command_line_blames_the_argument(workdir: Path) -> None:
     write_config(workdir, 'backend = "rest"\n')
     result = CliRunner().invoke(cli, ["ask", "-b", "mlfow", "hi"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error (docs/cli.md)
     assert result.stderr.startswith("error: BackendNotFoundError: unknown backend 'mlfow'")
     assert "(did you mean 'mlflow'?)" in result.stderr
     assert "chatport.toml" not in result.stderr
@@ -64,7 +64,7 @@ def test_misspelled_backend_on_the_command_line_blames_the_argument(workdir: Pat
 def test_misspelled_backend_in_the_file_through_the_cli(workdir: Path) -> None:
     path = write_config(workdir, 'backend = "mlfow"\n')
     result = CliRunner().invoke(cli, ["ask", "hi"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a config error (docs/cli.md)
     assert result.stderr.startswith(
         f"error: BackendNotFoundError: {path}: backend: unknown backend 'mlfow'"
     )
