@@ -383,7 +383,7 @@ def test_cli_models_errors_are_one_line(workdir: Path, raw: _Answer) -> None:
         assert result.stdout == ""
         assert CANARY not in result.output
     result = CliRunner().invoke(cli, ["models", "-b", "nope"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error (docs/cli.md)
     assert result.stderr.startswith("error: BackendNotFoundError: unknown backend 'nope'")
 
 
