@@ -19,7 +19,7 @@ from typing import Any
 
 import chatport_opentelemetry
 import pytest
-from chatport_opentelemetry import _attributes
+from chatport_opentelemetry import _attributes, _tracing
 from click.testing import CliRunner
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.util._once import Once
 
 import chatport
 from chatport import hookspecs
@@ -696,3 +697,119 @@ def test_attribute_names_match_the_installed_semantic_conventions() -> None:
     assert _attributes.EXCEPTION_TYPE == exception_attributes.EXCEPTION_TYPE
     assert _attributes.HTTP_RESPONSE_STATUS_CODE == http_attributes.HTTP_RESPONSE_STATUS_CODE
     assert gen_ai.GenAiOperationNameValues.CHAT.value == _attributes.OPERATION
+
+
+# -- the exporter setting: the plugin's own provider, for applications that set none ----
+
+
+@pytest.fixture
+def no_own_provider(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The plugin's record of the providers it built, empty for this test."""
+    built: dict[str, Any] = {}
+    monkeypatch.setattr(_tracing, "_own", built)
+    return built
+
+
+def test_a_configured_global_provider_wins_over_the_exporter_setting(
+    monkeypatch: pytest.MonkeyPatch, no_own_provider: dict[str, Any]
+) -> None:
+    # a process sets its global provider once: reset the API's globals for this test only,
+    # as OpenTelemetry's own test utilities do, then set it the public way
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    try:
+        with chatport.Client(backend="fake", config=_config(exporter="otlp")) as client:
+            client.complete("to the global provider", model="m")
+    finally:
+        provider.shutdown()
+    call, attempts = _one_call(exporter)
+    assert call.name == "chat m"
+    assert [span.name for span in attempts] == ["attempt 1"]
+    assert no_own_provider == {}  # the plugin built no provider of its own
+
+
+def test_a_given_provider_wins_over_the_exporter_setting(
+    exporter: InMemorySpanExporter, no_own_provider: dict[str, Any]
+) -> None:
+    with chatport.Client(backend="fake", config=_config(exporter="console")) as client:
+        client.complete("to the given provider", model="m")
+    assert _one_call(exporter)[0].name == "chat m"
+    assert no_own_provider == {}
+
+
+@pytest.mark.parametrize("value", ["jaeger", True, ["otlp"]])
+def test_a_bad_exporter_is_reported_once_and_taken_as_none(
+    value: object,
+    exporter: InMemorySpanExporter,
+    no_own_provider: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(chatport_opentelemetry, "_reported", set())
+    with (
+        caplog.at_level(logging.WARNING, logger="chatport_opentelemetry"),
+        chatport.Client(backend="fake", config=_config(exporter=value)) as client,
+    ):
+        client.complete("hi", model="m")
+        client.complete("hi again", model="m")
+    assert len(_calls(exporter)) == 2  # still traced, to the provider in use
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "chatport_opentelemetry"]
+    assert 'exporter must be one of "otlp", "console", "none"' in message
+    assert no_own_provider == {}
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_without_the_otlp_exporter_calls_answer_and_say_how_to_fix_it_once() -> None:
+    code = """
+import logging, sys
+sys.modules["opentelemetry.exporter.otlp"] = None  # as if the otlp extra were missing
+logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+import chatport
+config = {"plugins": {"opentelemetry": {"enabled": True, "exporter": "otlp"}}}
+with chatport.Client(backend="fake", config=config) as client:
+    for _ in range(3):
+        print(client.complete("still answered", model="m").text)
+    print("".join(chunk.text for chunk in client.stream("streamed too", model="m")))
+"""
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "still answered\n" * 3 + "streamed too\n"
+    (line,) = result.stderr.splitlines()  # one warning, and nothing else
+    assert line.startswith("chatport_opentelemetry: ")
+    assert "opentelemetry-exporter-otlp-proto-http" in line
+    assert 'pip install "./plugins/chatport-opentelemetry[otlp]"' in line
+
+
+def test_the_own_provider_is_built_once_for_concurrent_first_calls() -> None:
+    code = """
+import json, sys
+from concurrent.futures import ThreadPoolExecutor
+import chatport
+config = {"plugins": {"opentelemetry": {"enabled": True, "exporter": "console"}}}
+with chatport.Client(backend="fake", config=config) as client:
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: client.complete(f"q{i}", model="m").text, range(16)))
+print(json.dumps(answers))
+"""
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [f"q{i}" for i in range(16)]
+    decoder, spans, position = json.JSONDecoder(), [], 0
+    text = result.stderr.strip()
+    while position < len(text):
+        span, end = decoder.raw_decode(text, position)
+        spans.append(span)
+        position = end + len(text[end:]) - len(text[end:].lstrip())
+    assert sum(span["kind"] == "SpanKind.CLIENT" for span in spans) == 16
+    assert len(spans) == 32
+    # one provider, so one resource (its service.instance.id is drawn when it is built)
+    assert len({json.dumps(span["resource"], sort_keys=True) for span in spans}) == 1

@@ -2,18 +2,21 @@
 
 The receiver is a stdlib HTTP server that decodes each body as an OTLP
 ``ExportTraceServiceRequest``, as a collector (or MLflow's ``/v1/traces``) would. One
-test runs the README's own setup in a fresh process, where the global provider is free.
+test runs the README's own setup in a fresh process, where the global provider is free;
+others run the ``chatport ask`` command, which configures no provider: its spans are
+exported only with the plugin's ``exporter`` setting.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -294,3 +297,137 @@ def test_the_docs_page_shows_the_readme_setup() -> None:
     page = DOCS_PAGE.read_text()
     assert _fenced(page, "toml", "## Turn it on") == table
     assert _fenced(page, "python", "## Send the spans") == setup
+
+
+# -- the chatport command: no provider of its own, so the plugin's exporter setting ------
+
+QUESTION = "question"
+TABLE = "[plugins.opentelemetry]\nenabled = true\n"
+
+
+def _ask(command: Sequence[str], cwd: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """``chatport ask -m MODEL QUESTION`` in ``cwd`` (where its chatport.toml is), against
+    a local workspace, with no DATABRICKS_, CHATPORT_ or OTEL_ variable but ``environ``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABRICKS_", "CHATPORT_", "OTEL_")) and k != "PYTHONPATH"
+    }
+    env.update(HOME=str(cwd), NO_PROXY="127.0.0.1", **environ)
+    with LocalWorkspace() as workspace:
+        env.update(workspace.environ())
+        return subprocess.run(
+            [*command, "ask", "-m", MODEL, QUESTION],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def _assert_answered(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{QUESTION}\n"  # the local workspace echoes the question
+    assert result.stderr == ""
+
+
+def _assert_cli_spans(receiver: Receiver, service_name: str) -> None:
+    """One call span and its one attempt span, with the GenAI attributes of the call."""
+    spans = receiver.spans()
+    assert {resource["service.name"] for resource, _ in spans} == {service_name}
+    by_name = {span.name: span for _, span in spans}
+    assert sorted(by_name) == ["attempt 1", f"chat {MODEL}"]
+    assert len(spans) == 2
+    call, attempt = by_name[f"chat {MODEL}"], by_name["attempt 1"]
+    assert call.kind == Span.SpanKind.SPAN_KIND_CLIENT
+    assert call.parent_span_id == b""
+    assert call.status.code == Status.StatusCode.STATUS_CODE_UNSET
+    attributes = _attributes(call.attributes)
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.provider.name"] == "databricks"
+    assert attributes["gen_ai.request.model"] == MODEL
+    assert attributes["gen_ai.request.stream"] is False
+    assert attributes["gen_ai.response.model"] == MODEL
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert attributes["gen_ai.usage.input_tokens"] > 0
+    assert attributes["gen_ai.usage.output_tokens"] == 1
+    assert attributes["chatport.status"] == "ok"
+    assert attributes["chatport.attempts"] == 1
+    assert "gen_ai.input.messages" not in attributes  # content stays off by default
+    assert attempt.kind == Span.SpanKind.SPAN_KIND_INTERNAL
+    assert attempt.trace_id == call.trace_id
+    assert attempt.parent_span_id == call.span_id
+    assert _attributes(attempt.attributes) == {
+        "chatport.attempt": 1,
+        "chatport.backend": attributes["chatport.backend"],
+        "gen_ai.request.model": MODEL,
+    }
+
+
+@pytest.mark.fresh_env
+def test_the_cli_exports_with_only_the_declared_dependencies(
+    fresh_venv: Path, receiver: Receiver, tmp_path: Path
+) -> None:
+    """``chatport ask`` sends its spans over OTLP with ``exporter = "otlp"``, and only then.
+
+    The spans reach the receiver although the command never flushes: the plugin's
+    provider is shut down, and so flushed, when the process exits.
+    """
+    chatport_command = [str(fresh_venv / "bin" / "chatport")]
+    config = tmp_path / "chatport.toml"  # found in the working directory
+
+    config.write_text(TABLE)  # no exporter: nothing configures a provider, nothing is sent
+    _assert_answered(_ask(chatport_command, tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url))
+    assert receiver.received == []  # the process is over: nothing more can come
+
+    config.write_text(TABLE + 'exporter = "otlp"\n')
+    _assert_answered(_ask(chatport_command, tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url))
+    assert {r.path for r in receiver.received} == {"/v1/traces"}
+    _assert_cli_spans(receiver, service_name="chatport")  # no OTEL_SERVICE_NAME: the default
+
+
+def test_the_cli_exporter_reads_the_standard_variables(receiver: Receiver, tmp_path: Path) -> None:
+    """The traces endpoint, the headers and the service name come from OTEL_* variables."""
+    (tmp_path / "chatport.toml").write_text(TABLE + 'exporter = "otlp"\n')
+    result = _ask(
+        [sys.executable, "-m", "chatport"],
+        tmp_path,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{receiver.url}/custom/traces",
+        OTEL_EXPORTER_OTLP_HEADERS="x-mlflow-experiment-id=7",
+        OTEL_SERVICE_NAME="chatport-cli-test",
+    )
+    _assert_answered(result)
+    assert {r.path for r in receiver.received} == {"/custom/traces"}
+    assert {r.headers["x-mlflow-experiment-id"] for r in receiver.received} == {"7"}
+    _assert_cli_spans(receiver, service_name="chatport-cli-test")
+
+
+def _console_spans(text: str) -> list[dict[str, Any]]:
+    """The JSON spans the console exporter printed, one object after another."""
+    decoder = json.JSONDecoder()
+    spans, position = [], 0
+    while position < len(text):
+        if text[position].isspace():
+            position += 1
+            continue
+        span, position = decoder.raw_decode(text, position)
+        spans.append(span)
+    return spans
+
+
+def test_the_console_exporter_writes_spans_to_stderr(tmp_path: Path) -> None:
+    """``exporter = "console"`` prints the spans on standard error; stdout keeps the answer."""
+    (tmp_path / "chatport.toml").write_text(TABLE + 'exporter = "console"\n')
+    result = _ask([sys.executable, "-m", "chatport"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{QUESTION}\n"
+    spans = {span["name"]: span for span in _console_spans(result.stderr)}
+    assert sorted(spans) == ["attempt 1", f"chat {MODEL}"]
+    call = spans[f"chat {MODEL}"]
+    assert call["kind"] == "SpanKind.CLIENT"
+    assert call["attributes"]["gen_ai.request.model"] == MODEL
+    assert call["resource"]["attributes"]["service.name"] == "chatport"
+    assert spans["attempt 1"]["parent_id"] == call["context"]["span_id"]

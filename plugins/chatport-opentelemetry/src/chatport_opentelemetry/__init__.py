@@ -10,9 +10,12 @@ has status ``ERROR``. An abandoned stream ends its spans. Prompt and answer text
 recorded only with ``capture_content = true``, with credentials scrubbed.
 
 Spans go to the global ``TracerProvider`` (``opentelemetry.trace.set_tracer_provider``),
-looked up at each call, or to the one given to :func:`use_tracer_provider`. The plugin
-configures no exporter. OpenTelemetry is imported on the first traced call, never by
-``import chatport`` nor while the plugin is off.
+looked up at each call, or to the one given to :func:`use_tracer_provider`. Where the
+application configured no provider (the ``chatport`` command, a script), the
+``exporter`` setting (``"otlp"`` or ``"console"``) makes the plugin build its own, once,
+used for chatport's spans only (never set as the global one) and flushed at exit; a
+configured global provider always wins over it. OpenTelemetry is imported on the first
+traced call, never by ``import chatport`` nor while the plugin is off.
 """
 
 from __future__ import annotations
@@ -46,7 +49,10 @@ __all__ = [
 #: The config table this plugin reads: ``[plugins.opentelemetry]``.
 PLUGIN_NAME = "opentelemetry"
 
-_OPTIONS = ("enabled", "capture_content")
+_FLAGS = ("enabled", "capture_content")
+_OPTIONS = (*_FLAGS, "exporter")
+#: the values ``exporter`` takes; "none" (the default) builds nothing
+_EXPORTERS = ("otlp", "console", "none")
 _log = logging.getLogger("chatport_opentelemetry")
 
 #: the spans of the calls being traced, by call id. Each access is one dict operation
@@ -90,14 +96,27 @@ def _failed(hook: str, exc: Exception) -> None:
     _report_once(message, key=f"{hook}: {type(exc).__qualname__}")
 
 
-def _settings(options: Mapping[str, Any]) -> tuple[bool, bool]:
-    """``(enabled, capture_content)``; anything but ``true`` is off, with a warning."""
+def _settings(options: Mapping[str, Any]) -> tuple[bool, bool, str | None]:
+    """``(enabled, capture_content, exporter)``; anything but ``true`` is off, and an
+    unknown exporter is none, with a warning."""
     for key, value in options.items():
         if key not in _OPTIONS:
             _report_once(f"unknown option [plugins.{PLUGIN_NAME}] {key!r} is ignored")
-        elif not isinstance(value, bool):
+        elif key in _FLAGS and not isinstance(value, bool):
             _report_once(f"[plugins.{PLUGIN_NAME}] {key} must be true or false; taken as false")
-    return options.get("enabled") is True, options.get("capture_content") is True
+    exporter = options.get("exporter", "none")
+    if exporter not in _EXPORTERS:
+        choices = ", ".join(f'"{name}"' for name in _EXPORTERS)
+        _report_once(
+            f"[plugins.{PLUGIN_NAME}] exporter must be one of {choices}, not {exporter!r}; "
+            'taken as "none"'
+        )
+        exporter = "none"
+    return (
+        options.get("enabled") is True,
+        options.get("capture_content") is True,
+        None if exporter == "none" else exporter,
+    )
 
 
 # -- the hooks -------------------------------------------------------------------------
@@ -112,12 +131,12 @@ def chatport_call_start(
     if not options:
         return
     try:
-        enabled, capture = _settings(options)
+        enabled, capture, exporter = _settings(options)
         if not enabled:
             return
         from . import _tracing  # OpenTelemetry is imported here, on the first traced call
 
-        spans = _tracing.start(call_id, request, backend, capture)
+        spans = _tracing.start(call_id, request, backend, capture, exporter)
         if spans is not None:
             _calls[call_id] = spans
     except ImportError as exc:

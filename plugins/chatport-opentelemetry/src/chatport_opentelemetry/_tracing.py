@@ -5,10 +5,18 @@ Imported on the first traced call (or by :func:`use_tracer_provider`), never by
 on the caller's thread: starting and ending a span is a few microseconds, and export
 happens where the application's span processor puts it (a ``BatchSpanProcessor`` sends
 from its own thread).
+
+Which provider records a call's spans, first match wins: the one given to
+:func:`use_tracer_provider`; the global one, when the application configured it; the
+plugin's own, built once per ``exporter`` setting (``otlp`` or ``console``) for
+applications that configure nothing, such as the ``chatport`` command; else the global
+default, which records nothing. The plugin's own provider is never made the global one.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -25,11 +33,18 @@ if TYPE_CHECKING:
 __all__ = ["CallSpans", "start", "use_tracer_provider"]
 
 _SCOPE = "chatport_opentelemetry"
+#: ``service.name`` of the plugin's own provider when the environment names none
+DEFAULT_SERVICE_NAME = "chatport"
+#: the fix named when ``exporter = "otlp"`` finds no OTLP exporter
+OTLP_FIX = 'pip install "./plugins/chatport-opentelemetry[otlp]"'
 
 #: the provider given to use_tracer_provider, else None for the global one
 _provider: TracerProvider | None = None
 #: the tracer of the provider last used: (provider, tracer), replaced as one object
 _cached: tuple[object, Tracer] | None = None
+#: the providers built for the ``exporter`` setting, by exporter; None: could not build
+_own: dict[str, TracerProvider | None] = {}
+_own_lock = threading.Lock()
 
 
 def use_tracer_provider(provider: TracerProvider | None) -> None:
@@ -47,11 +62,16 @@ def _version() -> str:
         return "0"
 
 
-def _tracer() -> Tracer:
+def _tracer(exporter: str | None) -> Tracer:
     """The tracer of the provider in use, looked up at each call (the global provider
     may be set after chatport starts) and kept while the provider stays the same."""
     global _cached
-    provider = _provider if _provider is not None else trace.get_tracer_provider()
+    provider = _provider
+    if provider is None:
+        provider = trace.get_tracer_provider()
+        # the API's default proxy: the application configured no provider
+        if exporter is not None and isinstance(provider, trace.ProxyTracerProvider):
+            provider = _own_provider(exporter) or provider
     cached = _cached
     if cached is not None and cached[0] is provider:
         return cached[1]
@@ -60,12 +80,76 @@ def _tracer() -> Tracer:
     return tracer
 
 
+def _own_provider(exporter: str) -> TracerProvider | None:
+    """The plugin's provider for ``exporter``, built on first use, once per process."""
+    try:
+        return _own[exporter]  # one dict read: no lock once built
+    except KeyError:
+        pass
+    with _own_lock:
+        if exporter not in _own:
+            _own[exporter] = _build_provider(exporter)
+        return _own[exporter]
+
+
+def _build_provider(exporter: str) -> TracerProvider | None:
+    """An SDK provider exporting with ``exporter`` through a ``BatchSpanProcessor``;
+    ``None``, said once, when it cannot be built. The SDK's ``shutdown_on_exit`` flushes
+    it when the process exits (an ``atexit`` handler: the processor's thread is a daemon,
+    alive until then, and the OTLP/HTTP exporter sends on that thread)."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SpanExporter,
+    )
+
+    from . import _report_once
+
+    span_exporter: SpanExporter
+    try:
+        if exporter == "otlp":
+            try:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                    OTLPSpanExporter,
+                )
+            except ImportError as exc:
+                _report_once(
+                    f'exporter = "otlp" needs opentelemetry-exporter-otlp-proto-http ({exc}); '
+                    "spans are not exported. Install the plugin's otlp extra from the "
+                    f"chatport checkout: {OTLP_FIX}"
+                )
+                return None
+            span_exporter = OTLPSpanExporter()  # reads the OTEL_EXPORTER_OTLP_* variables
+        else:  # console: standard error, where it cannot mix with an answer on stdout
+            span_exporter = ConsoleSpanExporter(out=sys.stderr)
+        named = SERVICE_NAME in OTELResourceDetector().detect().attributes
+        resource = Resource.create({} if named else {SERVICE_NAME: DEFAULT_SERVICE_NAME})
+        provider = SdkTracerProvider(resource=resource, shutdown_on_exit=True)
+        provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    except Exception as exc:
+        _report_once(
+            f'cannot set up exporter = "{exporter}": {type(exc).__name__}: {exc}; '
+            "spans are not exported"
+        )
+        return None
+    return provider
+
+
 def start(
-    call_id: str, request: chatport.ChatRequest, backend: str, capture: bool
+    call_id: str,
+    request: chatport.ChatRequest,
+    backend: str,
+    capture: bool,
+    exporter: str | None = None,
 ) -> CallSpans | None:
     """Start a call's span, a child of the current span; ``None`` when it is not recorded
-    (no SDK configured, or sampled out): then the call costs nothing more."""
-    tracer = _tracer()
+    (no SDK configured, or sampled out): then the call costs nothing more.
+
+    ``exporter`` (``"otlp"`` or ``"console"``) traces with the plugin's own provider
+    when the application configured no global one."""
+    tracer = _tracer(exporter)
     span = tracer.start_span(
         f"{attr.OPERATION} {request.model}",
         kind=SpanKind.CLIENT,
