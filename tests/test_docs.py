@@ -28,7 +28,9 @@ def test_hooks_exist() -> None:
         "chatport_before_request",
         "chatport_call_end",
         "chatport_call_start",
+        "chatport_first_chunk",
         "chatport_on_error",
+        "chatport_plugin_settings",
         "chatport_register_backends",
         "chatport_register_commands",
     ]

@@ -18,6 +18,7 @@ import importlib
 import importlib.metadata
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "load_commands",
     "plugin_infos",
     "plugin_names",
+    "plugin_settings",
     "register_plugin",
     "unregister_plugin",
 ]
@@ -248,6 +250,50 @@ def plugin_infos() -> list[PluginInfo]:
             package, version = "chatport", _version()
         infos.append(PluginInfo(name, package, version, tuple(hooks), builtin))
     return sorted(infos, key=lambda info: info.name)
+
+
+#: The type of a declared setting: a class, or a tuple of classes (as ``isinstance`` takes).
+SettingType = type | tuple[type, ...]
+
+
+def plugin_settings() -> dict[str, Mapping[str, SettingType]]:
+    """The settings each plugin declares for its ``[plugins.NAME]`` table, by NAME.
+
+    NAME is the name the plugin is registered under: its entry-point name (or the name
+    given to :func:`register_plugin`). Built-in plugins have no table, and a plugin that
+    does not implement ``chatport_plugin_settings`` (or returns ``None``) is left out,
+    so its table is not checked. A declaration of the wrong shape is reported as a
+    :class:`ChatportPluginWarning` and left out too.
+    """
+    manager = get_plugin_manager()
+    declared: dict[str, Mapping[str, SettingType]] = {}
+    for impl in manager.hook.chatport_plugin_settings.get_hookimpls():
+        name = impl.plugin_name
+        if name in DEFAULT_PLUGINS or impl.wrapper or impl.hookwrapper:
+            continue
+        settings = impl.function()  # guarded: a plugin that raises is reported, gives None
+        if settings is None:
+            continue
+        problem = _settings_problem(settings)
+        if problem is None and isinstance(settings, Mapping):
+            declared[name] = settings
+        else:
+            report(
+                f"chatport: plugin {name!r} declares its settings wrongly ({problem}); "
+                "expected a mapping of setting names to types, so its table is not checked"
+            )
+    return declared
+
+
+def _settings_problem(settings: object) -> str | None:
+    """What is wrong with a ``chatport_plugin_settings`` result, or ``None``."""
+    if not isinstance(settings, Mapping):
+        return f"a {type(settings).__name__}"
+    for key, kind in settings.items():
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(key, str) or not kinds or not all(isinstance(k, type) for k in kinds):
+            return f"{key!r}: {kind!r}"
+    return None
 
 
 def _version() -> str:

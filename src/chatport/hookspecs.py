@@ -19,6 +19,7 @@ Per call, the observer hooks run in this order::
     chatport_call_start
         chatport_before_request        (once per attempt: retries and fallbacks)
         chatport_on_error              (after each failed attempt)
+        chatport_first_chunk           (streams: once, when the first chunk arrives)
         chatport_after_completion      (once, when an attempt succeeds)
     chatport_call_end                  (once: ok, error or abandoned)
 """
@@ -30,6 +31,8 @@ from typing import TYPE_CHECKING, Literal
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import click
 
     from ._config import Config
@@ -64,6 +67,30 @@ def chatport_register_commands(cli: click.Group) -> None:
 
     :param cli: the ``chatport`` click group.
     :return: nothing; return values are ignored.
+    """
+
+
+@hookspec
+def chatport_plugin_settings() -> Mapping[str, type | tuple[type, ...]] | None:
+    """Declare the settings of this plugin's ``[plugins.NAME]`` config table.
+
+    ``NAME`` is the plugin's entry-point name (``[project.entry-points.chatport] NAME =
+    "module"``). Return each setting's name and its type, or a tuple of types, as
+    backends declare ``option_types``: ``{"path": str, "log_text": bool}``. A table
+    that holds an undeclared key or a value of the wrong type is a
+    :class:`chatport.ConfigError` when a :class:`~chatport.Client` is built, naming the
+    file and the dotted key, with the closest declared name. Declare ``enabled`` only if
+    the plugin reads it: chatport itself gives no key a meaning. ``bool`` accepts
+    ``true``/``false``; ``int`` and ``float`` reject them; ``collections.abc.Mapping``
+    accepts a sub-table.
+
+    Called for each plugin on its own (the result is that plugin's), whenever a config
+    with a ``[plugins.NAME]`` table is checked; keep it cheap and free of side effects.
+    A plugin that does not implement it (or returns ``None``) has its table unchecked,
+    and built-in plugins have no table.
+
+    :return: setting name -> type (or tuple of types), or ``None`` to leave the table
+        unchecked.
     """
 
 
@@ -128,6 +155,26 @@ def chatport_before_request(
         read their own settings with ``config.plugin_options("name")``.
     :param attempt: 1 for the first try, 2 for the first retry, and so on.
     :param call_id: the identifier of the call this attempt belongs to.
+    :return: nothing; return values are ignored.
+    """
+
+
+@hookspec
+def chatport_first_chunk(
+    call_id: str, request: ChatRequest, backend: str, config: Config, elapsed_s: float
+) -> None:
+    """Observe the first chunk of a stream as it arrives, before the caller gets it.
+
+    Called at most once per call, for ``stream`` and ``astream`` only, on the attempt
+    whose first chunk arrived (a stream is not retried after its first chunk). A stream
+    that ends without any chunk does not call it.
+
+    :param call_id: the identifier of the call.
+    :param request: the request of the attempt that is streaming.
+    :param backend: the name of the backend streaming it.
+    :param config: the effective configuration of the client making the call.
+    :param elapsed_s: seconds from the start of the attempt (just before its request is
+        sent) to the arrival of the first chunk: the time to first chunk.
     :return: nothing; return values are ignored.
     """
 

@@ -37,7 +37,11 @@ def test_plugin_is_loaded_from_its_entry_point() -> None:
     assert result.exit_code == 0, result.output
     (row,) = [row for row in json.loads(result.output) if row["name"] == "jsonl-log"]
     assert row["package"] == "chatport-jsonl-log"
-    assert row["hooks"] == ["chatport_after_completion", "chatport_on_error"]
+    assert row["hooks"] == [
+        "chatport_after_completion",
+        "chatport_on_error",
+        "chatport_plugin_settings",
+    ]
 
 
 def test_files_are_written_off_the_calling_thread(

@@ -51,6 +51,7 @@ def test_listed_as_a_plugin_with_its_hooks() -> None:
     assert row["hooks"] == [
         "chatport_after_completion",
         "chatport_on_error",
+        "chatport_plugin_settings",
         "chatport_register_commands",
     ]
 

@@ -21,9 +21,16 @@ __all__ = [
     "ROUTES",
     "AnthropicBackend",
     "base_url",
+    "chatport_plugin_settings",
     "chatport_register_backends",
     "map_error",
 ]
+
+
+@chatport.hookimpl
+def chatport_plugin_settings() -> dict[str, type | tuple[type, ...]]:
+    """No settings: the backend's options go in ``[backends.anthropic]``."""
+    return {}
 
 
 @chatport.hookimpl

@@ -20,10 +20,20 @@ from typing import Any
 import chatport
 from chatport import ChatRequest, Completion, Config
 
-__all__ = ["PLUGIN_NAME", "chatport_after_completion", "chatport_on_error", "flush"]
+__all__ = [
+    "PLUGIN_NAME",
+    "SETTINGS",
+    "chatport_after_completion",
+    "chatport_on_error",
+    "chatport_plugin_settings",
+    "flush",
+]
 
 #: The config table this plugin reads: ``[plugins.jsonl-log]``.
 PLUGIN_NAME = "jsonl-log"
+
+#: The settings of ``[plugins.jsonl-log]``, checked by chatport when a client is built.
+SETTINGS: dict[str, type | tuple[type, ...]] = {"path": str, "log_text": bool}
 
 _log = logging.getLogger("chatport_jsonl_log")
 
@@ -113,6 +123,12 @@ def _base(event: str, request: ChatRequest, backend: str) -> dict[str, Any]:
         "backend": backend,
         "model": request.model,
     }
+
+
+@chatport.hookimpl
+def chatport_plugin_settings() -> dict[str, type | tuple[type, ...]]:
+    """``path`` (the file to append to; no path, no logging) and ``log_text``."""
+    return SETTINGS
 
 
 @chatport.hookimpl

@@ -38,17 +38,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PLUGIN_NAME",
+    "SETTINGS",
     "chatport_after_completion",
     "chatport_before_request",
     "chatport_call_end",
     "chatport_call_start",
     "chatport_on_error",
+    "chatport_plugin_settings",
     "flush",
     "open_calls",
 ]
 
 #: The config table this plugin reads: ``[plugins.mlflow-tracing]``.
 PLUGIN_NAME = "mlflow-tracing"
+
+#: The settings of ``[plugins.mlflow-tracing]``, checked by chatport when a client is built.
+SETTINGS: dict[str, type | tuple[type, ...]] = {"enabled": bool, "experiment_id": (str, int)}
 
 _PARAMS = ("max_tokens", "temperature", "top_p", "stop", "n", "tool_choice", "reasoning")
 
@@ -257,6 +262,12 @@ def _error_attributes(error: chatport.ChatportError) -> dict[str, Any]:
     if status_code is not None:
         attributes["chatport.status_code"] = status_code
     return attributes
+
+
+@chatport.hookimpl
+def chatport_plugin_settings() -> dict[str, type | tuple[type, ...]]:
+    """``enabled`` (tracing is off unless it is ``true``) and ``experiment_id``."""
+    return SETTINGS
 
 
 @chatport.hookimpl

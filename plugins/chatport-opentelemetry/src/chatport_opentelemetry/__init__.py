@@ -42,6 +42,7 @@ __all__ = [
     "chatport_call_start",
     "chatport_first_chunk",
     "chatport_on_error",
+    "chatport_plugin_settings",
     "open_calls",
     "use_tracer_provider",
 ]
@@ -184,6 +185,21 @@ def chatport_after_completion(call_id: str) -> None:
         spans.answered()
     except Exception as exc:
         _failed("chatport_after_completion", exc)
+
+
+#: The settings of ``[plugins.opentelemetry]`` and their types (checked by chatport).
+SETTINGS: dict[str, type | tuple[type, ...]] = {
+    "enabled": bool,
+    "capture_content": bool,
+    "exporter": str,
+}
+
+
+@chatport.hookimpl
+def chatport_plugin_settings() -> dict[str, type | tuple[type, ...]]:
+    """``enabled``, ``capture_content`` and ``exporter``: a typo in the table is a
+    :class:`chatport.ConfigError` when a ``Client`` is built."""
+    return SETTINGS
 
 
 def chatport_first_chunk(call_id: str, elapsed_s: float) -> None:

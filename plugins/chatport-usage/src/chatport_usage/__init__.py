@@ -10,6 +10,7 @@ current process.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -21,11 +22,13 @@ from .report import render_table, summarize
 from .tally import Tally, Totals, read_log
 
 __all__ = [
+    "SETTINGS",
     "Price",
     "Tally",
     "Totals",
     "chatport_after_completion",
     "chatport_on_error",
+    "chatport_plugin_settings",
     "chatport_register_commands",
     "load_prices",
     "process_tally",
@@ -35,6 +38,10 @@ __all__ = [
     "reset",
     "shipped_prices",
 ]
+
+#: The settings of ``[plugins.usage]``, checked by chatport when a client is built; the
+#: ``[plugins.usage.prices.MODEL]`` tables inside are checked by :func:`load_prices`.
+SETTINGS: dict[str, type | tuple[type, ...]] = {"prices": Mapping}
 
 _tally = Tally()
 
@@ -57,6 +64,12 @@ def report(config: chatport.Config | None = None) -> dict[str, Any]:
     """
     prices = load_prices(config if config is not None else chatport.load_config())
     return summarize(_tally.rows(), prices, "this process's calls")
+
+
+@chatport.hookimpl
+def chatport_plugin_settings() -> dict[str, type | tuple[type, ...]]:
+    """``prices``: a table of ``[plugins.usage.prices.MODEL]`` price overrides."""
+    return SETTINGS
 
 
 @chatport.hookimpl
