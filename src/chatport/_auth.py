@@ -42,7 +42,7 @@ from ._credentials import (
 )
 from ._databrickscfg import profile_file, read_profile
 from ._errors import APIConnectionError, AuthenticationError, ChatportError, ConfigError
-from ._hosts import is_loopback, parse_workspace_url
+from ._hosts import is_loopback, parse_workspace_url, unreachable_reason
 from ._redact import redact, redact_url
 
 __all__ = [
@@ -319,31 +319,6 @@ def _origin_or(host: str | None) -> str | None:
         return parse_workspace_url(host).origin if host else host
     except ConfigError:
         return host
-
-
-def unreachable_reason(host: str, timeout: float) -> str | None:
-    """Why a TCP connection to ``host`` fails, or ``None`` when it opens.
-
-    Asked only after databricks-sdk failed to set up a credential, to tell an
-    unreachable workspace (an :class:`APIConnectionError` naming it) from a refused
-    credential.
-    """
-    import socket
-
-    try:
-        parsed = parse_workspace_url(host)
-        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
-            return None
-    except ConfigError:
-        return None
-    except socket.gaierror:
-        return "the host name could not be resolved"
-    except ConnectionRefusedError:
-        return "connection refused"
-    except TimeoutError:
-        return "the connection timed out"
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
 
 
 def resolve_workspace(

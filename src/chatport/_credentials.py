@@ -258,8 +258,15 @@ class SdkCredential(Credential):
         try:
             return built.get(wait)
         except TimeoutError:
+            from ._hosts import parse_workspace_url, unreachable_reason
             from ._retry import timeout_phrase
 
+            reason = unreachable_reason(self.host, 0.5) if self.host else None
+            if self.host and reason:  # the host cannot be reached: say so, naming it
+                raise APIConnectionError(
+                    f"could not connect to {parse_workspace_url(self.host).origin}: {reason} "
+                    f"(while resolving credentials: {self.source})"
+                ) from None
             where = redact_url(self.host) if self.host else "the workspace"
             raise APIConnectionError(
                 f"could not reach {where} to resolve its credentials ({self.source}) "

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from ._errors import ConfigError
 
-__all__ = ["WorkspaceURL", "is_loopback", "parse_workspace_url"]
+__all__ = ["WorkspaceURL", "is_loopback", "parse_workspace_url", "unreachable_reason"]
 
 
 def is_loopback(host: str) -> bool:
@@ -108,3 +108,28 @@ def parse_workspace_url(host: str) -> WorkspaceURL:
             f"use {parts.scheme}://{parts.netloc}"
         )
     return WorkspaceURL(url.rstrip("/"), parts.scheme, hostname, loopback)
+
+
+def unreachable_reason(host: str, timeout: float) -> str | None:
+    """Why a TCP connection to ``host`` cannot be opened now, or ``None`` when it opens.
+
+    Asked only after something failed without an answer (an SDK that gave up while
+    setting up a credential, or a call that ran out of time before any answer), to tell
+    an unreachable workspace (a connection failure naming it) from a slow one.
+    """
+    import socket
+
+    try:
+        parsed = parse_workspace_url(host)
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
+            return None
+    except ConfigError:
+        return None
+    except socket.gaierror:
+        return "the host name could not be resolved"
+    except ConnectionRefusedError:
+        return "connection refused"
+    except TimeoutError:
+        return "the connection timed out"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__

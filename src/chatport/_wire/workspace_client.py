@@ -28,12 +28,13 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from .._errors import APIConnectionError, APITimeoutError
-from .._hosts import parse_workspace_url
+from .._hosts import parse_workspace_url, unreachable_reason
 from .._request import ChatRequest
 from .._retry import remaining, timeout_phrase, uncharged
 from .._types import Chunk, Completion
@@ -133,6 +134,25 @@ class WorkspaceCalls:
                 backend=self.name,
             ) from None
 
+    @contextmanager
+    def _named_if_unreachable(self, request: _Request) -> Iterator[None]:
+        """A call out of time before any answer, to a host that takes no connection: the
+        connection failure naming the host, as on every other backend (the SDK's own
+        connect timeout is the whole deadline, so the deadline guard fires first)."""
+        try:
+            yield
+        except APITimeoutError:
+            if request.capture.response is not None:
+                raise
+            url = check_host(self._backend.settings)
+            reason = unreachable_reason(url, 0.5)
+            if reason is None:
+                raise
+            origin = parse_workspace_url(url).origin
+            raise APIConnectionError(
+                f"could not connect to {origin}: {reason}", backend=self.name
+            ) from None
+
     def _prepare(
         self, method: str, path: str, body: Mapping[str, Any] | None, accept: str
     ) -> _Request:
@@ -158,7 +178,7 @@ class WorkspaceCalls:
             finally:
                 response.close()
 
-        with requests_errors(self.name, request.capture):
+        with requests_errors(self.name, request.capture), self._named_if_unreachable(request):
             status, headers, content = self._backend.run_with_deadline(run, clock.check(self.name))
         raise_for_status(status, headers, lambda: content, self.name)
         return decode_json(status, headers, content, self.name)
@@ -166,7 +186,7 @@ class WorkspaceCalls:
     def stream_pieces(self, path: str, body: Mapping[str, Any], clock: Clock) -> Iterator[bytes]:
         """The body of a streamed answer, in pieces each read within ``clock``."""
         request = self._prepare("POST", path, body, "text/event-stream")
-        with requests_errors(self.name, request.capture):
+        with requests_errors(self.name, request.capture), self._named_if_unreachable(request):
             response = self._backend.run_with_deadline(
                 request.send, clock.check(self.name), discard=_close
             )

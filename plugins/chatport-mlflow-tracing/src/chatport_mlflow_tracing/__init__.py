@@ -24,7 +24,6 @@ import atexit
 import contextlib
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -145,13 +144,8 @@ def _flush_before_shutdown() -> None:
 
 
 def _flush_at_exit() -> None:
-    """Hand every noted span to MLflow, then wait for MLflow to export the traces."""
-    if not flush(10.0):
-        return
-    mlflow = sys.modules.get("mlflow")
-    if mlflow is not None:
-        with contextlib.suppress(Exception):
-            mlflow.flush_trace_async_logging()
+    """Hand every noted span to MLflow; MLflow's own exit handler then exports them."""
+    flush(10.0)
 
 
 _warned: set[str] = set()
