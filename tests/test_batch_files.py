@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +27,21 @@ WITHOUT_TQDM = "import sys; sys.modules['tqdm'] = None; from chatport.cli import
 
 
 @pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace([Endpoint(MODEL, "echo")]) as ws:
-        yield ws
+def module_workspace_options() -> dict[str, Any]:
+    """The testing kit's module workspace, serving the echo endpoint these tests call."""
+    return {"endpoints": [Endpoint(MODEL, "echo")]}
 
 
 @pytest.fixture
-def env(
-    workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch, workdir: Path
-) -> LocalWorkspace:
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
-    workspace.set_faults(MODEL)
-    workspace.clear_requests()
-    return workspace
+def env(module_workspace: LocalWorkspace, workdir: Path) -> LocalWorkspace:
+    """The module workspace, in the environment, faults and request log cleared."""
+    return module_workspace
+
+
+@pytest.fixture
+def workspace(module_workspace_server: LocalWorkspace) -> LocalWorkspace:
+    """The module workspace, out of the environment (subprocesses get it explicitly)."""
+    return module_workspace_server
 
 
 def write_inputs(path: Path, count: int) -> list[str]:
