@@ -11,7 +11,9 @@ its ``mode``:
 * ``huge-slow``: a ``line_bytes`` long line arriving too slowly to finish in time;
 * ``ok``: a normal JSON answer;
 * ``canned``: the exact bytes of ``canned`` (a whole HTTP answer) to every inference
-  request, for the same wire answer on every backend.
+  request, for the same wire answer on every backend;
+* ``echo-token``: a 403 whose error body repeats the credential the request carried
+  (``Authorization`` or ``x-api-key``), as some gateways do.
 
 Every connection handler is bounded (it stops after ``max_seconds`` or when the client
 goes away) and :meth:`close` stops them all.
@@ -64,6 +66,7 @@ class Received:
     method: str
     path: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,8 +165,10 @@ class RawServer:
         lines = head.decode("latin-1").split("\r\n")
         method, path, _ = lines[0].split(" ", 2)
         length = 0
+        headers: dict[str, str] = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
             if name.strip().lower() == "content-length":
                 length = int(value.strip())
         while len(rest) < length:
@@ -176,7 +181,7 @@ class RawServer:
             if not data:
                 return None, b""
             rest += data
-        return Received(method, path, rest[:length]), rest[length:]
+        return Received(method, path, rest[:length], headers), rest[length:]
 
     def _answer(self, conn: socket.socket, request: Received, started: float) -> bool:
         """Answer one request; ``False`` when the connection must close."""
@@ -191,6 +196,13 @@ class RawServer:
         if self.mode == "canned":
             conn.sendall(self.canned)
             return b"connection: close" not in self.canned.lower()
+        if self.mode == "echo-token":
+            sent = request.headers.get("authorization") or request.headers.get("x-api-key", "")
+            token = sent.partition(" ")[2] or sent
+            message = f"PERMISSION_DENIED: token {token} may not query this endpoint"
+            body = json.dumps({"error_code": "PERMISSION_DENIED", "message": message}).encode()
+            conn.sendall(http_answer("403 Forbidden", {"X-Echo": token}, body))
+            return True
         responses = request.path.endswith("/responses")
         try:
             streamed = bool(json.loads(request.body or b"{}").get("stream"))

@@ -43,7 +43,7 @@ from ._credentials import (
 from ._databrickscfg import profile_file, read_profile
 from ._errors import APIConnectionError, AuthenticationError, ChatportError, ConfigError
 from ._hosts import is_loopback, parse_workspace_url, unreachable_reason
-from ._redact import redact, redact_url
+from ._redact import guard_loggers, redact, redact_url
 
 __all__ = [
     "CREDENTIAL_VARIABLES",
@@ -140,7 +140,9 @@ class Workspace:
         return self.host
 
     def headers(self) -> dict[str, str]:
-        """The headers that authenticate a request now."""
+        """The headers that authenticate a request now (the libraries that send them
+        mask the credential in their log records: :func:`chatport._redact.guard_loggers`)."""
+        guard_loggers()
         return self.credential.headers(self._wait())
 
     def token(self) -> str | None:

@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import APIConnectionError, AuthenticationError, ChatportError, ConfigError
-from ._redact import redact, redact_url
+from ._redact import redact, redact_url, remember_headers, remember_secret
+
+#: The attributes of a databricks-sdk ``Config`` that hold a secret.
+_CONFIG_SECRETS = (
+    "token",
+    "password",
+    "client_secret",
+    "azure_client_secret",
+    "google_credentials",
+    "actions_id_token_request_token",
+)
 
 __all__ = [
     "BuiltOnce",
@@ -115,6 +125,7 @@ class MissingCredential(Credential):
 
 class StaticToken(Credential):
     def __init__(self, token: str, source: str) -> None:
+        remember_secret(token)
         self._header = {"Authorization": f"Bearer {token}"}
         self.source = source
 
@@ -149,6 +160,7 @@ class TokenCallable(Credential):
                 "the token callable passed to Client must return a non-empty string without "
                 f"surrounding white space, not {type(token).__name__}"
             )
+        remember_secret(token)
         return {"Authorization": f"Bearer {token}"}
 
     def refresh(self) -> bool:
@@ -244,12 +256,19 @@ class SdkCredential(Credential):
     ) -> None:
         self.timeout = timeout  # the user's, for messages
         self._build_config = build
-        self._built = BuiltOnce(build)
+        self._built = BuiltOnce(self._build)
         #: built by chatport (with its timeouts), so it may be copied and built again
         self.owned = owned
         self._lock = threading.Lock()
         self.source = source
         self.host = host
+
+    def _build(self) -> Any:
+        """The ``Config``, its secrets remembered so no message ever repeats them."""
+        config = self._build_config()
+        for name in _CONFIG_SECRETS:
+            remember_secret(getattr(config, name, None))
+        return config
 
     def config(self, wait: float) -> Any:
         """The SDK ``Config``, waiting at most ``wait`` seconds for its first resolution."""
@@ -278,7 +297,7 @@ class SdkCredential(Credential):
         if config is None:  # a local workspace that asks for no credential
             return {}
         try:
-            return dict(config.authenticate())
+            headers = dict(config.authenticate())
         except ChatportError:
             raise
         except Exception as exc:  # an expired login, a refused OAuth secret...
@@ -286,6 +305,8 @@ class SdkCredential(Credential):
                 f"databricks-sdk could not get a token ({self.source}): "
                 f"{type(exc).__name__}: {redact(str(exc))}"
             ) from None
+        remember_headers(headers)
+        return headers
 
     def refresh(self) -> bool:
         """Build the ``Config`` again on the next request (once, however many callers
@@ -294,7 +315,7 @@ class SdkCredential(Credential):
             return False
         with self._lock:
             if self._built.ready:  # a rebuild already under way is left alone
-                self._built = BuiltOnce(self._build_config)
+                self._built = BuiltOnce(self._build)
         return True
 
     def __repr__(self) -> str:

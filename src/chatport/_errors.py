@@ -19,13 +19,17 @@ Every error chatport raises derives from :class:`ChatportError`::
         └── ResponseFormatError       the server answered something that is not a valid response
 
 Backends raise these with ``raise ... from sdk_error`` so the original exception stays
-available as ``__cause__``.
+available as ``__cause__``. No credential chatport sent or holds appears in an error's
+message, ``str`` or ``repr``, even when the server repeats it (see
+:mod:`chatport._redact`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from ._redact import mask_secrets
 
 __all__ = [
     "APIConnectionError",
@@ -55,6 +59,12 @@ class ChatportError(Exception):
     """
 
     attempts: int | None = None
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_secrets(a) if isinstance(a, str) else a for a in args))
+
+    def __str__(self) -> str:
+        return mask_secrets(super().__str__())
 
 
 class ConfigError(ChatportError):
@@ -150,7 +160,7 @@ class APIError(ChatportError):
         backend: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        self.message = message
+        self.message = message = mask_secrets(message)
         self.status_code = status_code
         self.backend = backend
         self.request_id = request_id
@@ -164,7 +174,8 @@ class APIError(ChatportError):
             details.append(f"status={self.status_code}")
         if self.request_id:
             details.append(f"request_id={self.request_id}")
-        return f"{self.message} ({', '.join(details)})" if details else self.message
+        text = f"{self.message} ({', '.join(details)})" if details else self.message
+        return mask_secrets(text)
 
 
 class BadRequestError(APIError):
@@ -214,7 +225,7 @@ class ResponseFormatError(APIError):
     """
 
     def __init__(self, message: str, *, text: str | None = None, **kwargs: Any) -> None:
-        self.text = text
+        self.text = None if text is None else mask_secrets(text)
         super().__init__(message, **kwargs)
 
 

@@ -39,7 +39,7 @@ from .._errors import (
     ResponseFormatError,
     error_for_status,
 )
-from .._redact import redact
+from .._redact import CREDENTIAL_HEADERS, mask_secrets, redact
 from .._retry import timeout_phrase
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "connection_failed",
     "decode_json",
     "error_from_response",
-    "forget_locals",
     "httpx_errors",
     "map_transport_error",
     "openai_errors",
@@ -56,6 +55,7 @@ __all__ = [
     "raise_for_status",
     "request_id_from",
     "requests_errors",
+    "sanitize_exception",
 ]
 
 _REQUEST_ID_HEADERS = ("x-request-id", "x-databricks-request-id", "x-databricks-org-request-id")
@@ -204,11 +204,15 @@ def decode_json(status: int, headers: Mapping[str, str], content: bytes, backend
 # -- transport failures --------------------------------------------------------------
 
 
-def forget_locals(exc: BaseException) -> None:
-    """Clear the local variables of the finished frames ``exc`` (and its causes) went through.
+def sanitize_exception(exc: BaseException) -> None:
+    """Make ``exc`` (and its causes) safe to hand to the caller.
 
-    SDKs and HTTP libraries keep request headers, the token among them, in their locals;
-    an error handed to the caller must not carry them. Frames still running are kept.
+    SDKs and HTTP libraries keep request headers, the token among them, in their locals
+    and in the request objects their errors carry, and a server may repeat the token in
+    its error body. So the finished frames ``exc`` went through lose their locals (frames
+    still running are kept), every credential header of a request or response an error
+    holds is masked, and every remembered credential (:mod:`chatport._redact`) is masked
+    in the errors' messages, attributes and recorded bodies.
     """
     seen: set[int] = set()
     todo = [exc]
@@ -218,7 +222,78 @@ def forget_locals(exc: BaseException) -> None:
             continue
         seen.add(id(current))
         traceback.clear_frames(current.__traceback__)
+        _scrub_error(current)
         todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _scrub_error(exc: BaseException) -> None:
+    """Mask credentials in what ``exc`` holds: its arguments and its attributes."""
+    if any(isinstance(arg, str) and mask_secrets(arg) != arg for arg in exc.args):
+        exc.args = tuple(mask_secrets(a) if isinstance(a, str) else a for a in exc.args)
+    try:
+        attributes = vars(exc)
+    except TypeError:  # an exception type with slots only
+        return
+    for name, value in list(attributes.items()):
+        if isinstance(value, str | dict | list):
+            masked = _masked_value(value)
+            if masked is not value:
+                attributes[name] = masked
+        elif hasattr(value, "headers"):  # a request or a response
+            _scrub_message(value)
+
+
+def _masked_value(value: Any) -> Any:
+    """``value`` (a string or JSON-like data) with remembered credentials masked; the
+    same object when there is none."""
+    if isinstance(value, str):
+        masked = mask_secrets(value)
+        return value if masked == value else masked
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return value
+    masked = mask_secrets(text)
+    return value if masked == text else json.loads(masked)
+
+
+def _scrub_message(message: Any) -> None:
+    """Mask the credential headers of an HTTP request or response object (httpx,
+    requests), its request's, and remembered credentials in a body already read."""
+    _mask_headers(getattr(message, "headers", None))
+    try:
+        request = getattr(message, "request", None)  # httpx raises when there is none
+    except RuntimeError:
+        request = None
+    if request is not None and request is not message:
+        _mask_headers(getattr(request, "headers", None))
+    # a body already read (httpx and requests keep it in ``_content``): the server may
+    # have repeated the token there
+    content = vars(message).get("_content") if hasattr(message, "__dict__") else None
+    if isinstance(content, bytes) and content:
+        text = content.decode("utf-8", "replace")
+        masked = mask_secrets(text)
+        if masked != text:
+            message._content = masked.encode()
+            vars(message).pop("_text", None)  # httpx's decoded copy
+
+
+def _mask_headers(headers: Any) -> None:
+    if headers is None or not hasattr(headers, "keys"):
+        return
+    try:
+        for name in list(headers.keys()):
+            value = headers[name]
+            if isinstance(name, bytes):
+                name = name.decode("latin-1")
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            if name.lower() in CREDENTIAL_HEADERS:
+                headers[name] = "****"
+            elif isinstance(value, str) and mask_secrets(value) != value:
+                headers[name] = mask_secrets(value)  # a server repeating the token
+    except (TypeError, ValueError, AttributeError, KeyError):  # an immutable or odd mapping
+        return
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -318,7 +393,7 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
     ``TimeoutError``/``ConnectionError``, and databricks-sdk errors raised without an
     answer (its host probe). The finished frames of ``exc`` lose their locals.
     """
-    forget_locals(exc)
+    sanitize_exception(exc)
     name = type(exc).__name__
     for module_name in ("httpx", "httpx2"):
         module = sys.modules.get(module_name)
@@ -425,7 +500,7 @@ def openai_errors(backend: str) -> Iterator[None]:
     except TimeoutError:
         raise _deadline_passed(backend) from None
     except Exception as exc:
-        forget_locals(exc)
+        sanitize_exception(exc)
         import openai
 
         if isinstance(exc, openai.APIStatusError):
@@ -489,7 +564,7 @@ def requests_errors(backend: str, capture: ResponseCapture | None = None) -> Ite
     except ChatportError:
         raise
     except Exception as exc:
-        forget_locals(exc)
+        sanitize_exception(exc)
         if capture is not None and capture.failure is not None:
             raise _credentials_error(capture.failure, backend) from None
         response: Any = capture.response if capture is not None else None

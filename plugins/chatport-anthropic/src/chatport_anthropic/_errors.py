@@ -5,12 +5,12 @@ from __future__ import annotations
 import email.utils
 import sys
 import time
-import traceback
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 import chatport
+from chatport.backends.kit import sanitize_exception
 
 __all__ = ["MappedErrors", "map_error"]
 
@@ -125,19 +125,6 @@ def map_error(exc: BaseException, backend: str) -> chatport.APIError | None:
     return None
 
 
-def _forget_locals(exc: BaseException) -> None:
-    """Clear the finished frames' locals (request headers hold the token) of ``exc``."""
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
-        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
-
-
 class MappedErrors:
     """``with MappedErrors(name):`` (or ``async with``) turns SDK failures into chatport's.
 
@@ -164,7 +151,7 @@ class MappedErrors:
         error = map_error(exc, self.backend)
         if error is None:
             return
-        _forget_locals(exc)
+        sanitize_exception(exc)
         raise error from exc
 
     async def __aenter__(self) -> MappedErrors:
