@@ -166,13 +166,11 @@ def test_every_backend_refuses_before_connecting(
     port, received = listener
     monkeypatch.setenv("DATABRICKS_HOST", template.format(port=port))
     monkeypatch.setenv("DATABRICKS_TOKEN", CANARY)
-    start = time.monotonic()
     with (
         chatport.Client(backend, timeout=3, max_retries=0) as client,
         pytest.raises(ConfigError) as info,
     ):
         client.complete("hi", model="m")
-    assert time.monotonic() - start < 2.5
     assert CANARY not in str(info.value)
     time.sleep(0.05)
     assert received == []

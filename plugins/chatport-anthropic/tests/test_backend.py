@@ -84,7 +84,7 @@ def test_base_urls() -> None:
             "https://h.example.com",
             "plain http://",
         ),
-        ({}, None, "no workspace configured"),
+        ({}, None, "no workspace host configured"),
     ],
 )
 def test_bad_settings_are_config_errors(
@@ -284,7 +284,7 @@ def test_status_errors_map_into_the_tree(
 def test_invalid_request_message_is_the_servers(env: LocalWorkspace) -> None:
     with client(max_retries=0) as c, pytest.raises(chatport.BadRequestError) as caught:
         c.complete("x", extra={"unknown_field": 1})
-    assert caught.value.message == "unknown_field: Extra inputs are not permitted"
+    assert caught.value.message.endswith(": unknown_field: Extra inputs are not permitted")
 
 
 def test_wrong_token_is_never_shown(
@@ -365,12 +365,14 @@ def test_one_client_reused_and_rebuilt_after_close(workspace: LocalWorkspace) ->
     backend = AnthropicBackend(settings(workspace))
     request = ChatRequest.build("hello", model="claude-echo")
     assert backend.complete(request).text == "hello"
-    first = backend._client()
+    first = backend._clients.built
+    assert first is not None
     assert backend.complete(request).text == "hello"
-    assert backend._client() is first
+    assert backend._clients.built is first
     backend.close()
+    assert backend._clients.built is None
     assert backend.complete(request).text == "hello"
-    assert backend._client() is not first
+    assert backend._clients.built is not first
     backend.close()
 
 

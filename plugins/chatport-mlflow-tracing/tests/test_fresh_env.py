@@ -43,10 +43,21 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
+def _user_environment(home: Path) -> dict[str, str]:
+    """A user's shell: a PATH, a HOME and the README's store; nothing the test run set
+    (an ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` would send MLflow's traces elsewhere)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "MLFLOW_TRACKING_URI": "sqlite:///mlflow.db",
+        **QUIET_MLFLOW,
+    }
+
+
 def test_chatport_ask_leaves_a_trace_in_the_readme_store(fresh: Path, tmp_path: Path) -> None:
     (tmp_path / "chatport.toml").write_text("[plugins.mlflow-tracing]\nenabled = true\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "MLFLOW_"))}
-    env.update(HOME=str(tmp_path), MLFLOW_TRACKING_URI="sqlite:///mlflow.db", **QUIET_MLFLOW)
+    env = _user_environment(tmp_path)
     with LocalWorkspace() as workspace:
         env.update(workspace.environ())
         asked = subprocess.run(
@@ -77,14 +88,14 @@ def test_chatport_ask_leaves_a_trace_in_the_readme_store(fresh: Path, tmp_path: 
         timeout=300,
     )
     assert read.returncode == 0, read.stderr
-    assert json.loads(read.stdout.strip().splitlines()[-1]) == [["chatport rest", "attempt 1"]]
+    traces = json.loads(read.stdout.strip().splitlines()[-1])
+    assert traces == [["chatport rest", "attempt 1"]], asked.stderr
 
 
 def test_a_store_that_cannot_record_is_named_once_with_its_fix(fresh: Path, tmp_path: Path) -> None:
     """The same environment without SQLAlchemy: the plugin says so, once, naming the extra."""
     (tmp_path / "chatport.toml").write_text("[plugins.mlflow-tracing]\nenabled = true\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "MLFLOW_"))}
-    env.update(HOME=str(tmp_path), MLFLOW_TRACKING_URI="sqlite:///mlflow.db", **QUIET_MLFLOW)
+    env = _user_environment(tmp_path)
     # sqlalchemy hidden from this one process, as in an install without the extra
     script = (
         "import sys; sys.modules['sqlalchemy'] = None\n"

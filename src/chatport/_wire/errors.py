@@ -55,6 +55,7 @@ __all__ = [
     "raise_for_status",
     "request_id_from",
     "requests_errors",
+    "retry_after_from",
     "sanitize_exception",
 ]
 
@@ -102,6 +103,20 @@ def parse_retry_after(value: str | None) -> float | None:
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
+
+
+def retry_after_from(headers: Mapping[str, str]) -> float | None:
+    """Seconds an answer's headers ask the client to wait: ``retry-after-ms`` (sent by
+    OpenAI and Anthropic) when it is a number, else ``Retry-After``."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            seconds = float(millis) / 1000
+        except ValueError:
+            seconds = None
+        if seconds is not None and seconds == seconds:  # not NaN
+            return max(0.0, seconds)
+    return parse_retry_after(headers.get("retry-after"))
 
 
 def request_id_from(headers: Mapping[str, str], body: Any = None) -> str | None:
@@ -174,9 +189,7 @@ def error_from_response(
         return ResponseFormatError(f"unexpected answer status: {message}", **kwargs)
     cls = error_for_status(status)
     if cls is RateLimitError:
-        return RateLimitError(
-            message, retry_after=parse_retry_after(headers.get("retry-after")), **kwargs
-        )
+        return RateLimitError(message, retry_after=retry_after_from(headers), **kwargs)
     return cls(message, **kwargs)
 
 
@@ -423,8 +436,9 @@ def map_transport_error(exc: BaseException, backend: str) -> APIError:
     if sdk_errors is not None and isinstance(exc, sdk_errors.DatabricksError):
         return _from_sdk_error(exc, backend)
     if isinstance(exc, TimeoutError):
-        if exc.__cause__ is not None and exc.__cause__ is not exc:
-            return map_transport_error(exc.__cause__, backend)  # the SDK's retries ran out
+        cause = exc.__cause__
+        if isinstance(cause, Exception) and cause is not exc:  # not asyncio.timeout's cancel
+            return map_transport_error(cause, backend)  # the SDK's retries ran out
         return APITimeoutError(
             f"the request timed out: {name} ({timeout_phrase()})", backend=backend
         )

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import threading
-import weakref
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Iterator,
     Mapping,
@@ -29,7 +25,8 @@ from .._errors import ConfigError
 from .._request import ChatRequest
 from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
-from ..backends.base import Backend, BackendSettings, Capabilities, close_with_loop
+from ..backends.base import Backend, BackendSettings, Capabilities
+from .clients import ClientHolder
 from .deadline import Clock, ahttp_pieces, http_pieces
 from .errors import decode_json, openai_errors, raise_for_status
 from .sse import EventStream, aread_events, read_events
@@ -73,87 +70,56 @@ class OpenAIClients:
             )
         self.route = str(route)
         self.base_path = routes[self.route]
-        self._sync: Any = None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]]
-        self._async = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-
-    def _check_fork(self) -> None:
-        """In a forked child, drop (never close) the parent's clients and connections."""
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._lock = threading.Lock()
-            self._sync = None
-            self._async = weakref.WeakKeyDictionary()
+        self._holder: ClientHolder[Any, Any] = ClientHolder(
+            build=self._build_sync,
+            close=lambda client: client.close(),
+            build_async=self._build_async,
+            aclose=lambda client: client.close(),
+        )
 
     def base_url(self) -> str:
         """The workspace URL plus the route's base path."""
         return check_host(self.settings) + self.base_path
 
+    def _options(self) -> dict[str, Any]:
+        return {
+            "api_key": _PLACEHOLDER_KEY,
+            "base_url": self.base_url(),
+            "max_retries": 0,
+            "timeout": self.settings.timeout,
+        }
+
+    def _build_sync(self) -> Any:
+        with uncharged():  # importing the SDK and building its client: one-time setup
+            import httpx2
+            import openai
+
+            http_client = httpx2.Client(auth=workspace_auth(self.settings, httpx2))
+            return openai.OpenAI(http_client=http_client, **self._options())
+
+    def _build_async(self) -> Any:
+        with uncharged():
+            import httpx2
+            import openai
+
+        http_client = httpx2.AsyncClient(auth=workspace_auth(self.settings, httpx2))
+        return openai.AsyncOpenAI(http_client=http_client, **self._options())
+
     def sync(self) -> Any:
         """The ``openai.OpenAI`` client, built once (per process)."""
-        self._check_fork()
-        if self._sync is None:
-            with self._lock, uncharged():
-                if self._sync is None:
-                    import httpx2
-                    import openai
-
-                    http_client = httpx2.Client(auth=workspace_auth(self.settings, httpx2))
-                    self._sync = openai.OpenAI(
-                        api_key=_PLACEHOLDER_KEY,
-                        base_url=self.base_url(),
-                        max_retries=0,
-                        timeout=self.settings.timeout,
-                        http_client=http_client,
-                    )
-        return self._sync
+        return self._holder.sync()
 
     async def async_(self) -> Any:
         """The ``openai.AsyncOpenAI`` client of the running event loop."""
-        self._check_fork()
-        loop = asyncio.get_running_loop()
-        entry = self._async.get(loop)
-        if entry is None:
-            with uncharged():
-                import httpx2
-                import openai
-
-            http_client = httpx2.AsyncClient(auth=workspace_auth(self.settings, httpx2))
-            client = openai.AsyncOpenAI(
-                api_key=_PLACEHOLDER_KEY,
-                base_url=self.base_url(),
-                max_retries=0,
-                timeout=self.settings.timeout,
-                http_client=http_client,
-            )
-            entry = (client, await close_with_loop(_AsyncCloser(client)))
-            self._async[loop] = entry
-        return entry[0]
+        return await self._holder.async_()
 
     def close(self) -> None:
         """Close the sync client."""
-        self._check_fork()
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
+        self._holder.close()
 
     async def aclose(self) -> None:
         """Close the sync client and the running loop's async client."""
-        self.close()
-        entry = self._async.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            guard: AsyncGenerator[None, None] = entry[1]
-            await guard.aclose()
-
-
-class _AsyncCloser:
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    async def aclose(self) -> None:
-        await self.client.close()
+        await self._holder.aclose()
 
 
 def split_known(

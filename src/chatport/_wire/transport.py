@@ -11,7 +11,7 @@ from .._errors import ConfigError
 from .._hosts import parse_workspace_url
 from ..backends.base import BackendSettings
 
-__all__ = ["check_host", "fetch_endpoint_metadata", "workspace_auth"]
+__all__ = ["check_host", "check_url", "fetch_endpoint_metadata", "workspace_auth"]
 
 
 def check_host(settings: BackendSettings) -> str:
@@ -30,8 +30,19 @@ def check_host(settings: BackendSettings) -> str:
             "workspace with `chatport serve`",
             key="host",
         )
-    parsed = parse_workspace_url(host)
-    if parsed.scheme == "http" and not parsed.loopback and not settings.allow_insecure_http:
+    return check_url(host, allow_insecure_http=settings.allow_insecure_http)
+
+
+def check_url(url: str, *, allow_insecure_http: bool = False, key: str = "host") -> str:
+    """``url`` (a workspace or gateway URL) normalized, or :class:`ConfigError` naming
+    ``key``: the rules of :func:`check_host` for any URL a credential is sent to."""
+    try:
+        parsed = parse_workspace_url(url)
+    except ConfigError as exc:
+        if key == "host":
+            raise
+        raise ConfigError(f"{key}: {exc}", key=key) from None
+    if parsed.scheme == "http" and not parsed.loopback and not allow_insecure_http:
         raise ConfigError(
             f"refusing to send credentials over plain http:// to {parsed.hostname}; use "
             "https://, or set allow_insecure_http = true",

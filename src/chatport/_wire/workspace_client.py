@@ -25,8 +25,6 @@ call's time left, so an unreachable workspace fails within the call's timeout.
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from .._request import ChatRequest
 from .._retry import remaining, timeout_phrase, uncharged
 from .._types import Chunk, Completion
 from ..backends.base import Backend, BackendSettings
+from .clients import ClientHolder
 from .deadline import Clock, requests_pieces
 from .endpoint_list import endpoints_from_body
 from .errors import ResponseCapture, decode_json, raise_for_status, requests_errors
@@ -91,10 +90,10 @@ class WorkspaceCalls:
         self._backend = backend
         self._build = build
         self._headers = headers
-        self._client: Any = None
         self._static: Mapping[str, str] | None = None
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._holder: ClientHolder[Any, None] = ClientHolder(
+            build=self._build_client, close=_close_session
+        )
 
     @property
     def name(self) -> str:
@@ -102,24 +101,19 @@ class WorkspaceCalls:
         return self._backend.name
 
     def client(self) -> Any:
-        """The ``WorkspaceClient``, built on first use (not charged to the call's deadline)."""
-        if self._pid != os.getpid():  # a forked child: fresh sessions, never the parent's
-            self._pid = os.getpid()
-            self._lock = threading.Lock()
-            self._client = None
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    check_host(self._backend.settings)  # before importing anything
-                    with uncharged():  # importing the SDKs is not the call's time
-                        import databricks.sdk  # noqa: F401
+        """The ``WorkspaceClient``, built on first use (per process)."""
+        return self._holder.sync()
 
-                        self._static = dict(self._headers())
-                    # the credential first, in this thread: a missing one is refused
-                    # before anything is sent, an unreachable host named when it times out
-                    self._backend.settings.auth_headers()
-                    self._client = self._built_in_time()
-        return self._client
+    def _build_client(self) -> Any:
+        check_host(self._backend.settings)  # before importing anything
+        with uncharged():  # importing the SDKs is not the call's time
+            import databricks.sdk  # noqa: F401
+
+            self._static = dict(self._headers())
+        # the credential first, in this thread: a missing one is refused before anything
+        # is sent, an unreachable host named when it times out
+        self._backend.settings.auth_headers()
+        return self._built_in_time()
 
     def _built_in_time(self) -> Any:
         """The client, built within the call's time left. Past it, the host did not
@@ -201,11 +195,15 @@ class WorkspaceCalls:
 
     def close(self) -> None:
         """Close the client's HTTP session (never a forked parent's)."""
-        client, self._client = self._client, None
-        session = getattr(getattr(client, "api_client", None), "_api_client", None)
-        session = getattr(session, "_session", None)
-        if session is not None and self._pid == os.getpid():
-            session.close()
+        self._holder.close()
+
+
+def _close_session(client: Any) -> None:
+    """Close a ``WorkspaceClient``'s HTTP session."""
+    session = getattr(getattr(client, "api_client", None), "_api_client", None)
+    session = getattr(session, "_session", None)
+    if session is not None:
+        session.close()
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextvars
 import os
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .._family import ModelProfile, profile_from_metadata, profile_from_name
 from .._request import ChatRequest
@@ -25,7 +25,6 @@ __all__ = [
     "BackendSettings",
     "Capabilities",
     "call_with_deadline",
-    "close_with_loop",
     "completion_to_chunk",
 ]
 
@@ -271,29 +270,6 @@ def call_with_deadline(
             f"the call did not finish in time ({timeout_phrase(round(timeout, 1))})",
             backend=backend,
         ) from None
-
-
-class _AsyncClosable(Protocol):
-    async def aclose(self) -> None: ...
-
-
-async def close_with_loop(resource: _AsyncClosable) -> AsyncGenerator[None, None]:
-    """Arrange for ``await resource.aclose()`` when the running event loop shuts down.
-
-    ``asyncio.run`` closes every live async generator before it closes the loop; the
-    returned (started) generator closes ``resource`` in that step. Keep a reference to
-    it for as long as the resource lives; ``await guard.aclose()`` closes it early.
-    """
-
-    async def guard() -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            await resource.aclose()
-
-    generator = guard()
-    await generator.__anext__()
-    return generator
 
 
 class Backend:

@@ -9,10 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import threading
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -23,19 +20,19 @@ from .._request import ChatRequest
 from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
 from .._wire.async_pools import AsyncPools
+from .._wire.clients import ClientHolder
 from .._wire.deadline import Clock, ahttp_pieces, http_pieces
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream, aread_events, read_events
 from .._wire.transport import check_host, workspace_auth
-from .base import Backend, BackendSettings, Capabilities, close_with_loop
+from .base import Backend, BackendSettings, Capabilities
 
 if TYPE_CHECKING:
     import httpx
 
     from .._family import ModelProfile
 
-_AsyncEntry = tuple[AsyncPools, AsyncGenerator[None, None]]
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per call
 
 __all__ = ["RestBackend"]
@@ -64,21 +61,14 @@ class RestBackend(Backend):
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self._client: httpx.Client | None = None
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncEntry]
-        self._async_clients = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._clients: ClientHolder[httpx.Client, AsyncPools] = ClientHolder(
+            build=self._build_client,
+            close=lambda client: client.close(),
+            build_async=self._build_pools,
+            aclose=lambda pools: pools.aclose(),
+        )
         self._base: str | None = None
         self._paths: dict[str, str] = {}
-
-    def _check_fork(self) -> None:
-        """In a forked child, drop (never close) the parent's connections."""
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._lock = threading.Lock()
-            self._client = None
-            self._async_clients = weakref.WeakKeyDictionary()
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -93,43 +83,30 @@ class RestBackend(Backend):
         {"Content-Type": "application/json", "Accept": "application/json"}
     )
 
-    def _sync_client(self) -> httpx.Client:
-        client = self._client
-        if client is None or self._pid != os.getpid():  # none yet, or a forked child's
-            self._check_fork()
-            with self._lock, uncharged():
-                if self._client is None:
-                    import httpx
-
-                    self._client = httpx.Client(
-                        timeout=_timeout(self.settings.timeout),
-                        headers=dict(self._HEADERS),
-                        limits=self._limits(),
-                        auth=workspace_auth(self.settings),
-                    )
-                client = self._client
-        return client
-
-    async def _async_pools(self) -> AsyncPools:
-        """This event loop's connection pools (see :mod:`chatport._wire.async_pools`)."""
-        self._check_fork()
-        loop = asyncio.get_running_loop()
-        entry = self._async_clients.get(loop)
-        if entry is None:
+    def _build_client(self) -> httpx.Client:
+        with uncharged():  # one-time setup, not the call's time
             import httpx
 
-            def make(size: int) -> httpx.AsyncClient:
-                return httpx.AsyncClient(
-                    timeout=_timeout(self.settings.timeout),
-                    headers=dict(self._HEADERS),
-                    limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                    auth=workspace_auth(self.settings),
-                )
+            return httpx.Client(
+                timeout=_timeout(self.settings.timeout),
+                headers=dict(self._HEADERS),
+                limits=self._limits(),
+                auth=workspace_auth(self.settings),
+            )
 
-            pools = AsyncPools(self._size(), make)
-            entry = (pools, await close_with_loop(pools))
-            self._async_clients[loop] = entry
-        return entry[0]
+    def _build_pools(self) -> AsyncPools:
+        """This event loop's connection pools (see :mod:`chatport._wire.async_pools`)."""
+        import httpx
+
+        def make(size: int) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                timeout=_timeout(self.settings.timeout),
+                headers=dict(self._HEADERS),
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                auth=workspace_auth(self.settings),
+            )
+
+        return AsyncPools(self._size(), make)
 
     def _size(self) -> int:
         return int(self.settings.option("max_connections", 100))
@@ -176,7 +153,7 @@ class RestBackend(Backend):
 
     def complete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call, its body read before the call's deadline."""
-        client = self._sync_client()
+        client = self._clients.sync()
         arguments = self._send(request, self.request_profile(request))
         clock = Clock.for_call(self.settings.timeout)
         with httpx_errors(self.name), client.stream("POST", **arguments) as response:
@@ -185,7 +162,7 @@ class RestBackend(Backend):
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One ``/invocations`` call on the event loop (no threads), within the deadline."""
-        pools = await self._async_pools()
+        pools = await self._clients.async_()
         arguments = self._send(request, await self.arequest_profile(request))
         with httpx_errors(self.name):
             async with asyncio.timeout(remaining(self.settings.timeout)), pools.client() as client:
@@ -198,7 +175,7 @@ class RestBackend(Backend):
         The first chunk must arrive before the call's deadline, each next one within
         ``timeout`` seconds of the one before.
         """
-        client = self._sync_client()
+        client = self._clients.sync()
         events = ChatEventStream(self.name)
         arguments = self._send(request, self.request_profile(request))
         clock = Clock.for_call(self.settings.timeout, stream=True)
@@ -211,7 +188,7 @@ class RestBackend(Backend):
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """The async twin of :meth:`stream`; closing it closes the connection."""
-        pools = await self._async_pools()
+        pools = await self._clients.async_()
         events = ChatEventStream(self.name)
         arguments = self._send(request, await self.arequest_profile(request))
         clock = Clock.for_call(self.settings.timeout, stream=True)
@@ -234,24 +211,17 @@ class RestBackend(Backend):
 
     def close(self) -> None:
         """Close the pooled connections (async pools close with their event loop)."""
-        self._check_fork()
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close the pooled connections, including this event loop's async pool."""
-        self.close()
-        self._check_fork()
-        entry = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry[1].aclose()
+        await self._clients.aclose()
 
     def list_endpoints(self) -> list[Mapping[str, Any]]:
         """``GET /api/2.0/serving-endpoints`` through the pooled client."""
         from .._wire.endpoint_list import list_serving_endpoints
 
-        return list_serving_endpoints(self.settings, self.name, self._sync_client())
+        return list_serving_endpoints(self.settings, self.name, self._clients.sync())
 
 
 @hookimpl

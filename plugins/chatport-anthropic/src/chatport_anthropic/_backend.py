@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import ipaddress
-import threading
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import chatport
 from chatport import Backend, BackendSettings, Capabilities, ChatRequest, Chunk, Completion
+from chatport.backends.kit import ClientHolder, check_host, check_url
 
 from ._errors import MappedErrors
 from ._normalize import StreamState, completion_from_message, created_from
@@ -27,30 +24,6 @@ ROUTES: Mapping[str, str] = MappingProxyType(
 )
 #: The anthropic client's own ``api_key``: unused, Databricks reads the Bearer token.
 _UNUSED_KEY = "unused"
-
-
-def _is_loopback(hostname: str) -> bool:
-    if hostname.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _checked_url(url: str, key: str, allow_insecure_http: bool) -> str:
-    """``url`` without a trailing slash; plain http only to a loopback host."""
-    full = url if "://" in url else "https://" + url
-    parts = urlsplit(full)
-    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-        raise chatport.ConfigError(f"{key}: not a usable https:// URL: {url!r}", key=key)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
-        raise chatport.ConfigError(
-            f"refusing to send credentials over plain http:// to {parts.hostname}; use "
-            "https://, or set allow_insecure_http = true",
-            key="allow_insecure_http",
-        )
-    return full.rstrip("/")
 
 
 def base_url(settings: BackendSettings) -> str:
@@ -69,15 +42,11 @@ def base_url(settings: BackendSettings) -> str:
                 f'{where}.gateway_url is an AI Gateway host: set route = "ai-gateway" too',
                 key=f"{where}.gateway_url",
             )
-        url = _checked_url(gateway, f"{where}.gateway_url", settings.allow_insecure_http)
-        return url if url.endswith("/anthropic") else url + "/anthropic"
-    if not settings.host:
-        raise chatport.ConfigError(
-            "no workspace configured: set DATABRICKS_HOST and DATABRICKS_TOKEN (or a "
-            "~/.databrickscfg profile), or start a local one with `chatport serve`",
-            key="host",
+        url = check_url(
+            gateway, key=f"{where}.gateway_url", allow_insecure_http=settings.allow_insecure_http
         )
-    return _checked_url(settings.host, "host", settings.allow_insecure_http) + ROUTES[route]
+        return url if url.endswith("/anthropic") else url + "/anthropic"
+    return check_host(settings) + ROUTES[route]
 
 
 async def _parsed(raw: Any) -> Any:
@@ -85,20 +54,6 @@ async def _parsed(raw: Any) -> Any:
     the result itself in older releases (their legacy raw response)."""
     parsed = raw.parse()
     return await parsed if inspect.isawaitable(parsed) else parsed
-
-
-async def _close_with_loop(client: Any) -> AsyncGenerator[None, None]:
-    """A started async generator that closes ``client`` when its event loop shuts down."""
-
-    async def guard() -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            await client.close()
-
-    generator = guard()
-    await generator.__anext__()
-    return generator
 
 
 class AnthropicBackend(Backend):
@@ -119,10 +74,12 @@ class AnthropicBackend(Backend):
         super().__init__(settings)
         self._base_url = base_url(settings)
         self._max_tokens = int(settings.option("default_max_tokens", DEFAULT_MAX_TOKENS))
-        self._sync: Any = None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]]
-        self._async = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
+        self._clients: ClientHolder[Any, Any] = ClientHolder(
+            build=self._build_client,
+            close=lambda client: client.close(),
+            build_async=self._build_async_client,
+            aclose=lambda client: client.close(),
+        )
 
     # -- clients ------------------------------------------------------------------------
 
@@ -147,27 +104,17 @@ class AnthropicBackend(Backend):
             "http_client": http_client,
         }
 
-    def _client(self) -> Any:
-        if self._sync is None:
-            with self._lock:
-                if self._sync is None:
-                    import anthropic
+    def _build_client(self) -> Any:
+        import anthropic
 
-                    http = anthropic.DefaultHttpxClient(auth=self._authorize)
-                    self._sync = anthropic.Anthropic(**self._client_options(http))
-        return self._sync
+        http = anthropic.DefaultHttpxClient(auth=self._authorize)
+        return anthropic.Anthropic(**self._client_options(http))
 
-    async def _aclient(self) -> Any:
-        loop = asyncio.get_running_loop()
-        entry = self._async.get(loop)
-        if entry is None:
-            import anthropic
+    def _build_async_client(self) -> Any:
+        import anthropic
 
-            http = anthropic.DefaultAsyncHttpxClient(auth=self._authorize)
-            client = anthropic.AsyncAnthropic(**self._client_options(http))
-            entry = (client, await _close_with_loop(client))
-            self._async[loop] = entry
-        return entry[0]
+        http = anthropic.DefaultAsyncHttpxClient(auth=self._authorize)
+        return anthropic.AsyncAnthropic(**self._client_options(http))
 
     def _call(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         """The ``messages.create`` keyword arguments (the timeout is the time left).
@@ -195,7 +142,7 @@ class AnthropicBackend(Backend):
     def complete(self, request: ChatRequest) -> Completion:
         """One Messages call."""
         with MappedErrors(self.name):
-            create = self._client().messages.with_raw_response.create
+            create = self._clients.sync().messages.with_raw_response.create
             raw = create(**self._call(request, stream=False))
             message = raw.parse()
             return completion_from_message(message, self.name, created_from(raw.headers))
@@ -204,7 +151,7 @@ class AnthropicBackend(Backend):
         """One Messages call with ``AsyncAnthropic``, within the call's deadline."""
         async with MappedErrors(self.name):
             kwargs = self._call(request, stream=False)
-            client = await self._aclient()
+            client = await self._clients.async_()
             async with asyncio.timeout(kwargs["timeout"]):
                 raw = await client.messages.with_raw_response.create(**kwargs)
                 message = await _parsed(raw)
@@ -213,7 +160,7 @@ class AnthropicBackend(Backend):
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
         """A streamed Messages call; the connection closes when the stream does."""
         with MappedErrors(self.name):
-            create = self._client().messages.with_raw_response.create
+            create = self._clients.sync().messages.with_raw_response.create
             raw = create(**self._call(request, stream=True))
             state = StreamState(self.name, created_from(raw.headers))
             events = raw.parse()
@@ -229,7 +176,7 @@ class AnthropicBackend(Backend):
         then each next one within ``timeout`` seconds of the one before."""
         async with MappedErrors(self.name):
             kwargs = self._call(request, stream=True)
-            client = await self._aclient()
+            client = await self._clients.async_()
             async with asyncio.timeout(kwargs["timeout"]):
                 raw = await client.messages.with_raw_response.create(**kwargs)
                 events = await _parsed(raw)
@@ -251,14 +198,8 @@ class AnthropicBackend(Backend):
 
     def close(self) -> None:
         """Close the sync client."""
-        with self._lock:
-            client, self._sync = self._sync, None
-        if client is not None:
-            client.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
         """Close the sync client and this event loop's async client."""
-        self.close()
-        entry = self._async.pop(asyncio.get_running_loop(), None)
-        if entry is not None:
-            await entry[1].aclose()
+        await self._clients.aclose()

@@ -2,47 +2,13 @@
 
 from __future__ import annotations
 
-import email.utils
-import sys
-import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
 
 import chatport
-from chatport.backends.kit import sanitize_exception
+from chatport.backends.kit import error_from_response, map_transport_error, sanitize_exception
 
 __all__ = ["MappedErrors", "map_error"]
-
-_BY_STATUS: dict[int, type[chatport.APIError]] = {
-    400: chatport.BadRequestError,
-    401: chatport.AuthenticationError,
-    403: chatport.PermissionDeniedError,
-    404: chatport.NotFoundError,
-    429: chatport.RateLimitError,
-}
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """The delay a ``Retry-After`` (or ``retry-after-ms``) header asks for, in seconds."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _server_message(body: object, fallback: str) -> str:
@@ -56,41 +22,11 @@ def _server_message(body: object, fallback: str) -> str:
     return fallback
 
 
-def _status_error(exc: Any, backend: str) -> chatport.APIError:
-    status = int(exc.status_code)
-    headers = exc.response.headers
-    request_id = headers.get("x-request-id") or headers.get("request-id")
-    message = _server_message(exc.body, f"HTTP {status}")
-    if status >= 500:
-        cls: type[chatport.APIError] = chatport.ServerError
-    else:
-        cls = _BY_STATUS.get(status, chatport.APIError)
-    if cls is chatport.RateLimitError:
-        return chatport.RateLimitError(
-            message,
-            retry_after=_retry_after(headers),
-            status_code=status,
-            backend=backend,
-            request_id=request_id,
-        )
-    return cls(message, status_code=status, backend=backend, request_id=request_id)
-
-
-def _transport_error(exc: BaseException, backend: str) -> chatport.APIError | None:
-    name = type(exc).__name__
-    for module_name in ("httpx2", "httpx"):
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        if isinstance(exc, module.TimeoutException):
-            return chatport.APITimeoutError(f"the request timed out: {name}", backend=backend)
-        if isinstance(exc, module.HTTPError | module.StreamError):
-            return chatport.APIConnectionError(f"connection failed: {name}", backend=backend)
-    if isinstance(exc, TimeoutError):
-        return chatport.APITimeoutError(f"the request timed out: {name}", backend=backend)
-    if isinstance(exc, ConnectionError):
-        return chatport.APIConnectionError(f"connection failed: {name}", backend=backend)
-    return None
+def _is_transport_error(exc: BaseException) -> bool:
+    """A failure with no answer: Python's own, or the HTTP library's."""
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return True
+    return type(exc).__module__.split(".", 1)[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
 
 
 def map_error(exc: BaseException, backend: str) -> chatport.APIError | None:
@@ -98,10 +34,14 @@ def map_error(exc: BaseException, backend: str) -> chatport.APIError | None:
     import anthropic
 
     if isinstance(exc, anthropic.APIStatusError):
-        return _status_error(exc, backend)
-    if isinstance(exc, anthropic.APITimeoutError):
-        return chatport.APITimeoutError("the request timed out", backend=backend)
-    if isinstance(exc, anthropic.APIConnectionError):
+        response = exc.response
+        return error_from_response(exc.status_code, response.headers, response.content, backend)
+    if isinstance(exc, anthropic.APIConnectionError):  # its timeouts too: the cause says
+        cause = exc.__cause__
+        if cause is not None and _is_transport_error(cause):
+            return map_transport_error(cause, backend)
+        if isinstance(exc, anthropic.APITimeoutError):
+            return chatport.APITimeoutError("the request timed out", backend=backend)
         return chatport.APIConnectionError(f"connection failed: {exc.message}", backend=backend)
     if isinstance(exc, anthropic.APIResponseValidationError):
         return chatport.ResponseFormatError(
@@ -114,9 +54,8 @@ def map_error(exc: BaseException, backend: str) -> chatport.APIError | None:
         return chatport.APIError(
             f"the server reported an error: {_server_message(body, exc.message)}", backend=backend
         )
-    transport = _transport_error(exc, backend)
-    if transport is not None:
-        return transport
+    if _is_transport_error(exc):
+        return map_transport_error(exc, backend)
     if isinstance(exc, ValueError):  # a body that is not JSON, or not the expected shape
         return chatport.ResponseFormatError(
             f"the server answered something that is not a Messages response: {type(exc).__name__}",
