@@ -99,6 +99,71 @@ def test_requests_are_valid_or_invalid_request_errors(
     assert request.messages
 
 
+# text as it comes from anywhere: lone surrogates included (st.text leaves them out, even
+# from an alphabet that has them, so the characters are joined here)
+wild_text = st.lists(
+    st.characters(exclude_categories=()) | st.sampled_from("\ud800\udce9\udfff"), max_size=8
+).map("".join)
+wild_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | wild_text
+    | st.binary(max_size=2)
+    | st.tuples(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(wild_text | st.integers(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _encodes(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return False
+    return True
+
+
+@SETTINGS
+@given(value=wild_values)
+def test_the_json_check_agrees_with_the_encoder(value: Any) -> None:
+    """What chatport refuses is exactly what cannot be written as UTF-8 JSON (values this
+    shallow), keys of other types than strings aside: json.dumps turns those into text."""
+    from chatport._convert import json_problem
+
+    problem = json_problem(value)
+    if problem is None:
+        assert _encodes(value)
+    else:
+        assert not _encodes(value) or "key of type" in problem[1], problem
+
+
+@SETTINGS
+@given(text=wild_text, where=st.sampled_from(["content", "stop", "extra", "tool", "arguments"]))
+def test_requests_that_build_can_be_sent_as_utf8(text: str, where: str) -> None:
+    call = {"id": "c", "function": {"name": "f", "arguments": json.dumps({"q": text})}}
+    messages: Any = {
+        "content": [{"role": "user", "content": text}],
+        "arguments": [{"role": "assistant", "content": None, "tool_calls": [call]}],
+    }.get(where, "hi")
+    params: dict[str, Any] = {
+        "stop": {"stop": [text]},
+        "extra": {"extra": {"metadata": {"k": [text]}}},
+        "tool": {"tools": [{"type": "function", "function": {"name": "f", "description": text}}]},
+    }.get(where, {})
+    try:
+        request = ChatRequest.build(messages, model="m", **params)
+    except chatport.InvalidRequestError as exc:
+        assert exc.field
+        assert not _encodes(text)  # refused only for what cannot be sent
+        return
+    assert _encodes(request.to_dict())
+
+
 chat_like = st.fixed_dictionaries(
     {},
     optional={

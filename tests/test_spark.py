@@ -177,6 +177,106 @@ def test_a_column_of_message_arrays(spark: SparkSession) -> None:
     assert checked == ROWS
 
 
+def test_a_bad_message_element_fails_only_its_row(
+    spark: SparkSession, workspace: LocalWorkspace
+) -> None:
+    workspace.clear_requests()
+    good = [(i, [("system", "answer in one line"), ("user", f"question {i}")]) for i in range(60)]
+    bad = {
+        60: ([None, ("user", "after a null")], "messages[0]: ", "NoneType"),
+        61: ([("user", "fine"), (None, "who said this?")], "messages[1].role: ", "missing"),
+        62: ([("user", "fine"), None], "messages[1]: ", "NoneType"),
+        63: (None, "", "the input is null"),
+    }
+    rows = good + [(i, conversation) for i, (conversation, _, _) in bad.items()]
+    schema = "id long, conversation array<struct<role: string, content: string>>"
+    frame = spark.createDataFrame(rows, schema).repartition(2)
+    answer = chat_udf("rest", ECHO, messages=True, config={})
+    result = frame.select("id", answer("conversation").alias("a")).select("id", "a.*")
+    by_id = {row.id: row for row in result.collect()}
+
+    assert sorted(by_id) == list(range(64))  # every partition answered
+    for i in range(60):
+        assert by_id[i].error is None, by_id[i].error
+        assert by_id[i].text == f"question {i}"
+    for i, (_, field, reason) in bad.items():
+        row = by_id[i]
+        assert row.error.startswith("InvalidRequestError: " + field), row.error
+        assert reason in row.error
+        assert (row.text, row.finish_reason, row.prompt_tokens) == (None, None, None)
+    sent = [r for r in workspace.requests if r.method == "POST" and ECHO in r.path]
+    assert len(sent) == 60  # the bad rows were never sent
+
+
+def test_a_column_that_holds_no_message_arrays(
+    spark: SparkSession, workspace: LocalWorkspace
+) -> None:
+    workspace.clear_requests()
+    frame = spark.createDataFrame(
+        [(i, f"question {i}", [f"question {i}"]) for i in range(6)],
+        "id long, prompt string, prompts array<string>",
+    )
+    answer = chat_udf("rest", ECHO, messages=True, config={})
+    rows = frame.select(answer("prompt").alias("a"), answer("prompts").alias("b")).collect()
+    assert len(rows) == 6
+    for row in rows:
+        assert row.a.error == (
+            "InvalidRequestError: with messages=True each cell must be an array of structs "
+            "(role, content), not a str"
+        )
+        assert row.b.error.startswith("InvalidRequestError: messages[0]: "), row.b.error
+        assert "got str" in row.b.error
+    assert workspace.requests == []
+
+
+def test_udf_options_never_carry_a_secret(workspace: LocalWorkspace) -> None:
+    workspace.clear_requests()
+    host = workspace.url.split("://", 1)[1]
+    refused: dict[str, dict[str, Any]] = {
+        "host": {"host": f"https://token:{CANARY}@{host}"},
+        # as chatport reads a host, the scheme may be left out
+        "fallbacks[0].options.host": {
+            "fallbacks": [{"backend": "rest", "options": {"host": f"x:{CANARY}@{host}"}}]
+        },
+        "fallbacks[0].options.token": {
+            "fallbacks": [{"backend": "rest", "model": ECHO, "options": {"token": CANARY}}]
+        },
+        "fallbacks[1].options.default_headers.X-Gateway": {
+            "fallbacks": [
+                {"backend": "rest", "model": ECHO},
+                {"backend": "openai", "options": {"default_headers": {"X-Gateway": CANARY}}},
+            ]
+        },
+        "extra.custom_inputs.keys[1]": {"extra": {"custom_inputs": {"keys": ["a", CANARY]}}},
+        "stop[0]": {"stop": ["Bearer " + CANARY[:8]]},
+        "extra.custom_inputs.****": {"extra": {"custom_inputs": {CANARY: "a token as a key"}}},
+    }
+    for key, options in refused.items():
+        with pytest.raises(chatport.ConfigError, match="never carries credentials") as caught:
+            chat_udf("rest", ECHO, config={}, **options)
+        assert caught.value.key == key
+        assert str(caught.value).startswith(key + ": ")
+        assert CANARY not in str(caught.value)
+        assert CANARY not in repr(caught.value)
+        assert CANARY[:8] not in str(caught.value)
+    with pytest.raises(chatport.ConfigError, match="never carries credentials") as caught:
+        chat_udf(
+            "rest", ECHO, config={"fallbacks": [{"backend": "rest", "options": {"token": CANARY}}]}
+        )
+    assert caught.value.key == "config.fallbacks[0].options.token"
+    # settings that only look busy are not credentials: they travel
+    answer = chat_udf(
+        "rest",
+        ECHO,
+        config={},
+        host=workspace.url,
+        fallbacks=[{"backend": "rest", "model": REASONING, "options": {"timeout": 30}}],
+        extra={"custom_inputs": {"source": "/Volumes/main/default/prompts/v2/batch-2024.json"}},
+    )
+    assert CANARY.encode() not in cloudpickle.dumps(answer.func)
+    assert workspace.requests == []
+
+
 def test_fail_fast_fails_the_job_on_the_first_failed_row(
     spark: SparkSession, workspace: LocalWorkspace
 ) -> None:

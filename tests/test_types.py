@@ -10,6 +10,7 @@ from chatport import (
     ChatRequest,
     Completion,
     ImagePart,
+    InvalidRequestError,
     Message,
     ReasoningPart,
     ResponseFormatError,
@@ -68,6 +69,32 @@ def test_tool_call_message_round_trip() -> None:
     assert message.tool_calls == (ToolCall("call_1", "f", '{"a": 1}'),)
     assert message.to_dict() == data
     assert message.tool_calls[0].parsed() == {"a": 1}
+
+
+def test_tool_call_arguments_given_as_a_dict_are_written_as_json() -> None:
+    arguments = {"city": "Z\u00fcrich", "days": [1, 2]}
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    message = Message.from_dict({"role": "assistant", "content": None, "tool_calls": [call]})
+    (parsed,) = message.tool_calls
+    assert parsed.arguments == '{"city":"Z\u00fcrich","days":[1,2]}'
+    assert parsed.parsed() == arguments
+
+
+def test_answers_are_not_held_to_the_request_checks() -> None:
+    """What a server sends back is kept as it came (a lone surrogate, deep arguments);
+    it is checked only when it is sent again."""
+    from chatport._wire.openai_shape import completion_from_chat
+
+    deep = "[" * 500 + "]" * 500
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": deep}}
+    message = {"role": "assistant", "content": "caf\udce9", "tool_calls": [call]}
+    completion = completion_from_chat({"choices": [{"message": message}]})
+    assert completion.text == "caf\udce9"
+    assert completion.tool_calls[0].arguments == deep
+    assert completion.message is not None
+    with pytest.raises(InvalidRequestError) as caught:
+        ChatRequest.build([{"role": "user", "content": "go"}, completion.message], model="m")
+    assert caught.value.field == "messages[1].tool_calls[0].function.arguments"
 
 
 @pytest.mark.parametrize("arguments", ["{not json", "[1, 2]"])

@@ -5,13 +5,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._convert import coerce_messages
+from ._convert import (
+    _encodable,
+    check_json,
+    check_outgoing,
+    coerce_messages,
+    json_path,
+    json_problem,
+)
 from ._errors import InvalidRequestError
 from ._reasoning import Reasoning, check_reasoning
 from ._structured import OutputSpec, normalize_response_format
@@ -175,12 +181,20 @@ class ChatRequest:
 
 
 def _normalize(request: ChatRequest) -> None:
-    """Accept friendly input forms (lists, a bare stop string, dict messages) in place."""
+    """Accept friendly input forms (lists, a bare stop string, dict messages) in place.
+
+    What goes on the wire as JSON is checked first (before it is copied): valid UTF-8,
+    no cycle, not too deep (see :func:`chatport._convert.json_problem`).
+    """
     setattr_ = object.__setattr__
     if not isinstance(request.messages, tuple) or not all(
         isinstance(m, Message) for m in request.messages
     ):
         setattr_(request, "messages", coerce_messages(request.messages))
+    else:
+        for index, message in enumerate(request.messages):
+            check_outgoing(message, f"messages[{index}]")
+    _check_json_values(request)
     if isinstance(request.stop, str):
         setattr_(request, "stop", (request.stop,))
     elif isinstance(request.stop, list):
@@ -237,7 +251,6 @@ def _validate(request: ChatRequest) -> None:
     check_reasoning(request.reasoning, request.extra)
     if not request.extra:
         return
-    _check_extra_json(request.extra)
     clashes = sorted(set(request.extra) & {"messages", "model", "stream", *REQUEST_PARAMS})
     if clashes:
         raise InvalidRequestError(
@@ -286,17 +299,54 @@ def _sets_no_parameter(request: ChatRequest) -> bool:
     return type(request.stream) is bool and type(extra) is MappingProxyType and not extra
 
 
+def _check_json_values(request: ChatRequest) -> None:
+    """The JSON parameters (``stop``, ``tools``, ``tool_choice``, ``extra``) can be sent.
+
+    Values of the wrong shape are left to :func:`_validate`, which names what it expects.
+    ``response_format`` is checked where it is read (:func:`normalize_response_format`).
+    """
+    stop = request.stop
+    if isinstance(stop, str) and not _encodable(stop):
+        check_json(stop, "stop")
+    elif isinstance(stop, list | tuple):  # of strings, or _validate says so
+        for index, text in enumerate(stop):
+            if isinstance(text, str) and not _encodable(text):
+                check_json(text, f"stop[{index}]")
+    tools = request.tools
+    if isinstance(tools, list | tuple):
+        for index, tool in enumerate(tools):
+            if isinstance(tool, Mapping):
+                _check_tool_json(tool, f"tools[{index}]")
+    if isinstance(request.tool_choice, Mapping):
+        check_json(request.tool_choice, "tool_choice")
+    if isinstance(request.extra, Mapping) and request.extra:
+        _check_extra_json(request.extra)
+
+
+def _check_tool_json(tool: Mapping[str, Any], where: str) -> None:
+    """A tool can be sent; a schema nested too deeply is named as the schema."""
+    problem = json_problem(tool)
+    if problem is None:
+        return
+    function = tool.get("function")
+    if not problem[0] and isinstance(function, Mapping) and "parameters" in function:
+        check_json(function["parameters"], f"{where}.function.parameters")
+    raise InvalidRequestError(problem[1], field=where + json_path(problem[0]))
+
+
 def _check_extra_json(extra: Mapping[str, Any]) -> None:
-    """Every ``extra`` value must be JSON the wire can carry (no NaN, no objects)."""
+    """Every ``extra`` value must be JSON the wire can carry; the field names its key."""
     for key, value in extra.items():
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):
+        if type(key) is not str or not _encodable(key):
+            problem = json_problem({key: None})
+            assert problem is not None
+            raise InvalidRequestError(problem[1], field="extra" + json_path(problem[0]))
+        problem = json_problem(value)
+        if problem is not None:
+            inside, reason = json_path(problem[0]).lstrip("."), problem[1]
             raise InvalidRequestError(
-                "must be JSON-serializable (str, number, bool, None, list, dict; no NaN or "
-                "infinity)",
-                field=f"extra.{key}",
-            ) from None
+                f"at {inside}: {reason}" if inside else reason, field=f"extra.{key}"
+            )
 
 
 def _check_int(value: object, name: str) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._convert import check_json
 from ._errors import InvalidRequestError, ResponseFormatError
 
 __all__ = ["OutputSpec", "normalize_response_format", "schema_errors"]
@@ -52,13 +53,19 @@ class OutputSpec:
                 ) from None
         try:
             value = json.loads(text)
+            errors = schema_errors(value, self.schema)
         except ValueError:
             raise ResponseFormatError(
                 f"the answer is not JSON, so it does not match {self.name}",
                 text=text,
                 backend=backend,
             ) from None
-        errors = schema_errors(value, self.schema)
+        except RecursionError:  # an answer (or a schema's $ref chain) too deep to follow
+            raise ResponseFormatError(
+                f"the answer is nested too deeply to check against {self.name}",
+                text=text,
+                backend=backend,
+            ) from None
         if errors:
             raise ResponseFormatError(
                 f"the answer does not match {self.name}: {errors[0]}", text=text, backend=backend
@@ -76,7 +83,8 @@ def normalize_response_format(
     """The wire ``response_format`` and the output spec for what the caller passed.
 
     Accepts ``None``, an OpenAI ``response_format`` dict, a bare JSON-schema dict, or a
-    pydantic model class.
+    pydantic model class. Whatever is sent is checked first (valid UTF-8, no cycle, not
+    too deep), so a bad schema is an :class:`InvalidRequestError` naming its place.
     """
     if value is None:
         return None, None
@@ -84,6 +92,7 @@ def normalize_response_format(
         model: Any = value
         name = str(model.__name__)
         schema = model.model_json_schema()
+        check_json(schema, "response_format")
         wire = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
         return wire, OutputSpec(name, schema, model)
     if not isinstance(value, Mapping):
@@ -92,6 +101,7 @@ def normalize_response_format(
             f"model class, not {type(value).__name__}",
             field="response_format",
         )
+    check_json(value, "response_format")
     kind = value.get("type")
     if kind in FORMAT_TYPES:
         if kind != "json_schema":

@@ -25,14 +25,16 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ._batch import BatchResult, RateLimit
 from ._client import Client
 from ._config import SETTINGS, load_config
 from ._errors import ChatportError, ConfigError, InvalidRequestError
+from ._redact import looks_secret, redact, remember_secret
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,32 +115,47 @@ def _client_for(spec: _Spec) -> Client:
         return client
 
 
-def _secrets_in_environment(client: Client) -> list[str]:
-    """Token values this worker can see, to keep them out of error text."""
+def _remember_worker_secrets(client: Client) -> None:
+    """Have chatport mask the credentials this worker can see in every error text (the
+    one masking of :mod:`chatport._redact`), even before the client has used them."""
     names = ["DATABRICKS_TOKEN", "DATABRICKS_CLIENT_SECRET"]
     token_env = client.config.get("token_env")
     if token_env:
         names.append(str(token_env))
-    return [value for name in names if (value := os.environ.get(name))]
+    for name in names:
+        remember_secret(os.environ.get(name))
 
 
-def _describe(error: BaseException, secrets: Sequence[str]) -> str:
-    """``Type: message``, with any token the worker knows of masked."""
-    text = f"{type(error).__name__}: {error}"
-    for secret in secrets:
-        text = text.replace(secret, "****")
-    return text
+def _describe(error: BaseException) -> str:
+    """``Type: message``, with every credential chatport knows of, and anything shaped
+    like one, masked."""
+    return redact(f"{type(error).__name__}: {error}")
+
+
+class _NotMessages:
+    """A ``messages=True`` cell that is not an array: its row fails, never sent."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
 
 
 def _message_list(value: Any) -> Any:
-    """A Spark ``array<struct<role, content>>`` cell as OpenAI-style dicts."""
+    """A Spark ``array<struct<role, content>>`` cell as OpenAI-style dicts.
+
+    An element that is not a struct (a null, say) is kept as it is: chatport's
+    validation then fails that row alone, naming it (``messages[1]: ...``).
+    """
     if value is None:
         return None
-    rows = []
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        return _NotMessages(type(value).__name__)
+    rows: list[Any] = []
     for item in value:
         if hasattr(item, "asDict"):  # a pyspark Row
             item = item.asDict()
-        rows.append({key: v for key, v in dict(item).items() if v is not None})
+        if isinstance(item, Mapping):
+            item = {key: v for key, v in item.items() if v is not None}
+        rows.append(item)
     return rows
 
 
@@ -151,7 +168,7 @@ def _answer(spec: _Spec, batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]
     import pandas as pd
 
     client = _client_for(spec)
-    secrets = _secrets_in_environment(client)
+    _remember_worker_secrets(client)
     params = dict(spec.params)
     for batch in batches:
         inputs = batch.tolist()
@@ -169,10 +186,9 @@ def _answer(spec: _Spec, batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]
             if result.error is not None and spec.fail_fast:
                 results.close()  # type: ignore[attr-defined]
                 raise RowFailed(
-                    f"row {result.index} of a batch failed (fail_fast=True): "
-                    + _describe(result.error, secrets)
+                    f"row {result.index} of a batch failed (fail_fast=True): " + _failure(result)
                 ) from None
-            _append(rows, result, secrets)
+            _append(rows, result)
         yield pd.DataFrame(
             {
                 name: pd.array(values, dtype="Int32" if kind == "int" else "object")
@@ -186,13 +202,22 @@ def _answer(spec: _Spec, batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]
 _NULL: list[Any] = []
 
 
-def _append(rows: dict[str, list[Any]], result: BatchResult, secrets: Sequence[str]) -> None:
+def _failure(result: BatchResult) -> str:
+    """The ``error`` text of a failed row."""
+    if result.input is _NULL:
+        return "InvalidRequestError: the input is null"
+    if isinstance(result.input, _NotMessages):
+        return (
+            "InvalidRequestError: with messages=True each cell must be an array of "
+            f"structs (role, content), not a {result.input.kind}"
+        )
+    return "unknown error" if result.error is None else _describe(result.error)
+
+
+def _append(rows: dict[str, list[Any]], result: BatchResult) -> None:
     completion = result.completion
     if completion is None:
-        error = result.error
-        text = "unknown error" if error is None else _describe(error, secrets)
-        if error is not None and result.input is _NULL:
-            text = "InvalidRequestError: the input is null"
+        text = _failure(result)
         for name, _ in RESULT_FIELDS:
             rows[name].append(text if name == "error" else None)
         return
@@ -215,21 +240,62 @@ def _spec_of(udf: Callable[..., Any]) -> _Spec:
 # -- the driver side ---------------------------------------------------------------------
 
 
-def _refuse_secrets(where: str, mapping: Mapping[str, Any]) -> None:
-    for key, value in mapping.items():
-        lowered = str(key).lower()
-        if (
-            lowered in _SECRET_KEYS
-            or lowered.endswith(_SECRET_SUFFIXES)
-            or (isinstance(value, str) and value.startswith("dapi"))  # a Databricks PAT
-        ):
-            raise ConfigError(
-                f"{where}{key}: chat_udf never carries credentials to the executors; set "
-                "DATABRICKS_TOKEN (or a profile) in the cluster's environment instead",
-                key=f"{where}{key}",
-            )
+_NEVER_CARRIED = (
+    "chat_udf never carries credentials to the executors; set DATABRICKS_TOKEN (or a "
+    "profile) in the cluster's environment instead"
+)
+
+
+_LOOKS_SECRET = "looks like a credential (not shown)"
+
+
+def _secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return lowered in _SECRET_KEYS or lowered.endswith(_SECRET_SUFFIXES)
+
+
+def _secret_value(where: str, value: str) -> str | None:
+    """Why the string ``value`` at ``where`` may not travel with a UDF, or ``None``."""
+    if "@" in value and ("://" in value or where.rpartition(".")[2] == "host"):
+        try:  # a host may come without its scheme, as everywhere in chatport
+            netloc = urlsplit(value.strip() if "://" in value else "https://" + value).netloc
+        except ValueError:
+            netloc = "@"
+        if "@" in netloc:
+            return "is a URL with user info (not shown): give the host alone"
+    # each path segment on its own: a long path is not a token, a token in it is
+    if any(looks_secret(part) for part in value.split("/")):
+        return _LOOKS_SECRET
+    return None
+
+
+def _refuse_secrets(values: Mapping[str, Any]) -> None:
+    """Refuse any credential among ``values``, however deeply nested in dicts and lists:
+    a key that names one, a token-shaped string, a URL with user info. The message
+    names where it is and never shows it."""
+    stack: list[tuple[str, Any]] = [(str(key), value) for key, value in values.items()]
+    seen: set[int] = set()
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            reason = _secret_value(where, value)
+            if reason is not None:
+                raise ConfigError(f"{where}: {reason}; {_NEVER_CARRIED}", key=where)
+            continue
+        if not isinstance(value, Mapping | list | tuple) or id(value) in seen:
+            continue
+        seen.add(id(value))
         if isinstance(value, Mapping):
-            _refuse_secrets(f"{where}{key}.", value)
+            for key, item in value.items():
+                name = str(key)
+                if looks_secret(name):  # a token as a key: refused, and not shown either
+                    at = f"{where}.****"
+                    raise ConfigError(f"{at}: a key that {_LOOKS_SECRET}; {_NEVER_CARRIED}", key=at)
+                if _secret_key(name):
+                    raise ConfigError(f"{where}.{name}: {_NEVER_CARRIED}", key=f"{where}.{name}")
+                stack.append((f"{where}.{name}", item))
+        else:
+            stack.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
 
 
 def chat_udf(
@@ -267,18 +333,23 @@ def chat_udf(
     :param params: top-level client settings (``timeout``, ``max_retries``,
         ``fallbacks``, ``host``, ``token_env``, ``databricks_profile``, ...) and call
         parameters (``max_tokens``, ``temperature``, ``reasoning``, ``extra``, ...).
-    :raises ConfigError: for a setting that names a secret, or an invalid setting.
+    :raises ConfigError: for a credential anywhere in the arguments (a key that names
+        one, a token-shaped value, a host with user info; never shown), or an invalid
+        setting.
     :raises InvalidRequestError: for an invalid ``concurrency`` or ``rate_limit``.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidRequestError("must be a positive integer", field="concurrency")
-    _refuse_secrets("", params)
+    for key in params:
+        if _secret_key(key):
+            raise ConfigError(f"{key}: {_NEVER_CARRIED}", key=key)
+    _refuse_secrets({"backend": backend, "model": model, "profile": profile, **params})
     settings = {key: value for key, value in params.items() if key in _CLIENT_SETTINGS}
     call_params = {key: value for key, value in params.items() if key not in settings}
     table: str | None = None
     path: str | None = None
     if isinstance(config, Mapping):
-        _refuse_secrets("", config)
+        _refuse_secrets({"config": config})
         load_config(config, environ={})  # invalid tables fail here, on the driver
         table = json.dumps(config, sort_keys=True)
     elif config is not None:
