@@ -26,7 +26,6 @@ from ._types import (
     ReasoningPart,
     TextPart,
     ToolCall,
-    plain_message,
 )
 
 __all__ = [
@@ -387,7 +386,7 @@ def coerce_messages(messages: object) -> tuple[Message, ...]:
     :class:`Message` objects and OpenAI-style dicts.
     """
     if type(messages) is str:
-        return (plain_message("user", messages),)
+        return (Message("user", messages),)
     if isinstance(messages, str):
         return (Message("user", messages),)
     if type(messages) is not list and isinstance(messages, Message | Mapping):
@@ -405,7 +404,7 @@ def coerce_messages(messages: object) -> tuple[Message, ...]:
                     raise InvalidRequestError(
                         _not_utf8(content), field=f"messages[{index}].content"
                     )
-                result.append(plain_message(role, content))  # type: ignore[arg-type]
+                result.append(Message(role, content))  # type: ignore[arg-type]
                 continue
         try:
             message = item if isinstance(item, Message) else message_from_dict(item)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -117,15 +116,6 @@ class ChatRequest:
 
         Unknown parameters raise :class:`InvalidRequestError` with a suggestion.
         """
-        if (  # the common call: messages and a valid model, no parameter
-            not params
-            and cls is ChatRequest
-            and type(stream) is bool
-            and type(model) is str
-            and model
-            and endpoint_name_problem(model) is None
-        ):
-            return _plain_request(model, coerce_messages(messages), stream)
         for name in params:
             if name not in REQUEST_PARAMS:
                 hint = did_you_mean(name, REQUEST_PARAMS)
@@ -139,10 +129,10 @@ class ChatRequest:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    @functools.cached_property
+    @property
     def is_plain(self) -> bool:
         """Whether the request sets no parameter: messages, a model, maybe ``stream``."""
-        return _sets_no_parameter(self)
+        return all(getattr(self, name) is None for name in _NONE_BY_DEFAULT) and not self.extra
 
     @property
     def needs_tools(self) -> bool:
@@ -164,8 +154,6 @@ class ChatRequest:
         Only parameters that were set appear; ``extra`` is merged last.
         """
         body: dict[str, Any] = {"messages": [m.to_dict() for m in self.messages]}
-        if self.is_plain:
-            return body
         for name in ("max_tokens", "temperature", "top_p", "n", "tool_choice"):
             value = getattr(self, name)
             if value is not None:
@@ -225,8 +213,6 @@ def _validate(request: ChatRequest) -> None:
     for index, message in enumerate(request.messages):
         if not isinstance(message, Message):
             raise InvalidRequestError("expected a Message", field=f"messages[{index}]")
-    if request.is_plain:  # the common call: nothing more to check
-        return
     _check_int(request.max_tokens, "max_tokens")
     _check_int(request.n, "n")
     _check_range(request.temperature, "temperature", 0.0, 2.0)
@@ -261,42 +247,6 @@ def _validate(request: ChatRequest) -> None:
 
 #: the parameters whose default is ``None`` (every one but ``extra``)
 _NONE_BY_DEFAULT = tuple(name for name in REQUEST_PARAMS if name != "extra")
-
-
-_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
-
-
-def _plain_request(model: str, messages: tuple[Message, ...], stream: bool) -> ChatRequest:
-    """``ChatRequest(model=model, messages=messages, stream=stream)`` from values already
-    checked, built without ``__init__`` and its validation (a test holds the two equal)."""
-    request: ChatRequest = object.__new__(ChatRequest)
-    vars(request).update(
-        model=model,
-        messages=messages,
-        max_tokens=None,
-        temperature=None,
-        top_p=None,
-        stop=None,
-        n=None,
-        tools=None,
-        tool_choice=None,
-        response_format=None,
-        stream=stream,
-        extra=_NO_EXTRA,
-        reasoning=None,
-        output=None,
-        is_plain=True,
-    )
-    return request
-
-
-def _sets_no_parameter(request: ChatRequest) -> bool:
-    """Whether ``request`` leaves every parameter at its default (an empty ``extra``)."""
-    for name in _NONE_BY_DEFAULT:
-        if getattr(request, name) is not None:
-            return False
-    extra = request.extra
-    return type(request.stream) is bool and type(extra) is MappingProxyType and not extra
 
 
 def _check_json_values(request: ChatRequest) -> None:

@@ -7,7 +7,7 @@ All of them are frozen dataclasses. Conversion from OpenAI-style dicts lives in
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -29,10 +29,6 @@ __all__ = [
     "ToolCall",
     "Usage",
     "assistant_message",
-    "plain_answer",
-    "plain_message",
-    "plain_usage",
-    "text_chunk",
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
@@ -250,15 +246,6 @@ def assistant_message(
     then the text as a :class:`TextPart` when there is any; a plain answer is a string,
     and a pure tool-call answer has ``None`` content.
     """
-    if (  # a plain answer: text content alone
-        type(text) is str
-        and reasoning is None
-        and signature is None
-        and text_signature is None
-        and type(tool_calls) is tuple
-        and not tool_calls
-    ):
-        return plain_message("assistant", text)
     parts: list[Part] = []
     if reasoning is not None or signature is not None:
         parts.append(ReasoningPart(reasoning or "", signature))
@@ -391,142 +378,3 @@ class Chunk:
 
     def __post_init__(self) -> None:
         _check_finish_reason(self.finish_reason)
-
-
-# -- built without the dataclass ``__init__``s ------------------------------------------
-#
-# The common call sends plain text messages and gets a plain text answer. Its objects
-# are built here from values already known valid, setting each field directly: a call
-# that runs after a network wait finds little of its code in the CPU's caches, so every
-# ``__init__``/``__post_init__`` it skips counts. Tests hold each equal to its
-# dataclass-built twin, field by field.
-
-_new = object.__new__
-_Setter = Callable[[Any, Any], None]
-
-
-def _setters(cls: type, *names: str) -> tuple[_Setter, ...]:
-    """The named slots' own setters: a frozen dataclass refuses plain assignment, and
-    these are what ``object.__setattr__`` ends up calling, without its lookup by name."""
-    slots = vars(cls)
-    return tuple(slots[name].__set__ for name in names)
-
-
-(
-    _set_text,
-    _set_reasoning,
-    _set_tool_calls,
-    _set_finish_reason,
-    _set_usage,
-    _set_signature,
-    _set_id,
-    _set_model,
-    _set_created,
-    _set_text_signature,
-    _set_parsed,
-) = _setters(
-    Chunk,
-    "text",
-    "reasoning",
-    "tool_calls",
-    "finish_reason",
-    "usage",
-    "signature",
-    "id",
-    "model",
-    "created",
-    "text_signature",
-    "parsed",
-)
-_set_role, _set_content, _set_name, _set_message_tool_calls, _set_tool_call_id = _setters(
-    Message, "role", "content", "name", "tool_calls", "tool_call_id"
-)
-_set_index, _set_message, _set_choice_finish = _setters(Choice, "index", "message", "finish_reason")
-(
-    _set_prompt_tokens,
-    _set_completion_tokens,
-    _set_total_tokens,
-    _set_reasoning_tokens,
-    _set_cached_tokens,
-) = _setters(
-    Usage, "prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens", "cached_tokens"
-)
-
-
-def text_chunk(text: str, id: str | None, model: str | None, created: int | None) -> Chunk:
-    """``Chunk(text=text, id=id, model=model, created=created)``, built without the
-    dataclass ``__init__``: a stream makes one per token, and this one needs no checks."""
-    chunk: Chunk = _new(Chunk)
-    _set_text(chunk, text)
-    _set_reasoning(chunk, None)
-    _set_tool_calls(chunk, ())
-    _set_finish_reason(chunk, None)
-    _set_usage(chunk, None)
-    _set_signature(chunk, None)
-    _set_id(chunk, id)
-    _set_model(chunk, model)
-    _set_created(chunk, created)
-    _set_text_signature(chunk, None)
-    _set_parsed(chunk, None)
-    return chunk
-
-
-def plain_usage(prompt_tokens: int, completion_tokens: int, total_tokens: int) -> Usage:
-    """``Usage(prompt_tokens, completion_tokens, total_tokens)`` (no token details)."""
-    usage: Usage = _new(Usage)
-    _set_prompt_tokens(usage, prompt_tokens)
-    _set_completion_tokens(usage, completion_tokens)
-    _set_total_tokens(usage, total_tokens)
-    _set_reasoning_tokens(usage, None)
-    _set_cached_tokens(usage, None)
-    return usage
-
-
-def plain_message(role: Role, content: str) -> Message:
-    """``Message(role, content)`` for a role in system/user/assistant and a string."""
-    message: Message = _new(Message)
-    _set_role(message, role)
-    _set_content(message, content)
-    _set_name(message, None)
-    _set_message_tool_calls(message, ())
-    _set_tool_call_id(message, None)
-    return message
-
-
-def plain_answer(
-    text: str,
-    finish_reason: FinishReason | None,
-    usage: Usage,
-    *,
-    model: str | None,
-    id: str | None,
-    created: int | None,
-    index: int = 0,
-    raw: Any = None,
-) -> Completion:
-    """``Completion(text=text, ...)`` of a one-choice text answer without reasoning or
-    tool calls; ``finish_reason`` must already be one of :data:`FINISH_REASONS`."""
-    message = assistant_message(text, None, None)
-    choice: Choice = _new(Choice)
-    _set_index(choice, index)
-    _set_message(choice, message)
-    _set_choice_finish(choice, finish_reason)
-    completion: Completion = _new(Completion)
-    vars(completion).update(
-        text=text,
-        reasoning=None,
-        tool_calls=(),
-        finish_reason=finish_reason,
-        usage=usage,
-        model=model,
-        id=id,
-        created=created,
-        backend=None,
-        message=message,
-        choices=(choice,),
-        latency_s=None,
-        raw=raw,
-        parsed=None,
-        attempts=1,
-    )
-    return completion

@@ -29,9 +29,6 @@ from .._types import (
     ToolCall,
     Usage,
     assistant_message,
-    plain_answer,
-    plain_usage,
-    text_chunk,
 )
 
 __all__ = [
@@ -90,14 +87,6 @@ def usage_from(data: object) -> Usage | None:
     are part of ``prompt_tokens``: a cache hit reports the same ``prompt_tokens`` as
     the cold call (litellm PR #36943).
     """
-    if type(data) is dict and len(data) == 3:  # the common usage: three counts, no details
-        prompt, completion, total = (
-            data.get("prompt_tokens"),
-            data.get("completion_tokens"),
-            data.get("total_tokens"),
-        )
-        if type(prompt) is int and type(completion) is int and type(total) is int:
-            return plain_usage(prompt, completion, total)
     if not isinstance(data, Mapping):
         return None
     cached = detail(data, "prompt_tokens_details", "cached_tokens")
@@ -249,10 +238,6 @@ def _error_in_body(data: Mapping[str, Any], backend: str | None) -> None:
 
 def completion_from_chat(data: object, backend: str | None = None, raw: Any = None) -> Completion:
     """Normalize one OpenAI ``chat.completion`` object (already decoded JSON)."""
-    if type(data) is dict and "error" not in data:
-        plain = _plain_answer(data, data if raw is None else raw)
-        if plain is not None:
-            return plain
     if not isinstance(data, Mapping):
         raise ResponseFormatError("the response is not a JSON object", backend=backend)
     _error_in_body(data, backend)
@@ -281,38 +266,6 @@ def completion_from_chat(data: object, backend: str | None = None, raw: Any = No
         choices=tuple(choice for choice, _, _ in parsed),
         raw=data if raw is None else raw,
     )
-
-
-def _plain_answer(data: dict[str, Any], raw: Any) -> Completion | None:
-    """The most common answer, one choice of plain text, read without the general path's
-    steps (same result); ``None`` for anything else."""
-    choices = data.get("choices")
-    if type(choices) is not list or len(choices) != 1:
-        return None
-    choice = choices[0]
-    if type(choice) is not dict:
-        return None
-    message = choice.get("message")
-    if type(message) is not dict:
-        return None
-    text = message.get("content")
-    index = choice.get("index", 0)
-    if type(text) is not str or message.get("tool_calls") is not None or type(index) is not int:
-        return None
-    response_id, model = data.get("id"), data.get("model")
-    return plain_answer(
-        text,
-        normalize_finish_reason(choice.get("finish_reason") or choice.get("finishReason")),
-        usage_from(data.get("usage")) or Usage(),
-        model=model if isinstance(model, str) else None,
-        id=response_id if isinstance(response_id, str) else None,
-        created=_int_or_none(data.get("created")),
-        index=index,
-        raw=raw,
-    )
-
-
-_PLAIN_DELTA = frozenset({"content", "role"})
 
 
 class ChunkParser:
@@ -361,9 +314,6 @@ class ChunkParser:
 
     def parse(self, data: object) -> Chunk | None:
         """One chunk object to a :class:`Chunk` (``None`` for a chunk that carries nothing)."""
-        fast = self._text_delta(data)
-        if fast is not None:
-            return fast
         if not isinstance(data, Mapping):
             raise ResponseFormatError("a stream chunk is not a JSON object", backend=self.backend)
         _error_in_body(data, self.backend)
@@ -435,32 +385,6 @@ class ChunkParser:
             model=model if isinstance(model, str) else None,
             created=_int_or_none(data.get("created")),
             text_signature=text_signature,
-        )
-
-    def _text_delta(self, data: object) -> Chunk | None:
-        """The most common chunk, a plain text delta of choice 0, read without the general
-        path's checks (same result); ``None`` for anything else."""
-        if type(data) is not dict or data.get("usage") is not None or "error" in data:
-            return None
-        choices = data.get("choices")
-        if type(choices) is not list or len(choices) != 1:
-            return None
-        choice = choices[0]
-        if type(choice) is not dict or choice.get("finish_reason") is not None:
-            return None
-        delta = choice.get("delta")
-        if type(delta) is not dict or choice.get("index", 0) not in (0, None):
-            return None
-        content = delta.get("content")
-        if type(content) is not str or not content or not _PLAIN_DELTA.issuperset(delta):
-            return None
-        self.answered = True
-        response_id, model, created = data.get("id"), data.get("model"), data.get("created")
-        return text_chunk(
-            content,
-            response_id if type(response_id) is str else None,
-            model if type(model) is str else None,
-            created if type(created) is int else _int_or_none(created),
         )
 
     def finish(self) -> Chunk | None:

@@ -78,8 +78,6 @@ def call_attributes(request: chatport.ChatRequest, backend: str, call_id: str) -
         BACKEND: backend,
         CALL_ID: call_id,
     }
-    if request.is_plain:  # the common call sets no parameter
-        return attributes
     if request.max_tokens is not None:
         attributes[REQUEST_MAX_TOKENS] = request.max_tokens
     if request.temperature is not None:
