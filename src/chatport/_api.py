@@ -5,9 +5,8 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from builtins import map as _map  # this module's own map() is chatport.map
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._client import Client
@@ -34,46 +33,14 @@ _clients: OrderedDict[tuple[object, ...], Client] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _read_environment() -> tuple[object, ...]:
-    """The variables that shape a default client, read the portable way."""
+def _environment_key() -> tuple[object, ...]:
+    """The variables that shape a default client (secrets as their salted hash only)."""
     environ = os.environ
     return (
         *[environ.get(name) for name in _PLAIN_KEYS],
         # secrets enter the key as their (salted, per-process) hash, never as themselves
         *[hash(environ.get(name)) for name in _SECRET_KEYS],
     )
-
-
-#: (the ``os.environ`` it reads, the reader): see :func:`_environment_reader`
-_reader: tuple[object, Callable[[], tuple[object, ...]]] | None = None
-
-
-def _environment_reader() -> Callable[[], tuple[object, ...]]:
-    """A fast reader of the variables that shape a default client, for the current
-    ``os.environ`` (made again by :func:`default_client` when that object changes).
-
-    ``os.environ.get`` raises and catches a ``KeyError`` inside for every unset
-    variable, which made ten lookups the costliest step of ``chatport.complete``.
-    CPython's ``os.environ`` keeps the encoded variables in a plain dict (``_data``,
-    updated by every write through ``os.environ``), so the reader looks them up there;
-    where that dict is not found (another ``os.environ``), it reads the portable way.
-    """
-    global _reader
-    environ = os.environ
-    data = getattr(environ, "_data", None)
-    encode = getattr(environ, "encodekey", None)
-    if isinstance(data, dict) and callable(encode):
-        plain = tuple(encode(name) for name in _PLAIN_KEYS)
-        secret = tuple(encode(name) for name in _SECRET_KEYS)
-        get = data.get
-
-        def read() -> tuple[object, ...]:
-            return (*_map(get, plain), *_map(hash, _map(get, secret)))  # no Python loop
-
-    else:
-        read = _read_environment
-    _reader = (environ, read)
-    return read
 
 
 def default_client(profile: str | None = None) -> Client:
@@ -83,9 +50,7 @@ def default_client(profile: str | None = None) -> Client:
     credential) or to the working directory gives a new client; beyond eight, the oldest
     is closed.
     """
-    reader = _reader
-    read = reader[1] if reader is not None and reader[0] is os.environ else _environment_reader()
-    key = (profile, os.getcwd(), read())
+    key = (profile, os.getcwd(), _environment_key())
     client = _clients.get(key)
     if client is None:
         evicted: list[Client] = []
