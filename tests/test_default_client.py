@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 import chatport
@@ -52,22 +50,17 @@ def test_old_default_clients_are_closed(monkeypatch: pytest.MonkeyPatch, workdir
     assert made[-1].backend("rest") is not None
 
 
-@pytest.mark.parametrize("environ", ["os.environ", "a plain dict"])
 def test_every_variable_that_shapes_the_client_changes_its_key(
-    monkeypatch: pytest.MonkeyPatch, environ: str
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if environ == "a plain dict":  # no CPython internals to read: the portable reader
-        monkeypatch.setattr(os, "environ", dict(os.environ))
     for name in (*_api._PLAIN_KEYS, *_api._SECRET_KEYS):
         monkeypatch.delenv(name, raising=False)
-    read = _api._environment_reader()
-    assert (read is _api._read_environment) == (environ == "a plain dict")
-    unset = read()
-    assert read() == unset
+    unset = _api._environment_key()
+    assert _api._environment_key() == unset
     for name in (*_api._PLAIN_KEYS, *_api._SECRET_KEYS):
         monkeypatch.setenv(name, "dapi-some-value")
-        changed = read()  # the reader made once sees every later change
+        changed = _api._environment_key()
         assert changed != unset, name
         assert "dapi-some-value" not in repr(changed) or name in _api._PLAIN_KEYS
         monkeypatch.delenv(name)
-        assert read() == unset, name
+        assert _api._environment_key() == unset, name
