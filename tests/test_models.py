@@ -85,10 +85,10 @@ def test_models_through_every_backend(module_workspace: LocalWorkspace, backend:
 def test_rest_lists_through_its_pooled_client(module_workspace: LocalWorkspace) -> None:
     with Client(backend="rest", config={}) as client:
         client.models()
-        pooled = client.backend()._client  # type: ignore[attr-defined]
+        pooled = client.backend()._clients.built  # type: ignore[attr-defined]
         assert pooled is not None
         client.models()
-        assert client.backend()._client is pooled  # type: ignore[attr-defined]
+        assert client.backend()._clients.built is pooled  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("backend", ["rest", "mlflow", "databricks-sdk"])
