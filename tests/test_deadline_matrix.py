@@ -16,7 +16,9 @@ import pytest
 
 import chatport
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
+from .backends import BUILT_IN
+
+BACKENDS = BUILT_IN
 TIMEOUT = 2.0
 MODEL = "chat-x"
 

@@ -8,7 +8,9 @@ import chatport
 from chatport import _api
 from chatport.local import LocalWorkspace
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
+from .backends import BUILT_IN
+
+BACKENDS = BUILT_IN
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

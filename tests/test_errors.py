@@ -7,6 +7,8 @@ import pytest
 import chatport
 from chatport import _errors
 
+from .backends import CHAT
+
 TREE = {
     "ChatportError": Exception,
     "ConfigError": chatport.ChatportError,
@@ -91,7 +93,7 @@ def test_config_error_names_file_and_key() -> None:
     assert error.key == "timeout"
 
 
-@pytest.mark.parametrize("backend", ["rest", "openai", "mlflow", "databricks-sdk"])
+@pytest.mark.parametrize("backend", CHAT)
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_timeout_names_the_timeout_the_user_set(
     backend: str, stream: bool, monkeypatch: pytest.MonkeyPatch, sdks_imported: None

@@ -18,7 +18,9 @@ import pytest
 import chatport
 from chatport.local import Fault, LocalWorkspace
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
+from .backends import BUILT_IN
+
+BACKENDS = BUILT_IN
 MODEL = "databricks-gpt-5"
 TIMEOUT = 3.0
 MARGIN = 2.0

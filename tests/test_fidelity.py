@@ -15,8 +15,10 @@ import pytest
 import chatport
 from chatport.local import LocalWorkspace
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
-CHAT_BACKENDS = ["rest", "openai", "mlflow", "databricks-sdk"]
+from .backends import BUILT_IN, CHAT
+
+BACKENDS = BUILT_IN
+CHAT_BACKENDS = CHAT
 METADATA = "/api/2.0/serving-endpoints/"
 
 

@@ -31,7 +31,9 @@ from chatport import (
 )
 from chatport.local import Fault, LocalWorkspace
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
+from .backends import BUILT_IN
+
+BACKENDS = BUILT_IN
 MODEL = "databricks-gpt-5"
 TOKEN = "dapi-first-contact-0123456789abcdef"
 CLIENT_ID, CLIENT_SECRET = "m2m-client", "m2m-secret-0123456789"

@@ -15,8 +15,10 @@ from chatport._hosts import is_loopback, parse_workspace_url
 from chatport._wire.transport import check_host
 from chatport.backends.base import BackendSettings
 
+from .backends import BUILT_IN
+
 CANARY = "dapi-hosts-canary-0123456789abcdef"
-BACKENDS = ("rest", "openai", "responses", "mlflow", "databricks-sdk")
+BACKENDS = BUILT_IN
 
 
 @pytest.mark.parametrize(

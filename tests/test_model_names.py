@@ -8,7 +8,9 @@ import chatport
 from chatport import InvalidRequestError
 from chatport.local import LocalWorkspace
 
-BACKENDS = ("rest", "openai", "responses", "mlflow", "databricks-sdk")
+from .backends import BUILT_IN
+
+BACKENDS = BUILT_IN
 HOSTILE = (
     "../../api/2.0/secrets/scopes/list",
     "../../api/2.0/secrets/scopes/list?",

@@ -21,7 +21,9 @@ from chatport import Client, ModelInfo
 from chatport.cli import cli
 from chatport.local import Endpoint, LocalWorkspace
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
+from .backends import BUILT_IN
+
+BACKENDS = BUILT_IN
 #: Default endpoints whose names say their family (true now and with richer metadata).
 FAMILIES = {
     "databricks-claude-sonnet-4-5": "anthropic",

@@ -19,7 +19,9 @@ import chatport
 from chatport import Completion
 from chatport.local import Endpoint, LocalWorkspace
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
+from .backends import BUILT_IN, CHAT
+
+BACKENDS = BUILT_IN
 MODES = ["sync", "async", "stream", "astream"]
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
 FIXED = {"fixed_id": "cmpl-parity", "fixed_created": 1_700_000_000}
@@ -230,7 +232,7 @@ def test_chat_backends_read_claude_cache_and_reasoning_counts_alike(
 ) -> None:
     """Claude's top-level ``cache_read_input_tokens`` and its reasoning count, read alike."""
     seen = {}
-    for backend in ("rest", "openai", "mlflow", "databricks-sdk"):
+    for backend in CHAT:
         with chatport.Client(backend=backend, config={}) as client:
             plain = run(client, mode, SCENARIOS["cumulative-usage-claude"]).usage
             thought = run(client, mode, SCENARIOS["reasoning-claude"]).usage

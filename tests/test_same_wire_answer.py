@@ -24,10 +24,11 @@ import pytest
 
 import chatport
 
+from .backends import BUILT_IN, CHAT
 from .raw_server import RawServer, http_answer
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
-CHAT_BACKENDS = ["rest", "openai", "mlflow", "databricks-sdk"]
+BACKENDS = BUILT_IN
+CHAT_BACKENDS = CHAT
 MODEL = "databricks-gpt-5"
 JSON = {"Content-Type": "application/json"}
 

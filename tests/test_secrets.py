@@ -17,8 +17,10 @@ from chatport._config import load_config
 from chatport.cli import cli
 from chatport.local import Fault, LocalWorkspace
 
+from .backends import BUILT_IN
+
 CANARY = "dapi-frames-canary-5f3c2a9e8d7b6a1c"
-BACKENDS = ("rest", "openai", "responses", "mlflow", "databricks-sdk")
+BACKENDS = BUILT_IN
 MODEL = "databricks-claude-sonnet-4-5"
 
 

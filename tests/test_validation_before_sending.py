@@ -19,7 +19,9 @@ import chatport
 from chatport import InvalidRequestError, Message, TextPart, ToolCall
 from chatport.local import LocalWorkspace
 
-BACKENDS = ["rest", "openai", "responses", "mlflow", "databricks-sdk"]
+from .backends import BUILT_IN
+
+BACKENDS = BUILT_IN
 MODEL = "databricks-gpt-5"
 DEEP = 5_000
 LONE = "caf\udce9"  # the tail of "café" decoded with errors="surrogateescape"

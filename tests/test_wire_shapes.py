@@ -17,7 +17,9 @@ import pytest
 import chatport
 from chatport import ResponseFormatError
 
-CHAT_BACKENDS = ("rest", "openai", "mlflow", "databricks-sdk")
+from .backends import CHAT
+
+CHAT_BACKENDS = CHAT
 TOKEN = "dapi-wire-shapes"
 
 
