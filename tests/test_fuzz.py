@@ -133,7 +133,7 @@ def _encodes(value: Any) -> bool:
 def test_the_json_check_agrees_with_the_encoder(value: Any) -> None:
     """What chatport refuses is exactly what cannot be written as UTF-8 JSON (values this
     shallow), keys of other types than strings aside: json.dumps turns those into text."""
-    from chatport._convert import json_problem
+    from chatport._jsonvalue import json_problem
 
     problem = json_problem(value)
     if problem is None:

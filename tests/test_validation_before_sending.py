@@ -251,3 +251,14 @@ def test_a_deep_structured_answer_is_a_response_format_error() -> None:
         with pytest.raises(chatport.ResponseFormatError, match="nested too deeply"):
             nested.parse("[" * depth + "]" * depth)
     assert nested.parse("[[], [[]]]") == [[], [[]]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_plain_string_prompt_with_a_lone_surrogate_is_refused_before_sending(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
+    """The simplest call, a bare string, takes the same check as every other form."""
+    with pytest.raises(InvalidRequestError) as raised:
+        chatport.complete("a\ud800b", backend=backend, model=MODEL)
+    assert raised.value.field == "messages[0].content"
+    assert module_workspace.requests == []

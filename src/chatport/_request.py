@@ -9,15 +9,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._convert import (
-    _encodable,
-    check_json,
-    check_outgoing,
-    coerce_messages,
-    json_path,
-    json_problem,
-)
+from ._convert import check_outgoing, coerce_messages
 from ._errors import InvalidRequestError
+from ._jsonvalue import check_json, encodable, json_path, json_problem
 from ._reasoning import Reasoning, check_reasoning
 from ._structured import OutputSpec, normalize_response_format
 from ._suggest import did_you_mean
@@ -172,7 +166,7 @@ def _normalize(request: ChatRequest) -> None:
     """Accept friendly input forms (lists, a bare stop string, dict messages) in place.
 
     What goes on the wire as JSON is checked first (before it is copied): valid UTF-8,
-    no cycle, not too deep (see :func:`chatport._convert.json_problem`).
+    no cycle, not too deep (see :func:`chatport._jsonvalue.json_problem`).
     """
     setattr_ = object.__setattr__
     if not isinstance(request.messages, tuple) or not all(
@@ -256,11 +250,11 @@ def _check_json_values(request: ChatRequest) -> None:
     ``response_format`` is checked where it is read (:func:`normalize_response_format`).
     """
     stop = request.stop
-    if isinstance(stop, str) and not _encodable(stop):
+    if isinstance(stop, str) and not encodable(stop):
         check_json(stop, "stop")
     elif isinstance(stop, list | tuple):  # of strings, or _validate says so
         for index, text in enumerate(stop):
-            if isinstance(text, str) and not _encodable(text):
+            if isinstance(text, str) and not encodable(text):
                 check_json(text, f"stop[{index}]")
     tools = request.tools
     if isinstance(tools, list | tuple):
@@ -287,7 +281,7 @@ def _check_tool_json(tool: Mapping[str, Any], where: str) -> None:
 def _check_extra_json(extra: Mapping[str, Any]) -> None:
     """Every ``extra`` value must be JSON the wire can carry; the field names its key."""
     for key, value in extra.items():
-        if type(key) is not str or not _encodable(key):
+        if type(key) is not str or not encodable(key):
             problem = json_problem({key: None})
             assert problem is not None
             raise InvalidRequestError(problem[1], field="extra" + json_path(problem[0]))

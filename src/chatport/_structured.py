@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._convert import check_json
 from ._errors import InvalidRequestError, ResponseFormatError
+from ._jsonvalue import check_json
 
 __all__ = ["OutputSpec", "normalize_response_format", "schema_errors"]
 

@@ -1,7 +1,9 @@
 """The neutral core types: messages and their parts, requests, completions and chunks.
 
-All of them are frozen dataclasses. Conversion from OpenAI-style dicts lives in
-:mod:`chatport._convert`; these classes only hold and check data.
+All of them are frozen dataclasses that check what they hold, and a :class:`Message`
+and its parts convert to and from their OpenAI dict form. The caller's messages in any
+other form (a string, a list of dicts and messages) become messages in
+:mod:`chatport._convert`.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
-from ._errors import ResponseFormatError
+from ._errors import InvalidRequestError, ResponseFormatError
+from ._jsonvalue import check_json, type_name
 
 __all__ = [
     "FINISH_REASONS",
@@ -29,6 +32,8 @@ __all__ = [
     "ToolCall",
     "Usage",
     "assistant_message",
+    "message_from_dict",
+    "tool_call_from_dict",
 ]
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
@@ -153,15 +158,11 @@ class Message:
             and self.tool_call_id is None
         ):
             return
-        from ._convert import check_message
-
-        check_message(self)
+        _check_message(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
         """Build a message from an OpenAI-style dict, validating it."""
-        from ._convert import message_from_dict
-
         return message_from_dict(data)
 
     @property
@@ -195,6 +196,184 @@ class Message:
         if self.tool_call_id is not None:
             out["tool_call_id"] = self.tool_call_id
         return out
+
+
+# -- what a message may hold, and its OpenAI dict form ----------------------------------
+
+_MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
+
+
+def _check_message(message: Message) -> None:
+    """Check one message's fields; raise :class:`InvalidRequestError` on the first problem."""
+    if not isinstance(message.role, str) or message.role not in ROLES:
+        allowed = ", ".join(sorted(ROLES))
+        raise InvalidRequestError(
+            f"unknown role {message.role!r}; expected one of {allowed}", field="role"
+        )
+    content = message.content
+    if content is None:
+        if not (message.role == "assistant" and message.tool_calls):
+            raise InvalidRequestError(
+                "content may be None only on an assistant message with tool_calls",
+                field="content",
+            )
+    elif isinstance(content, tuple):
+        for index, part in enumerate(content):
+            if not isinstance(part, TextPart | ImagePart | ReasoningPart):
+                raise InvalidRequestError(
+                    f"expected a content part, got {type_name(part)}",
+                    field=f"content[{index}]",
+                )
+            if isinstance(part, ReasoningPart) and message.role != "assistant":
+                raise InvalidRequestError(
+                    "reasoning parts are allowed only on assistant messages",
+                    field=f"content[{index}]",
+                )
+    elif not isinstance(content, str):
+        raise InvalidRequestError(
+            f"content must be a string or a list of parts, not {type_name(content)}",
+            field="content",
+        )
+    if message.name is not None and not isinstance(message.name, str):
+        raise InvalidRequestError(f"must be a string, not {type_name(message.name)}", field="name")
+    if not isinstance(message.tool_calls, tuple) or not all(
+        isinstance(call, ToolCall) for call in message.tool_calls
+    ):
+        raise InvalidRequestError("must be a tuple of ToolCall", field="tool_calls")
+    if message.tool_calls and message.role != "assistant":
+        raise InvalidRequestError(
+            "only assistant messages may carry tool_calls", field="tool_calls"
+        )
+    if message.role == "tool":
+        if not isinstance(message.tool_call_id, str) or not message.tool_call_id:
+            raise InvalidRequestError(
+                "a tool message needs the tool_call_id it answers", field="tool_call_id"
+            )
+    elif message.tool_call_id is not None:
+        raise InvalidRequestError("only tool messages carry a tool_call_id", field="tool_call_id")
+
+
+def _part_from_dict(data: object, where: str) -> Part:
+    if isinstance(data, TextPart | ImagePart | ReasoningPart):
+        return data
+    if isinstance(data, str):
+        return TextPart(data)
+    if not isinstance(data, Mapping):
+        raise InvalidRequestError(
+            f"expected a content part dict, got {type_name(data)}", field=where
+        )
+    kind = data.get("type")
+    if kind == "text":
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise InvalidRequestError("text must be a string", field=f"{where}.text")
+        signature = data.get("thoughtSignature")
+        return TextPart(text, signature if isinstance(signature, str) and signature else None)
+    if kind == "image_url":
+        image = data.get("image_url")
+        if isinstance(image, str):
+            return ImagePart(image)
+        if not isinstance(image, Mapping) or not isinstance(image.get("url"), str):
+            raise InvalidRequestError("needs image_url.url as a string", field=f"{where}.image_url")
+        detail = image.get("detail")
+        return ImagePart(image["url"], detail if isinstance(detail, str) else None)
+    if kind == "reasoning":
+        return _reasoning_from_dict(data, where)
+    raise InvalidRequestError(
+        f"unknown content part type {kind!r}; expected text, image_url or reasoning",
+        field=f"{where}.type",
+    )
+
+
+def _reasoning_from_dict(data: Mapping[str, Any], where: str) -> ReasoningPart:
+    summary = data.get("summary")
+    if isinstance(summary, list):
+        texts: list[str] = []
+        signature: str | None = None
+        for index, item in enumerate(summary):
+            if not isinstance(item, Mapping) or not isinstance(item.get("text"), str):
+                raise InvalidRequestError("needs a text string", field=f"{where}.summary[{index}]")
+            texts.append(item["text"])
+            if isinstance(item.get("signature"), str) and item["signature"]:
+                signature = item["signature"]
+        return ReasoningPart("".join(texts), signature)
+    text = data.get("text")
+    if isinstance(text, str):
+        signature = data.get("signature")
+        return ReasoningPart(text, signature if isinstance(signature, str) else None)
+    raise InvalidRequestError("a reasoning part needs a summary list or text", field=where)
+
+
+def tool_call_from_dict(data: object, where: str = "tool_calls") -> ToolCall:
+    """Build a :class:`ToolCall` from the OpenAI ``tool_calls`` entry shape."""
+    if isinstance(data, ToolCall):
+        return data
+    if not isinstance(data, Mapping):
+        raise InvalidRequestError(f"expected a dict, got {type_name(data)}", field=where)
+    function = data.get("function")
+    if not isinstance(function, Mapping):
+        raise InvalidRequestError("needs a function object", field=f"{where}.function")
+    name = function.get("name")
+    call_id = data.get("id")
+    arguments = function.get("arguments", "{}")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequestError("needs a name", field=f"{where}.function.name")
+    if not isinstance(call_id, str) or not call_id:
+        raise InvalidRequestError("needs an id string", field=f"{where}.id")
+    if isinstance(arguments, Mapping):  # the arguments as a dict: chatport writes the JSON
+        check_json(arguments, f"{where}.function.arguments")
+        arguments = json.dumps(dict(arguments), separators=(",", ":"), ensure_ascii=False)
+    elif not isinstance(arguments, str):
+        raise InvalidRequestError(
+            "must be a JSON string or a dict", field=f"{where}.function.arguments"
+        )
+    return ToolCall(call_id, name, arguments)
+
+
+def message_from_dict(data: Mapping[str, Any]) -> Message:
+    """Build a :class:`Message` from an OpenAI-style dict, validating it."""
+    if type(data) is not dict and not isinstance(data, Mapping):
+        raise InvalidRequestError(f"expected a message dict or Message, got {type_name(data)}")
+    if not _MESSAGE_KEYS.issuperset(data):
+        unknown = sorted(set(data) - _MESSAGE_KEYS)
+        raise InvalidRequestError(
+            f"unknown key {unknown[0]!r}; a message has role, content, name, tool_calls, "
+            "tool_call_id",
+            field=unknown[0],
+        )
+    if "role" not in data:
+        raise InvalidRequestError("missing", field="role")
+    raw_content = data.get("content")
+    content: str | tuple[Part, ...] | None
+    if raw_content is None or isinstance(raw_content, str):
+        content = raw_content
+    elif isinstance(raw_content, list | tuple):
+        content = tuple(
+            _part_from_dict(part, f"content[{index}]") for index, part in enumerate(raw_content)
+        )
+    else:
+        raise InvalidRequestError(
+            f"content must be a string or a list of parts, not {type_name(raw_content)}",
+            field="content",
+        )
+    raw_calls = data.get("tool_calls") or ()
+    if not isinstance(raw_calls, list | tuple):
+        raise InvalidRequestError("must be a list", field="tool_calls")
+    tool_calls = (
+        tuple(
+            tool_call_from_dict(call, f"tool_calls[{index}]")
+            for index, call in enumerate(raw_calls)
+        )
+        if raw_calls
+        else ()
+    )
+    return Message(
+        cast(Any, data["role"]),
+        content,
+        name=data.get("name"),
+        tool_calls=tool_calls,
+        tool_call_id=data.get("tool_call_id"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
