@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ResponseFormatError
-from ..backends.base import BackendSettings
 from .errors import decode_json, httpx_errors, raise_for_status
 from .transport import check_host, workspace_auth
 
 if TYPE_CHECKING:
     import httpx
+
+    from ..backends.base import BackendSettings
 
 __all__ = ["checked_endpoints", "endpoints_from_body", "list_serving_endpoints"]
 

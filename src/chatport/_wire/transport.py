@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Generator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .._errors import ConfigError
 from .._hosts import parse_workspace_url
-from ..backends.base import BackendSettings
+
+if TYPE_CHECKING:
+    from ..backends.base import BackendSettings
 
 __all__ = ["check_host", "check_url", "fetch_endpoint_metadata", "workspace_auth"]
 
