@@ -519,13 +519,16 @@ def batch(
 
     Each input line is {"id": ..., "prompt": "..."} or {"id": ..., "messages": [...]},
     with optional call parameters ("model", "max_tokens", "temperature", ...). Each
-    output line holds the id, text, finish_reason, usage, backend and model, or the
-    error of a failed line. Results are flushed one line at a time: after a crash or a
-    kill, run the same command again and only the missing ids are done. Bad input
-    lines are reported with their line numbers before anything is sent, and so is an
-    OUT that is IN or holds lines that are not results (exit status 2). OUT is locked
-    while a run writes it: a second run on it is refused. Ids keep their JSON type (1
-    and "1" are different ids). The exit status is 1 when any line failed.
+    output line holds the whole answer (id, text, finish_reason, usage, backend, model,
+    and tool_calls, reasoning and every choice when there are any), or the error of a
+    failed line. Results are flushed one line at a time: after a crash or a kill, run
+    the same command again and only the missing ids are done. Bad input lines are
+    reported with their line numbers before anything is sent, and so is an OUT that
+    is IN or holds lines that are not results (exit status 2). OUT is created private
+    (0600) and locked while a run writes it: a second run on it is refused. A file
+    error (a missing folder, a full disk) stops the run with one line and exit status
+    2. Ids keep their JSON type (1 and "1" are different ids). The exit status is 1
+    when any line failed.
 
     \b
     Examples:
@@ -537,15 +540,14 @@ def batch(
     from ._batch_file import (
         BatchFile,
         BatchSummary,
+        build_requests,
         check_output_path,
         pending,
         read_inputs,
-        result_line,
+        write_results,
     )
     from ._client import Client
     from ._config import load_config
-    from ._errors import ChatportError, InvalidRequestError
-    from ._request import ChatRequest
 
     check_output_path(input_path, output)
     lines = read_inputs(input_path)
@@ -563,22 +565,11 @@ def batch(
         client = stack.enter_context(Client(config=config))
         # locked for the whole run (a second run on OUT is refused), then checked: lines
         # that are not results refuse the run before anything is sent
-        writer = BatchFile(output)
-        stack.callback(writer.close)
+        writer = stack.enter_context(BatchFile(output))
         done = writer.resume(retry_failed)
         todo = list(pending(lines, done))
         summary = BatchSummary(skipped=len(lines) - len(todo))
-        requests = []
-        for line in todo:
-            options = dict(line.options)
-            try:
-                requests.append(
-                    ChatRequest.build(
-                        line.messages, model=options.pop("model", None) or default_model, **options
-                    )
-                )
-            except InvalidRequestError as exc:
-                raise click.UsageError(f"{input_path}: line {line.number}: {exc}") from None
+        requests = build_requests(todo, default_model, input_path)
         results = client.map(
             requests,
             backend=backend,
@@ -587,15 +578,8 @@ def batch(
             rate_limit=rate_limit or None,
         )
         try:
-            for result in results:
-                writer.write(result_line(todo[result.index].id, result.completion, result.error))
-                if result.completion is not None:
-                    summary.done += 1
-                    summary.tokens += result.completion.usage.total_tokens or 0
-                elif isinstance(result.error, ChatportError):
-                    summary.failed[type(result.error).__name__] += 1
+            write_results(writer, todo, results, summary)
         except KeyboardInterrupt:
-            results.close()  # type: ignore[attr-defined]
             click.echo(f"chatport: interrupted; {summary.text()}", err=True)
             sys.exit(130)
         if embedded is not None:

@@ -39,6 +39,7 @@ def test_plugin_is_loaded_from_its_entry_point() -> None:
     assert row["package"] == "chatport-jsonl-log"
     assert row["hooks"] == [
         "chatport_after_completion",
+        "chatport_call_end",
         "chatport_on_error",
         "chatport_plugin_settings",
     ]
@@ -50,7 +51,7 @@ def test_files_are_written_off_the_calling_thread(
     writers: list[str] = []
     append = chatport_jsonl_log._Writer._append
 
-    def spy(self: chatport_jsonl_log._Writer, path: Path, lines: list[str]) -> None:
+    def spy(self: chatport_jsonl_log._Writer, path: Path, lines: list[bytes]) -> None:
         writers.append(threading.current_thread().name)
         append(self, path, lines)
 
@@ -162,3 +163,109 @@ def test_plugin_tests_get_the_main_suite_isolation(
     assert home.is_relative_to(tmp_path_factory.getbasetemp())
     assert "DATABRICKS_HOST" not in os.environ
     assert "CHATPORT_CONFIG" not in os.environ
+
+
+def test_text_with_a_lone_surrogate_is_logged_and_so_is_every_later_line(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "calls.jsonl"
+    with _client(log, log_text=True) as client:
+        client.complete("before", model="m")
+        client.complete("broken \ud83d emoji", model="m")  # the fake backend echoes it
+        client.complete("after", model="m")
+    assert chatport_jsonl_log.flush(timeout=30)  # the writer is alive: it returns True
+    records = _lines(log)
+    assert [r["text"] for r in records] == ["before", "broken \ud83d emoji", "after"]
+    assert records[1]["messages"] == [{"role": "user", "content": "broken \ud83d emoji"}]
+    log.read_bytes().decode("utf-8")  # the file is UTF-8 throughout
+
+
+FLUSH_AFTER_A_SURROGATE = """
+import sys
+import chatport, chatport_jsonl_log
+config = {"max_retries": 0, "plugins": {"jsonl-log": {"path": sys.argv[1], "log_text": True}}}
+with chatport.Client(backend="fake", config=config) as client:
+    client.complete("lone \\udc80 surrogate", model="m")
+    client.complete("next", model="m")
+print(chatport_jsonl_log.flush())
+"""
+
+
+def test_flush_without_a_timeout_returns_after_any_text(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "CHATPORT_DISABLE_PLUGINS"}
+    result = subprocess.run(  # its own process: a writer that hangs cannot hang the suite
+        [sys.executable, "-c", FLUSH_AFTER_A_SURROGATE, str(log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]
+    texts = [json.loads(line)["text"] for line in log.read_text().splitlines()]
+    assert texts == ["lone \udc80 surrogate", "next"]
+
+
+FLUSH_WHILE_STUCK = """
+import os, sys
+import chatport, chatport_jsonl_log
+fifo = sys.argv[1]
+os.mkfifo(fifo)  # opening it to write waits for a reader: the writer thread is stuck
+config = {"max_retries": 0, "plugins": {"jsonl-log": {"path": fifo}}}
+with chatport.Client(backend="fake", config=config) as client:
+    client.complete("hello", model="m")
+print(chatport_jsonl_log.flush(timeout=0.5))
+reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader comes: the writer goes on
+print(chatport_jsonl_log.flush(timeout=30))
+print(os.read(reader, 65536).decode().count('"event": "completion"'))
+"""
+
+
+def test_flush_returns_within_its_timeout_while_the_writer_is_stuck(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CHATPORT_DISABLE_PLUGINS"}
+    result = subprocess.run(
+        [sys.executable, "-c", FLUSH_WHILE_STUCK, str(tmp_path / "calls.fifo")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "1"]
+
+
+def test_a_new_log_file_is_private_and_an_existing_one_keeps_its_mode(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # the common umask: a file created without a mode is 0644
+    try:
+        new, shared = tmp_path / "logs" / "new.jsonl", tmp_path / "shared.jsonl"
+        shared.write_text("")
+        shared.chmod(0o644)
+        with _client(new) as client:
+            client.complete("hi", model="m")
+        with _client(shared) as client:
+            client.complete("hi", model="m")
+        assert chatport_jsonl_log.flush(timeout=30)
+    finally:
+        os.umask(previous)
+    assert new.stat().st_mode & 0o777 == 0o600
+    assert shared.stat().st_mode & 0o777 == 0o644
+    assert len(shared.read_text().splitlines()) == 1
+
+
+def test_an_abandoned_stream_is_logged(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    with _client(log, log_text=True) as client:
+        fake = client.backend()
+        assert isinstance(fake, FakeBackend)
+        fake.enqueue(["first ", "second ", "third"])
+        stream = client.stream("x", model="m")
+        assert next(iter(stream)).text == "first "
+        stream.close()  # type: ignore[attr-defined]
+    (record,) = _lines(log)
+    assert record["event"] == "abandoned"
+    assert record["text"] == "first "
+    assert record["error"] is None
+    assert isinstance(record["latency_s"], float)

@@ -50,6 +50,7 @@ def test_listed_as_a_plugin_with_its_hooks() -> None:
     assert row["package"] == "chatport-usage"
     assert row["hooks"] == [
         "chatport_after_completion",
+        "chatport_call_end",
         "chatport_on_error",
         "chatport_plugin_settings",
         "chatport_register_commands",
@@ -212,3 +213,103 @@ def test_uses_chatport_public_api_only() -> None:
         text = source.read_text()
         assert "chatport._" not in text, source
         assert "from chatport import _" not in text, source
+
+
+def test_abandoned_streams_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_workspace: LocalWorkspace
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chatport.toml").write_text('[plugins.jsonl-log]\npath = "calls.jsonl"\n')
+    with chatport.Client(backend="rest") as client:
+        for _ in range(5):  # each stream is left after its first chunk
+            stream = client.stream("one two three four five six", model="databricks-gpt-5")
+            assert next(iter(stream)).text
+            stream.close()  # type: ignore[attr-defined]
+        client.complete("a whole call", model="databricks-gpt-5")
+    assert chatport_jsonl_log.flush(timeout=30)
+    here = _rows(chatport_usage.report())[("rest", "databricks-gpt-5")]
+    assert (here["calls"], here["abandoned"]) == (1, 5)
+    result = CliRunner().invoke(cli, ["usage", "--json"])  # the configured log
+    assert result.exit_code == 0, result.output
+    logged = json.loads(result.stdout)
+    assert logged["rows"] == chatport_usage.report()["rows"]  # the log and this process agree
+    assert logged["total"]["abandoned"] == 5
+    table = CliRunner().invoke(cli, ["usage", "calls.jsonl"]).stdout
+    assert "5 call(s) abandoned before their end" in table
+
+
+def _record(**usage: object) -> str:
+    record = {"event": "completion", "backend": "rest", "model": "databricks-gpt-5"}
+    return json.dumps({**record, "usage": usage})
+
+
+def test_token_counts_that_are_not_whole_numbers_are_skipped_and_named(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    lines = [
+        _record(prompt_tokens=1000, completion_tokens=10),
+        _record(prompt_tokens=int("9" * 400), completion_tokens=1),  # 400 digits
+        _record(prompt_tokens=-5, completion_tokens=1),
+        _record(prompt_tokens=1.5, completion_tokens=1),
+        _record(prompt_tokens=True, completion_tokens=1),
+        _record(prompt_tokens="12", completion_tokens=1),
+        '{"event": "completion", "backend": "rest", "model": "databricks-gpt-5", '
+        '"usage": {"prompt_tokens": 1e400, "completion_tokens": NaN}}',
+    ]
+    log.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["usage", str(log), "--json"])
+    assert result.exit_code == 0, f"{result.output}{result.exception!r}"
+    summary = json.loads(result.stdout)
+    assert summary["skipped_lines"] == 6
+    (row,) = summary["rows"]
+    assert (row["calls"], row["prompt_tokens"], row["completion_tokens"]) == (1, 1000, 10)
+    price = chatport_usage.shipped_prices()["databricks-gpt-5"]
+    assert row["cost_usd"] == pytest.approx(price.cost(prompt=1000, cached=0, completion=10))
+    note = result.stderr
+    assert note.startswith(f"6 line(s) of {log} were skipped (line 2: prompt_tokens is not a ")
+    assert "line 6: prompt_tokens" in note
+    assert note.rstrip().endswith("; and 1 more)")  # five are named, not all
+    table = CliRunner().invoke(cli, ["usage", str(log)])
+    assert table.exit_code == 0, f"{table.output}{table.exception!r}"
+    assert "Traceback" not in table.output
+
+
+def test_a_deeply_nested_log_line_is_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    log.write_text(_record(prompt_tokens=3) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    result = CliRunner().invoke(cli, ["usage", str(log), "--json"])
+    assert result.exit_code == 0, f"{result.output}{result.exception!r}"
+    summary = json.loads(result.stdout)
+    assert summary["skipped_lines"] == 1
+    assert summary["rows"][0]["prompt_tokens"] == 3
+    assert "line 2: nested too deeply" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("model", "shown"),
+    [
+        ("evil\x1b]0;pwned\x07-\u202emodel\x9b", "evil]0;pwned-model"),
+        ("half\ud800char", "halfchar"),
+    ],
+    ids=["escape-sequences", "lone-surrogate"],
+)
+def test_control_characters_in_a_log_are_never_printed(
+    tmp_path: Path, model: str, shown: str
+) -> None:
+    log = tmp_path / "calls\x1b[31m.jsonl"
+    record = {
+        "event": "completion",
+        "backend": "rest",
+        "model": model,
+        "usage": {"prompt_tokens": 2, "completion_tokens": 1},
+    }
+    log.write_text(json.dumps(record) + "\nnot json\n")
+    result = CliRunner().invoke(cli, ["usage", str(log)])
+    assert result.exit_code == 0, f"{result.output}{result.exception!r}"
+    printed = result.stdout + result.stderr
+    for control in ("\x1b", "\x07", "\x9b", "\u202e", "\ud800"):
+        assert control not in printed
+    assert shown in result.stdout
+    assert "calls[31m.jsonl" in result.stdout  # the source, named without its escape
+    assert "line 2: not JSON" in result.stderr
+    as_json = CliRunner().invoke(cli, ["usage", str(log), "--json"])
+    assert json.loads(as_json.stdout)["rows"][0]["model"] == model  # JSON escapes instead

@@ -1,7 +1,8 @@
 """chatport plugin: tokens and cost per backend and model, and ``chatport usage``.
 
 It counts every call this process makes (prompt, completion, reasoning and cached
-tokens, and failed attempts) per backend and model, and prices them from a table that
+tokens, failed attempts, and abandoned calls: a stream closed before its end, a
+cancelled call) per backend and model, and prices them from a table that
 ships with the package (each price with its source and date), overridable in the
 chatport config under ``[plugins.usage.prices]``. :func:`report` gives the totals;
 the ``chatport usage`` command prints them for a chatport-jsonl-log file or for the
@@ -11,7 +12,7 @@ current process.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -27,6 +28,7 @@ __all__ = [
     "Tally",
     "Totals",
     "chatport_after_completion",
+    "chatport_call_end",
     "chatport_on_error",
     "chatport_plugin_settings",
     "chatport_register_commands",
@@ -84,6 +86,19 @@ def chatport_after_completion(
 def chatport_on_error(request: chatport.ChatRequest, backend: str) -> None:
     """Count a failed attempt."""
     _tally.error(backend, request.model)
+
+
+@chatport.hookimpl
+def chatport_call_end(
+    request: chatport.ChatRequest,
+    backend: str,
+    status: Literal["ok", "error", "abandoned"],
+    completion: chatport.Completion | None,
+) -> None:
+    """Count an abandoned call, with the tokens it reported before it was left."""
+    if status == "abandoned":
+        usage = completion.usage.to_dict() if completion is not None else None
+        _tally.abandoned(backend, request.model, usage)
 
 
 @chatport.hookimpl

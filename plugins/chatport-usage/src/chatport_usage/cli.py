@@ -10,8 +10,8 @@ import click
 import chatport
 
 from .prices import load_prices
-from .report import render_table, summarize
-from .tally import Tally, read_log_file
+from .report import printable, render_table, summarize
+from .tally import LogRead, Tally, read_log_file
 
 __all__ = ["usage_command"]
 
@@ -31,7 +31,8 @@ def usage_command(ctx: click.Context, log: Path | None, as_json: bool) -> None:
     LOG is a chatport-jsonl-log file (default: the [plugins.jsonl-log] path of your
     config, if any); without one, the calls this process made. Prices come from the
     table shipped with chatport-usage and [plugins.usage.prices] in your config; a model
-    with no price is shown as unpriced, never as free.
+    with no price is shown as unpriced, never as free. A log line that is not a record,
+    or whose token counts are not whole numbers, is skipped and named on standard error.
     """
     from . import process_tally
 
@@ -44,18 +45,29 @@ def usage_command(ctx: click.Context, log: Path | None, as_json: bool) -> None:
         configured = config.plugin_options("jsonl-log").get("path")
         if isinstance(configured, str) and configured and Path(configured).is_file():
             log = Path(configured)
-    skipped = 0
+    read = LogRead()
     tally: Tally
     if log is not None:
-        tally, skipped = read_log_file(log)
-        source = str(log)
+        read = _read(log)
+        tally, source = read.tally, str(log)
     else:
         tally, source = process_tally(), "this process's calls"
     summary = summarize(tally.rows(), prices, source)
-    summary["skipped_lines"] = skipped
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
-    click.echo(render_table(summary))
-    if skipped:
-        click.echo(f"{skipped} line(s) of {log} were not chatport-jsonl-log records", err=True)
+    summary["skipped_lines"] = len(read.skipped)
+    click.echo(json.dumps(summary, indent=2) if as_json else render_table(summary))
+    if read.skipped:
+        click.echo(_skipped(read, source), err=True)
+
+
+def _read(log: Path) -> LogRead:
+    try:
+        return read_log_file(log)
+    except OSError as exc:
+        raise click.FileError(printable(str(log)), hint=exc.strerror or str(exc)) from None
+
+
+def _skipped(read: LogRead, source: str) -> str:
+    """The note naming the lines skipped (the first five) and why."""
+    shown = "; ".join(f"line {number}: {why}" for number, why in read.skipped[:5])
+    more = f"; and {len(read.skipped) - 5} more" if len(read.skipped) > 5 else ""
+    return printable(f"{len(read.skipped)} line(s) of {source} were skipped ({shown}{more})")

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from .prices import Price
 from .tally import Totals
 
-__all__ = ["render_table", "summarize"]
+__all__ = ["printable", "render_table", "summarize"]
+
+#: What a terminal would act on rather than show: C0 and C1 controls (ESC starts an escape
+#: sequence), DEL, the bidirectional overrides and isolates, and lone surrogates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters, fit to print on a terminal."""
+    return _UNPRINTABLE.sub("", text)
 
 
 def _row(totals: Totals, price: Price | None) -> dict[str, Any]:
@@ -24,6 +34,7 @@ def _row(totals: Totals, price: Price | None) -> dict[str, Any]:
         "calls": totals.calls,
         "errors": totals.errors,
         "unmetered_calls": totals.unmetered,
+        "abandoned": totals.abandoned,
         **tokens,
         "priced": price is not None,
         "cost_usd": cost,
@@ -38,7 +49,7 @@ def summarize(rows: list[Totals], prices: Mapping[str, Price], source: str) -> d
     whose cost is unknown, not zero.
     """
     priced = [_row(totals, prices.get(totals.model)) for totals in rows]
-    keys = ("calls", "errors", "unmetered_calls", *rows[0].tokens) if rows else ()
+    keys = ("calls", "errors", "unmetered_calls", "abandoned", *rows[0].tokens) if rows else ()
     total: dict[str, Any] = {key: sum(row[key] for row in priced) for key in keys}
     total["cost_usd"] = sum(row["cost_usd"] for row in priced if row["priced"])
     total["unpriced_models"] = sorted({row["model"] for row in priced if not row["priced"]})
@@ -50,6 +61,7 @@ _COLUMNS = (
     ("model", "model"),
     ("calls", "calls"),
     ("errors", "errors"),
+    ("abandoned", "abandoned"),
     ("prompt", "prompt_tokens"),
     ("cached", "cached_tokens"),
     ("completion", "completion_tokens"),
@@ -63,14 +75,14 @@ def _cell(row: Mapping[str, Any], key: str) -> str:
     value = row.get(key)
     if key == "cost_usd":
         return "unpriced" if not row.get("priced", True) else f"{value:.6f}"
-    return str(value)
+    return printable(str(value))
 
 
 def render_table(summary: Mapping[str, Any]) -> str:
     """The summary as an aligned text table with a total line."""
     rows = summary["rows"]
     if not rows:
-        return f"no calls recorded ({summary['source']})"
+        return printable(f"no calls recorded ({summary['source']})")
     total = {**summary["total"], "backend": "total", "model": "", "priced": True}
     lines = [[title for title, _ in _COLUMNS]]
     lines += [[_cell(row, key) for _, key in _COLUMNS] for row in [*rows, total]]
@@ -91,4 +103,9 @@ def render_table(summary: Mapping[str, Any]) -> str:
         )
     if summary["total"].get("unmetered_calls"):
         notes.append(f"{summary['total']['unmetered_calls']} call(s) reported no token usage")
-    return "\n".join([*text, "", *notes])
+    if summary["total"].get("abandoned"):
+        notes.append(
+            f"{summary['total']['abandoned']} call(s) abandoned before their end (a stream "
+            "closed early, a cancelled call): tokens they never reported are not counted"
+        )
+    return "\n".join([*text, "", *(printable(note) for note in notes)])

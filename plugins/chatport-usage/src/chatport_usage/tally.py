@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Tally", "Totals", "read_log"]
+__all__ = ["MAX_TOKENS", "LogRead", "Tally", "Totals", "read_log", "read_log_file", "scan_log"]
 
 _FIELDS = (
     "prompt_tokens",
@@ -18,27 +18,47 @@ _FIELDS = (
     "cached_tokens",
 )
 
+#: The largest token count one call may report; a log line holding more is skipped.
+MAX_TOKENS = 10**12
+
+
+def _is_count(value: object) -> bool:
+    """Whether ``value`` is a token count: a whole number from 0 to :data:`MAX_TOKENS`."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS
+
 
 @dataclass(slots=True)
 class Totals:
-    """The sums for one backend and model. A call that reported no usage is ``unmetered``."""
+    """The sums for one backend and model. A call that reported no usage is ``unmetered``;
+    an ``abandoned`` call (a stream closed early, a cancelled call) counts apart."""
 
     backend: str
     model: str
     calls: int = 0
     errors: int = 0
     unmetered: int = 0
+    abandoned: int = 0
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_FIELDS, 0))
 
     def add(self, usage: Mapping[str, object] | None) -> None:
         """Count one successful call with its usage (the ``Usage.to_dict()`` shape)."""
         self.calls += 1
-        counts = _flat(usage or {})
-        if counts["prompt_tokens"] is None and counts["completion_tokens"] is None:
+        if not self._add_tokens(usage):
             self.unmetered += 1
+
+    def add_abandoned(self, usage: Mapping[str, object] | None) -> None:
+        """Count one abandoned call, with the tokens it reported before it was left."""
+        self.abandoned += 1
+        self._add_tokens(usage)
+
+    def _add_tokens(self, usage: Mapping[str, object] | None) -> bool:
+        """Add the valid counts of ``usage``; whether it reported any token usage."""
+        counts = _flat(usage or {})
         for name, value in counts.items():
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            if _is_count(value):
+                assert isinstance(value, int)
                 self.tokens[name] += value
+        return counts["prompt_tokens"] is not None or counts["completion_tokens"] is not None
 
 
 def _flat(usage: Mapping[str, object]) -> dict[str, object]:
@@ -52,6 +72,18 @@ def _flat(usage: Mapping[str, object]) -> dict[str, object]:
         if counts[name] is None and isinstance(details, Mapping):
             counts[name] = details.get(name)
     return counts
+
+
+def _bad_count(usage: object) -> str:
+    """What is wrong with a logged ``usage``'s token counts, or ``""``."""
+    if usage is None:
+        return ""
+    if not isinstance(usage, Mapping):
+        return '"usage" is not an object'
+    for name, value in _flat(usage).items():
+        if value is not None and not _is_count(value):
+            return f"{name} is not a whole number from 0 to {MAX_TOKENS:,}"
+    return ""
 
 
 class Tally:
@@ -78,11 +110,18 @@ class Tally:
         with self._lock:
             self._row(backend, model).errors += 1
 
+    def abandoned(self, backend: str, model: str, usage: Mapping[str, object] | None) -> None:
+        """Count an abandoned call."""
+        with self._lock:
+            self._row(backend, model).add_abandoned(usage)
+
     def rows(self) -> list[Totals]:
         """A snapshot of every row, sorted by backend and model."""
         with self._lock:
             return [
-                Totals(r.backend, r.model, r.calls, r.errors, r.unmetered, dict(r.tokens))
+                Totals(
+                    r.backend, r.model, r.calls, r.errors, r.unmetered, r.abandoned, dict(r.tokens)
+                )
                 for _, r in sorted(self._rows.items())
             ]
 
@@ -92,33 +131,61 @@ class Tally:
             self._rows.clear()
 
 
-def read_log(lines: Iterable[str]) -> tuple[Tally, int]:
-    """Totals from chatport-jsonl-log lines, and how many lines were not records."""
-    tally = Tally()
-    skipped = 0
-    for line in lines:
+@dataclass
+class LogRead:
+    """What a log gave: the totals, and each line skipped with its number and why."""
+
+    tally: Tally = field(default_factory=Tally)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _record(line: str) -> tuple[dict[str, object] | None, str]:
+    """One log line's record, or ``None`` and why it is not one."""
+    try:
+        record = json.loads(line)
+    except RecursionError:
+        return None, "nested too deeply"
+    except ValueError:
+        return None, "not JSON"
+    if not isinstance(record, dict) or record.get("event") not in (
+        "completion",
+        "error",
+        "abandoned",
+    ):
+        return None, "not a chatport-jsonl-log record"
+    return record, _bad_count(record.get("usage"))
+
+
+def scan_log(lines: Iterable[str]) -> LogRead:
+    """Totals from chatport-jsonl-log lines; a line that is not a record, or whose token
+    counts are not whole numbers from 0 to :data:`MAX_TOKENS`, is skipped and listed."""
+    read = LogRead()
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            skipped += 1
-            continue
-        if not isinstance(record, dict):
-            skipped += 1
+        record, problem = _record(line)
+        if record is None or problem:
+            read.skipped.append((number, problem))
             continue
         backend, model = str(record.get("backend", "?")), str(record.get("model", "?"))
         usage = record.get("usage")
-        if record.get("event") == "completion":
-            tally.completion(backend, model, usage if isinstance(usage, dict) else None)
-        elif record.get("event") == "error":
-            tally.error(backend, model)
+        counts = usage if isinstance(usage, dict) else None
+        if record["event"] == "completion":
+            read.tally.completion(backend, model, counts)
+        elif record["event"] == "abandoned":
+            read.tally.abandoned(backend, model, counts)
         else:
-            skipped += 1
-    return tally, skipped
+            read.tally.error(backend, model)
+    return read
 
 
-def read_log_file(path: Path) -> tuple[Tally, int]:
-    """:func:`read_log` on a file."""
+def read_log(lines: Iterable[str]) -> tuple[Tally, int]:
+    """Totals from chatport-jsonl-log lines, and how many lines were skipped."""
+    read = scan_log(lines)
+    return read.tally, len(read.skipped)
+
+
+def read_log_file(path: Path) -> LogRead:
+    """:func:`scan_log` on a file."""
     with path.open(encoding="utf-8", errors="replace") as handle:
-        return read_log(handle)
+        return scan_log(handle)
