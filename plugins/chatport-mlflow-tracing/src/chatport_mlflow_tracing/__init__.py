@@ -143,9 +143,22 @@ def _flush_before_shutdown() -> None:
         register(_flush_at_exit)
 
 
+#: How long the exit waits for the spans to reach MLflow. Its first import (seconds on
+#: a busy machine) happens on the worker thread, so a short script's spans may still be
+#: waiting for it when the interpreter exits.
+_EXIT_WAIT = 60.0
+
+
 def _flush_at_exit() -> None:
-    """Hand every noted span to MLflow; MLflow's own exit handler then exports them."""
-    flush(10.0)
+    """Hand every noted span to MLflow; MLflow's own exit handler then exports them.
+
+    A wait that runs out is said on the plugin's logger, never a silent loss.
+    """
+    if not flush(_EXIT_WAIT):
+        _warn_once(
+            f"chatport-mlflow-tracing: MLflow did not take this process's spans within "
+            f"{_EXIT_WAIT:.0f} s of its exit; their traces are lost"
+        )
 
 
 _warned: set[str] = set()
