@@ -28,7 +28,6 @@ from chatport.backends.kit import (
         ("http://h.example.com", "plain http://"),
         ("http://127.0.0.1.evil.example.com", "plain http://"),  # exact, never by prefix
         ("http://localhost.evil.example.com:8080", "plain http://"),
-        ("https://h.example.com/serving-endpoints/x", "API route"),
         ("ftp://h.example.com", "scheme"),
         ("https://h.example.com?x=1", "query"),
     ],
@@ -38,6 +37,15 @@ def test_check_url_refuses_hostile_urls_naming_the_key(url: str, why: str) -> No
         check_url(url, key="backends.mine.gateway_url")
     assert raised.value.key in ("backends.mine.gateway_url", "allow_insecure_http")
     assert "dapi123" not in str(raised.value)
+
+
+def test_a_workspace_url_has_no_api_path_but_a_gateway_url_keeps_its_path() -> None:
+    with pytest.raises(chatport.ConfigError, match="API route"):
+        check_url("https://h.example.com/serving-endpoints/x")
+    gateway = check_url("http://127.0.0.1:8080/ai-gateway/", key="backends.mine.gateway_url")
+    assert gateway == "http://127.0.0.1:8080/ai-gateway"
+    with pytest.raises(chatport.ConfigError, match="user info"):
+        check_url("https://u:p@g.example.com/ai-gateway", key="backends.mine.gateway_url")
 
 
 def test_check_url_normalizes_and_allows_loopback_http() -> None:

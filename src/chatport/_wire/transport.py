@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from .._errors import ConfigError
 from .._hosts import parse_workspace_url
@@ -36,8 +36,17 @@ def check_host(settings: BackendSettings) -> str:
 
 
 def check_url(url: str, *, allow_insecure_http: bool = False, key: str = "host") -> str:
-    """``url`` (a workspace or gateway URL) normalized, or :class:`ConfigError` naming
-    ``key``: the rules of :func:`check_host` for any URL a credential is sent to."""
+    """``url`` normalized, or :class:`ConfigError` naming ``key``: the rules of
+    :func:`check_host` for any URL a credential is sent to.
+
+    A workspace URL (``key="host"``) has no path of an API route; another URL (a
+    gateway's base URL) keeps its path.
+    """
+    path = ""
+    if key != "host":
+        parts = urlsplit(url if "://" in url else "https://" + url)
+        path = parts.path.rstrip("/")
+        url = urlunsplit(parts._replace(path=""))
     try:
         parsed = parse_workspace_url(url)
     except ConfigError as exc:
@@ -50,7 +59,7 @@ def check_url(url: str, *, allow_insecure_http: bool = False, key: str = "host")
             "https://, or set allow_insecure_http = true",
             key="allow_insecure_http",
         )
-    return parsed.url
+    return parsed.url + quote(path, safe="/%")
 
 
 def workspace_auth(settings: BackendSettings, module: Any = None) -> Any:
