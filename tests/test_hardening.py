@@ -98,7 +98,7 @@ def test_an_unbounded_gather_of_1000_calls_loses_nothing() -> None:
     within ``timeout=20``.
     """
     total = 1000
-    with LocalWorkspace(seed=11, max_logged=total * 2) as ws, ws.activated():
+    with LocalWorkspace(seed=11, max_logged=total * 2, log_bodies=True) as ws, ws.activated():
         ws.set_faults(MODEL, Fault.error(503, probability=0.05, retry_after=0.01))
 
         async def main() -> list[str]:

@@ -705,6 +705,37 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
     metavar="NAME[=MODEL]",
     help="Serve another endpoint (model: echo, reasoning or scripted; default echo). Repeatable.",
 )
+@click.option(
+    "--oauth-client",
+    "oauth_specs",
+    multiple=True,
+    metavar="ID[:SECRET]",
+    help="Accept an OAuth M2M client (secret generated when omitted). Repeatable.",
+)
+@click.option(
+    "--max-body",
+    type=int,
+    default=16 * 1024 * 1024,
+    show_default=True,
+    metavar="BYTES",
+    help="Largest request body accepted (bigger ones get HTTP 413).",
+)
+@click.option(
+    "--header-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close a connection that has not sent its request headers by then.",
+)
+@click.option(
+    "--idle-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Close an idle connection, or answer 408 to a body that stalls, after this long.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every request and server event.")
 @_fail_cleanly
 def serve(
@@ -715,13 +746,19 @@ def serve(
     no_auth: bool,
     extra_endpoints: tuple[str, ...],
     log_path: str | None,
+    oauth_specs: tuple[str, ...],
+    max_body: int,
+    header_timeout: float,
+    idle_timeout: float,
     verbose: bool,
 ) -> None:
     """Run the local Databricks-compatible workspace until Ctrl-C.
 
     It serves the model-serving API (/serving-endpoints/..., /ai-gateway/mlflow/v1/...,
     /api/2.0/serving-endpoints, OAuth) with local models, so the openai, mlflow and
-    databricks-sdk clients, and every chatport backend, work offline against it.
+    databricks-sdk clients, and every chatport backend, work offline against it. OAuth
+    M2M clients exist only when given (--oauth-client, or [oauth_clients] in --config)
+    and are printed at start-up.
     """
     from ._errors import ConfigError
     from .local import Endpoint, LocalWorkspace
@@ -755,8 +792,21 @@ def serve(
     elif token:
         kwargs["token"] = token
     workspace = LocalWorkspace(
-        log_path=log_path, log_level="info" if verbose else "warning", **kwargs
+        log_path=log_path,
+        log_level="info" if verbose else "warning",
+        max_body=max_body,
+        header_timeout=header_timeout,
+        idle_timeout=idle_timeout,
+        **kwargs,
     )
+    for spec in oauth_specs:
+        client_id, _, secret = spec.partition(":")
+        if not client_id.strip():
+            raise ConfigError(
+                f"--oauth-client {spec!r}: the client id is empty (ID[:SECRET])",
+                key="oauth-client",
+            )
+        workspace.add_oauth_client(client_id.strip(), secret or None)
     workspace.bind()
     click.echo(f"chatport local workspace on {workspace.url}")
     click.echo(f"  export DATABRICKS_HOST={workspace.url}")
@@ -765,6 +815,11 @@ def serve(
     else:
         click.echo("  unset DATABRICKS_TOKEN   # no credentials needed (--no-auth)")
     click.echo(f"  endpoints: {', '.join(e.name for e in workspace.endpoints)}")
+    for client_id, secret in workspace.oauth_clients.items():  # pasteable, as the token
+        click.echo(
+            f"  OAuth client: export DATABRICKS_CLIENT_ID={shlex.quote(client_id)}"
+            f" DATABRICKS_CLIENT_SECRET={shlex.quote(secret)}"
+        )
     click.echo("Press Ctrl-C to stop.")
     from contextlib import suppress
 

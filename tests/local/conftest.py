@@ -13,7 +13,7 @@ OAUTH_CLIENT = ("contract-client", "contract-secret")
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace(oauth_clients=dict([OAUTH_CLIENT])) as workspace:
+    with LocalWorkspace(oauth_clients=dict([OAUTH_CLIENT]), log_bodies=True) as workspace:
         yield workspace
 
 

@@ -144,7 +144,7 @@ def test_stream_format(ws: LocalWorkspace) -> None:
 
 def test_request_log_masks_credentials_and_writes_jsonl(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
-    with LocalWorkspace(log_path=log) as ws:
+    with LocalWorkspace(log_path=log, log_bodies=True) as ws:
         post(ws, "databricks-gpt-5", {"messages": [USER]})
         (entry,) = ws.requests
     assert entry.headers["authorization"] == "Bearer ****"
@@ -152,7 +152,24 @@ def test_request_log_masks_credentials_and_writes_jsonl(tmp_path: Path) -> None:
     assert entry.status == 200
     assert ws.token is not None
     assert ws.token not in log.read_text()
-    assert json.loads(log.read_text())["path"] == "/serving-endpoints/databricks-gpt-5/invocations"
+    written = json.loads(log.read_text())
+    assert written["path"] == "/serving-endpoints/databricks-gpt-5/invocations"
+    assert written["body"] == {"messages": [USER]}
+
+
+def test_request_log_keeps_no_body_unless_asked(tmp_path: Path) -> None:
+    log = tmp_path / "requests.jsonl"
+    raw = json.dumps({"messages": [USER]}).encode()
+    with LocalWorkspace(log_path=log) as ws:
+        sent = httpx.post(
+            f"{ws.url}/serving-endpoints/databricks-gpt-5/invocations",
+            content=raw,
+            headers={"Authorization": f"Bearer {ws.token}", "Content-Type": "application/json"},
+        )
+        (entry,) = ws.requests
+    assert (entry.body, entry.status) == (None, 200)
+    assert (entry.size, entry.answer_size) == (len(raw), len(sent.content))
+    assert json.loads(log.read_text())["body"] == {"messages": [USER]}  # the file has it
 
 
 def test_default_endpoints_listed(ws: LocalWorkspace) -> None:

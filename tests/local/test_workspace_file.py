@@ -438,6 +438,10 @@ BAD_ARGUMENTS: dict[str, tuple[dict[str, Any], str]] = {
     "seed": ({"seed": "x"}, "seed: expected a whole number"),
     "log_level": ({"log_level": "loud"}, "log_level: unknown log level 'loud'"),
     "max_logged": ({"max_logged": 0}, "max_logged: expected a whole number >= 1"),
+    "log_bodies": ({"log_bodies": "yes"}, "log_bodies: expected true or false"),
+    "max_body": ({"max_body": 0}, "max_body: expected a whole number >= 1"),
+    "header_timeout": ({"header_timeout": 0}, "header_timeout: expected a number > 0"),
+    "idle_timeout": ({"idle_timeout": float("nan")}, "idle_timeout: expected a number > 0"),
 }
 
 
@@ -468,6 +472,10 @@ def test_valid_arguments_still_work(tmp_path: Path) -> None:
         seed=-3,
         log_level="error",
         max_logged=1,
+        log_bodies=True,
+        max_body=1,
+        header_timeout=0.5,
+        idle_timeout=2,
     ) as ws:
         assert ws.token is None
         assert "extra" in {e.name for e in ws.endpoints}

@@ -50,7 +50,7 @@ def workspace() -> Iterator[LocalWorkspace]:
     ]
     for endpoint in endpoints:
         endpoint.fixed_created = fixed_created
-    with LocalWorkspace(endpoints) as ws:
+    with LocalWorkspace(endpoints, log_bodies=True) as ws:  # the tests read what was sent
         yield ws
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
+import contextlib
 import json
 import secrets
 import time
@@ -31,7 +31,9 @@ from .errors import (
 )
 from .formats import chat_format, responses_format
 from .generate import answer, prompt_tokens
+from .limits import with_body_limits
 from .messages import check_messages_body, check_messages_family, message_events, message_object
+from .payload import parse_json
 from .request_ids import request_id, with_request_ids
 from .responses import check_responses_body, response_events, response_object
 from .rules import (
@@ -56,8 +58,9 @@ def _error_response(error: WireError, request: Request) -> JSONResponse:
 class _EventStream(Response):
     """A ``text/event-stream`` answer that can be slowed down or cut short.
 
-    With ``chunk_delay`` it waits between events while watching for the client to go
-    away, and counts a client that disconnects mid-stream in the workspace state.
+    It stops as soon as the client goes away, without writing the rest, and counts a
+    client that disconnects mid-stream in the workspace state. With ``chunk_delay`` it
+    waits between events.
     """
 
     media_type = "text/event-stream"
@@ -77,19 +80,39 @@ class _EventStream(Response):
         self.chunk_delay = chunk_delay
         self.state = state
 
-    async def _client_left(self, receive: Receive) -> bool:
-        try:
-            message = await asyncio.wait_for(receive(), timeout=self.chunk_delay)
-        except TimeoutError:
-            return False
-        return bool(message["type"] == "http.disconnect")
+    @staticmethod
+    async def _watch(receive: Receive, gone: asyncio.Event) -> None:
+        """Set ``gone`` when the client disconnects (the request body is already read)."""
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    async def _client_left(self, gone: asyncio.Event, delay: float) -> bool:
+        """Whether the client left, waiting up to ``delay`` seconds to see it."""
+        if delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gone.wait(), timeout=delay)
+        else:
+            await asyncio.sleep(0)  # let the loop notice a closed connection
+        return gone.is_set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(receive, gone))
+        try:
+            await self._stream(send, gone)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _stream(self, send: Send, gone: asyncio.Event) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         for index, event in enumerate(self.events):
             if self.drop_after is not None and index >= self.drop_after:
                 return  # response left incomplete: the server closes the connection
-            if index and self.chunk_delay and await self._client_left(receive):
+            delay = self.chunk_delay if index else 0.0
+            if await self._client_left(gone, delay):
                 if self.state is not None:
                     self.state.count_disconnect()
                 return
@@ -142,8 +165,11 @@ class _Faults:
         return None
 
 
-def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """The ASGI application serving ``state``."""
+def build_app(
+    state: WorkspaceState, *, idle_timeout: float = 30.0
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The ASGI application serving ``state``: each request body at most
+    ``state.max_body`` bytes, each piece of it within ``idle_timeout`` seconds."""
 
     def _response_id(endpoint: Endpoint, prefix: str) -> str | None:
         if endpoint.null_id:
@@ -166,19 +192,19 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         if scheme.lower() == "basic":
             try:
                 credential = base64.b64decode(credential).decode().partition(":")[2]
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII text
                 raise status_error(401) from None
         elif scheme.lower() != "bearer":
             raise status_error(401)
         if not state.accepts(credential.strip()):
             raise invalid_token()
 
-    async def read_json(request: Request) -> Any:
-        raw = await request.body()
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise bad_request("Malformed JSON request body.") from None
+    async def read_json(request: Request) -> dict[str, Any]:
+        """The request's JSON object, or a 400 in the Databricks shape."""
+        body = parse_json(await request.body())
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.")
+        return body
 
     def guarded(handler: Handler, *, auth: bool = True) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -242,14 +268,14 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
 
     async def chat_completions(request: Request) -> Response:
         body = await read_json(request)
-        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        if not isinstance(body.get("model"), str):
             raise bad_request("model: a model (endpoint name) is required")
         endpoint = state.endpoint(body["model"], gateway_alias=on_gateway(request))
         return await chat(request, endpoint, body, model_required=True)
 
     async def responses(request: Request, *, open_route: bool) -> Response:
         body = await read_json(request)
-        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        if not isinstance(body.get("model"), str):
             raise bad_request("model: a model (endpoint name) is required")
         endpoint = state.endpoint(body["model"], gateway_alias=on_gateway(request))
         created = _created(request, endpoint)
@@ -293,7 +319,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
 
     async def messages(request: Request) -> Response:
         body = await read_json(request)
-        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        if not isinstance(body.get("model"), str):
             raise anthropic_error("model: Field required")
         endpoint = state.endpoint(body["model"], gateway_alias=on_gateway(request))
         _created(request, endpoint)  # a message has no timestamp: its Date header is one
@@ -342,7 +368,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         if header.lower().startswith("basic "):
             try:
                 decoded = base64.b64decode(header[6:]).decode()
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII text
                 decoded = ""
             client_id, _, client_secret = decoded.partition(":")
         form = {k: v[-1] for k, v in parse_qs((await request.body()).decode("latin-1")).items()}
@@ -402,5 +428,7 @@ def build_app(state: WorkspaceState) -> Callable[[Scope, Receive, Send], Awaitab
         Route("/oidc/v1/token", guarded(token, auth=False), methods=methods_post),
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
-    app = Starlette(routes=routes)
+    app = with_body_limits(
+        Starlette(routes=routes), max_body=state.max_body, idle_timeout=idle_timeout
+    )
     return with_dates(with_request_ids(state.logging_middleware(app)))

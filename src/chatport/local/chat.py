@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .errors import bad_request, extra_inputs, invalid_parameter
+from .errors import WireError, bad_request, extra_inputs, invalid_parameter
 from .formats import chat_format
 from .generate import Answer, split_pieces
+from .payload import parse_json
 from .rules import UsageMode, check_effort
 
 __all__ = [
@@ -59,8 +59,8 @@ _PARAMS = frozenset(
 
 def _coerce(value: str) -> Any:
     try:
-        return json.loads(value)
-    except ValueError:
+        return parse_json(value.encode())
+    except WireError:  # not JSON (or JSON no answer could carry): the string itself
         return value
 
 
@@ -112,7 +112,7 @@ def _check_message(message: Any, index: int, signed_text: bool) -> None:
         if key not in _MESSAGE_KEYS:
             raise extra_inputs(f"{where}.{key}")
     role = message.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise bad_request(f"{where}.role: must be one of system, user, assistant, tool")
     content = message.get("content")
     if content is None:

@@ -13,7 +13,14 @@ from typing import Any
 
 from .errors import bad_request
 
-__all__ = ["TextFormat", "chat_format", "minimal_instance", "render", "responses_format"]
+__all__ = [
+    "MAX_INSTANCE_SIZE",
+    "TextFormat",
+    "chat_format",
+    "minimal_instance",
+    "render",
+    "responses_format",
+]
 
 _TYPES = ("text", "json_object", "json_schema")
 _FORMATS = {
@@ -55,7 +62,8 @@ def chat_format(value: Any) -> TextFormat | None:
     spec = value.get("json_schema")
     if value.get("type") == "json_schema" and not isinstance(spec, dict):
         raise bad_request("response_format.json_schema: required for type json_schema")
-    return _checked(value.get("type"), (spec or {}).get("schema"), "response_format")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return _checked(value.get("type"), schema, "response_format")
 
 
 def responses_format(text: Any) -> TextFormat | None:
@@ -88,6 +96,13 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 
 
 def _number(schema: dict[str, Any], integer: bool) -> int | float:
+    try:
+        return _bounded_number(schema, integer)
+    except OverflowError:  # a bound no float can hold
+        raise bad_request("The output schema has a number bound out of range.") from None
+
+
+def _bounded_number(schema: dict[str, Any], integer: bool) -> int | float:
     low = schema.get("minimum")
     exclusive = schema.get("exclusiveMinimum")
     value: int | float = 0
@@ -101,62 +116,115 @@ def _number(schema: dict[str, Any], integer: bool) -> int | float:
     return int(value) if integer else float(value)
 
 
-def _string(schema: dict[str, Any], text: str) -> str:
-    value = _FORMATS.get(str(schema.get("format")), text)
-    longest = schema.get("maxLength")
-    if isinstance(longest, int):
-        value = value[:longest]
-    shortest = schema.get("minLength")
-    if isinstance(shortest, int) and len(value) < shortest:
-        value = value + "x" * (shortest - len(value))
-    return value
+#: The most values and string characters an instance may have: a schema asking for more
+#: (``minItems: 1000000000``) is refused instead of filling the server's memory.
+MAX_INSTANCE_SIZE = 100_000
 
 
-def minimal_instance(schema: Any, text: str = "", root: Any = None, depth: int = 0) -> Any:
-    """A small JSON value that validates against ``schema`` (strings are ``text``)."""
-    if not isinstance(schema, dict) or depth > 32:
-        return text
-    root = schema if root is None else root
-    schema = _resolve(schema, root)
-    if "const" in schema:
-        return schema["const"]
-    if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf"):
-        if isinstance(schema.get(key), list) and schema[key]:
-            return minimal_instance(schema[key][0], text, root, depth + 1)
-    if isinstance(schema.get("allOf"), list):
-        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        for part in schema["allOf"]:
-            merged.update(_resolve(part, root) if isinstance(part, dict) else {})
-        return minimal_instance(merged, text, root, depth + 1)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind is None:
-        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
-    if kind == "object":
-        properties = schema.get("properties") or {}
-        required = schema.get("required") or []
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _Builder:
+    """Builds one minimal instance, counting what it makes against a budget."""
+
+    def __init__(self, root: dict[str, Any], text: str) -> None:
+        self.root = root
+        self.text = text
+        self.left = MAX_INSTANCE_SIZE
+
+    def spend(self, amount: int) -> None:
+        self.left -= max(amount, 1)
+        if self.left < 0:
+            raise bad_request(
+                f"The output schema asks for an instance larger than {MAX_INSTANCE_SIZE} "
+                "values and characters."
+            )
+
+    def string(self, schema: dict[str, Any]) -> str:
+        value = _FORMATS.get(str(schema.get("format")), self.text)
+        longest = _whole(schema.get("maxLength"))
+        if longest is not None:
+            value = value[: max(longest, 0)]
+        shortest = _whole(schema.get("minLength"))
+        if shortest is not None and len(value) < shortest:
+            self.spend(shortest)
+            value = value + "x" * (shortest - len(value))
+        self.spend(len(value))
+        return value
+
+    def build(self, schema: Any, depth: int = 0) -> Any:
+        self.spend(1)
+        if not isinstance(schema, dict) or depth > 32:
+            return self.text
+        schema = _resolve(schema, self.root)
+        if "const" in schema:
+            return schema["const"]
+        if isinstance(schema.get("enum"), list) and schema["enum"]:
+            return schema["enum"][0]
+        for key in ("anyOf", "oneOf"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                return self.build(schema[key][0], depth + 1)
+        if isinstance(schema.get("allOf"), list):
+            merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                merged.update(_resolve(part, self.root) if isinstance(part, dict) else {})
+            return self.build(merged, depth + 1)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind is None:
+            kind = (
+                "object" if "properties" in schema else "array" if "items" in schema else "string"
+            )
+        if kind == "object":
+            return self.object(schema, depth)
+        if kind == "array":
+            return self.array(schema, depth)
+        if kind in ("integer", "number"):
+            return _number(schema, kind == "integer")
+        if kind == "boolean":
+            return False
+        if kind == "null":
+            return None
+        return self.string(schema)
+
+    def object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
+        properties = schema.get("properties")
+        required = schema.get("required")
+        needed = (
+            {name for name in required if isinstance(name, str)}
+            if isinstance(required, list)
+            else set()
+        )
+        if not isinstance(properties, dict):
+            return {}
         return {  # every property near the top; only required ones deeper (recursive models)
-            name: minimal_instance(sub, text, root, depth + 1)
+            name: self.build(sub, depth + 1)
             for name, sub in properties.items()
-            if depth < 4 or name in required
+            if depth < 4 or name in needed
         }
-    if kind == "array":
-        count = schema.get("minItems") if isinstance(schema.get("minItems"), int) else 0
-        prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
-        items = [minimal_instance(sub, text, root, depth + 1) for sub in prefix[:count]]
+
+    def array(self, schema: dict[str, Any], depth: int) -> list[Any]:
+        count = max(_whole(schema.get("minItems")) or 0, 0)
+        self.spend(count)
+        prefix = schema.get("prefixItems")
+        items = (
+            [self.build(sub, depth + 1) for sub in prefix[:count]]
+            if isinstance(prefix, list)
+            else []
+        )
         while len(items) < count:
-            items.append(minimal_instance(schema.get("items", {}), text, root, depth + 1))
+            items.append(self.build(schema.get("items", {}), depth + 1))
         return items
-    if kind in ("integer", "number"):
-        return _number(schema, kind == "integer")
-    if kind == "boolean":
-        return False
-    if kind == "null":
-        return None
-    return _string(schema, text)
+
+
+def minimal_instance(schema: Any, text: str = "") -> Any:
+    """A small JSON value that validates against ``schema`` (strings are ``text``).
+
+    A schema asking for more than :data:`MAX_INSTANCE_SIZE` values and characters is a
+    400 ``BAD_REQUEST``."""
+    return _Builder(schema if isinstance(schema, dict) else {}, text).build(schema)
 
 
 def render(fmt: TextFormat | None, text: str) -> str:

@@ -57,14 +57,17 @@ def _short_hash(*parts: str) -> str:
 
 
 def _chosen_tool(tools: list[dict[str, Any]], tool_choice: Any) -> str | None:
+    """The tool to call: the one ``tool_choice`` names, else the first offered."""
     if not tools or tool_choice == "none":
         return None
     if isinstance(tool_choice, dict):
-        name = (tool_choice.get("function") or {}).get("name") or tool_choice.get("name")
+        function = tool_choice.get("function")
+        named = function.get("name") if isinstance(function, dict) else None
+        name = named or tool_choice.get("name")
         if isinstance(name, str):
             return name
     function = tools[0].get("function") or tools[0]
-    name = function.get("name")
+    name = function.get("name") if isinstance(function, dict) else None
     return name if isinstance(name, str) else None
 
 

@@ -89,7 +89,7 @@ def _check_block(
     if not isinstance(block, dict):
         raise _invalid(f"{where}: Input should be an object")
     kind = block.get("type")
-    if kind not in _BLOCKS[role]:
+    if not isinstance(kind, str) or kind not in _BLOCKS[role]:
         raise _invalid(f"{where}.type: {kind!r} blocks are not allowed in {role} messages")
     if kind == "text":
         if not isinstance(block.get("text"), str) or not block["text"]:
@@ -111,7 +111,7 @@ def _check_block(
         if not isinstance(block.get("input"), dict):
             raise _invalid(f"{where}.input: Input should be a valid dictionary")
     elif kind == "tool_result":
-        if block.get("tool_use_id") not in tool_ids:
+        if not isinstance(block.get("tool_use_id"), str) or block["tool_use_id"] not in tool_ids:
             raise _invalid(
                 f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: "
                 f"{block.get('tool_use_id')}. Each `tool_result` block must have a "

@@ -115,7 +115,10 @@ def check_responses_body(body: Any) -> tuple[list[dict[str, Any]], dict[str, Any
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise bad_request("max_output_tokens: must be a positive integer")
     tools = []
-    for index, tool in enumerate(body.get("tools") or []):
+    listed = body.get("tools")
+    if listed is not None and not isinstance(listed, list):
+        raise bad_request("tools: must be a list of function tools")
+    for index, tool in enumerate(listed or []):
         if (
             not isinstance(tool, dict)
             or tool.get("type") != "function"

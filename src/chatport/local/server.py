@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,12 +19,33 @@ from .._hosts import is_loopback
 from .checks import dotted, expected, unknown_key
 from .endpoints import ENDPOINT_KEYS, Endpoint, Fault, merge_endpoints
 from .endpoints import default_endpoints as _default_endpoints  # a parameter shadows it
+from .limits import DEFAULT_MAX_BODY
 from .settings import check_argument, load_workspace_file
 from .state import LoggedRequest, WorkspaceState
 
 __all__ = ["LocalWorkspace", "LocalWorkspaceError", "is_loopback", "load_workspace_file"]
 
 _GENERATE = object()
+_MAX_OPEN_FILES = 65536
+
+
+def _raise_open_files_limit() -> None:
+    """Raise the soft limit on open files towards the hard one (at most 65536), as Go
+    servers do at start-up. Nothing happens where the system refuses or has no limit."""
+    if sys.platform == "win32":
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = _MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, _MAX_OPEN_FILES)
+    for wanted in (ceiling, 10240):  # macOS refuses more than OPEN_MAX (10240)
+        if soft == resource.RLIM_INFINITY or soft >= wanted:
+            return
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            continue
+        return
 
 
 class LocalWorkspaceError(ChatportError):
@@ -40,9 +63,15 @@ class LocalWorkspace:
 
     ``endpoints`` are added to the default set (``default_endpoints=False`` serves only
     them). ``token`` is the workspace PAT: generated when omitted, ``None`` turns auth
-    off. ``oauth_clients`` maps OAuth client ids to secrets for M2M; tokens it issues
-    live ``token_lifetime`` seconds (``token_expires_in`` is what clients are told).
-    ``port=0`` picks a free port. ``ws.requests`` keeps the last ``max_logged`` requests.
+    off. ``oauth_clients`` maps OAuth client ids to secrets for M2M (none unless given
+    here or in the ``config`` file); tokens it issues live ``token_lifetime`` seconds
+    (``token_expires_in`` is what clients are told). ``port=0`` picks a free port.
+
+    ``ws.requests`` keeps the last ``max_logged`` requests, without their bodies unless
+    ``log_bodies``. A request body over ``max_body`` bytes is refused (413); a
+    connection that has not sent its request headers within ``header_timeout`` seconds,
+    or a body that stalls for ``idle_timeout`` seconds (408), is closed, as is a
+    connection idle that long between requests.
 
     Every argument and every value of the ``config`` file is checked before anything is
     bound: a bad one raises :class:`~chatport.ConfigError` naming the argument, or the
@@ -65,6 +94,10 @@ class LocalWorkspace:
         seed: int = 0,
         log_level: str = "critical",
         max_logged: int = 10_000,
+        log_bodies: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
+        header_timeout: float = 10.0,
+        idle_timeout: float = 30.0,
     ) -> None:
         endpoints = check_argument("endpoints", endpoints)
         config = check_argument("config", config)
@@ -80,6 +113,10 @@ class LocalWorkspace:
         seed = check_argument("seed", seed)
         log_level = check_argument("log_level", log_level)
         max_logged = check_argument("max_logged", max_logged)
+        log_bodies = check_argument("log_bodies", log_bodies)
+        max_body = check_argument("max_body", max_body)
+        header_timeout = check_argument("header_timeout", header_timeout)
+        idle_timeout = check_argument("idle_timeout", idle_timeout)
         if not is_loopback(host):
             raise LocalWorkspaceError(
                 f"the local workspace binds to loopback addresses only, not {host!r}"
@@ -87,9 +124,8 @@ class LocalWorkspace:
         settings: dict[str, Any] = load_workspace_file(config) if config is not None else {}
         if token is _GENERATE:
             token = settings.get("token", "dapi-local-" + secrets.token_hex(16))
-        if oauth_clients is None:  # token=None (no auth) keeps OAuth off unless configured
-            default_clients = {} if token is None else {"local-client": "local-secret"}
-            oauth_clients = settings.get("oauth_clients", default_clients)
+        if oauth_clients is None:  # none unless configured: no client anyone could guess
+            oauth_clients = settings.get("oauth_clients", {})
         use_defaults = settings.get("default_endpoints", default_endpoints)
         base = _default_endpoints() if use_defaults else []
         merged = merge_endpoints(
@@ -98,6 +134,8 @@ class LocalWorkspace:
         self.host = host
         self.port = port
         self.log_level = log_level
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
         self._state = WorkspaceState(
             merged.values(),
             token=token,
@@ -107,6 +145,8 @@ class LocalWorkspace:
             log_path=log_path,
             seed=seed,
             max_logged=max_logged,
+            log_bodies=log_bodies,
+            max_body=max_body,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -139,15 +179,17 @@ class LocalWorkspace:
         import uvicorn
 
         from .app import build_app
+        from .protocol import protocol_class
 
         logging_options: dict[str, Any] = {} if own_process else {"log_config": None}
         config = uvicorn.Config(
-            build_app(self._state),
+            build_app(self._state, idle_timeout=self.idle_timeout),
             **logging_options,
+            http=protocol_class(self.header_timeout),
             log_level=self.log_level,
             access_log=self.log_level in ("info", "debug", "trace"),  # -v: every request
             lifespan="off",
-            timeout_keep_alive=30,
+            timeout_keep_alive=math.ceil(self.idle_timeout),
             date_header=False,  # the app dates each answer by its endpoint's clock (dates.py)
         )
         return uvicorn.Server(config)
@@ -170,7 +212,12 @@ class LocalWorkspace:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until interrupted (Ctrl-C stops it cleanly)."""
+        """Serve in this thread until interrupted (Ctrl-C stops it cleanly).
+
+        Meant for a process of its own (``chatport serve``): it first raises the process's
+        limit on open files as far as the system allows, so that a few hundred idle
+        connections cannot use up a low default (256 on macOS)."""
+        _raise_open_files_limit()
         sock = self._socket or self.bind()
         self._server = self._make_server(own_process=True)
         try:
@@ -212,6 +259,21 @@ class LocalWorkspace:
     def token(self) -> str | None:
         """The workspace token (PAT), or ``None`` when auth is off."""
         return self._state.token
+
+    @property
+    def oauth_clients(self) -> dict[str, str]:
+        """The OAuth M2M clients it accepts: client id to secret (empty: none)."""
+        return dict(self._state.oauth_clients)
+
+    def add_oauth_client(self, client_id: str, secret: str | None = None) -> str:
+        """Accept (or replace) OAuth M2M client ``client_id``; returns its secret,
+        generated when ``secret`` is ``None``. A bad value raises
+        :class:`~chatport.ConfigError`."""
+        if secret is None:
+            secret = "local-" + secrets.token_urlsafe(24)
+        clients = check_argument("oauth_clients", {client_id: secret})
+        self._state.oauth_clients.update(clients)
+        return secret
 
     def environ(self) -> dict[str, str]:
         """``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` pointing at this workspace."""
@@ -272,12 +334,13 @@ class LocalWorkspace:
 
     @property
     def stream_disconnects(self) -> int:
-        """How many clients closed a stream before its end (seen with ``Fault.slow_stream``)."""
+        """How many clients closed a stream before its end (the stream stops there)."""
         return self._state.stream_disconnects
 
     @property
     def requests(self) -> list[LoggedRequest]:
-        """Every request received so far (credentials masked), oldest first."""
+        """The last ``max_logged`` requests received (credentials masked), oldest first;
+        their ``body`` is ``None`` unless the workspace keeps bodies (``log_bodies``)."""
         return self._state.requests
 
     def clear_requests(self) -> None:

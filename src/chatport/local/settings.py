@@ -57,10 +57,10 @@ def _seed(value: Any, where: str, path: str | None) -> int:
     return value
 
 
-_LIFETIME = checks.number(0, above=True)
+_SECONDS = checks.number(0, above=True)
 _FILE_RULES: dict[str, Rule] = {
     "token": checks.token,
-    "token_lifetime": _LIFETIME,
+    "token_lifetime": _SECONDS,
     "token_expires_in": checks.integer(0),
     "default_endpoints": checks.boolean,
     "oauth_clients": _clients,
@@ -76,13 +76,17 @@ _ARGUMENT_RULES: dict[str, Rule] = {
     "port": checks.integer(0, 65535),
     "token": checks.optional(checks.token),
     "oauth_clients": checks.optional(_clients),
-    "token_lifetime": _LIFETIME,
+    "token_lifetime": _SECONDS,
     "token_expires_in": checks.optional(checks.integer(0)),
     "default_endpoints": checks.boolean,
     "log_path": checks.optional(_file_path),
     "seed": _seed,
     "log_level": checks.choice(LOG_LEVELS, "log level"),
     "max_logged": checks.integer(1),
+    "log_bodies": checks.boolean,
+    "max_body": checks.integer(1),
+    "header_timeout": _SECONDS,
+    "idle_timeout": _SECONDS,
 }
 
 

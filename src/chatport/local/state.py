@@ -6,30 +6,37 @@ import itertools
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from .endpoints import Endpoint, Fault
-from .errors import status_error
+from .errors import WireError, status_error
+from .limits import DEFAULT_MAX_BODY
+from .payload import parse_json
 from .request_ids import request_id
 
-__all__ = ["LoggedRequest", "WorkspaceState"]
+__all__ = ["MASK", "LoggedRequest", "WorkspaceState", "mask_form", "secret_header"]
 
 
 @dataclass
 class LoggedRequest:
-    """One request the local workspace received. Credentials in ``headers`` are masked.
+    """One request the local workspace received. Credentials are masked.
 
-    It is logged as soon as it arrives; ``body`` is filled in once received and
-    ``status`` once the answer starts (``None`` until then, or if it never does).
+    It is logged as soon as it arrives; ``status`` is filled in once the answer starts
+    (``None`` until then, or if it never does), ``size`` (bytes of the request body),
+    ``answer_size`` (bytes of the answer body) and ``duration`` (seconds from arrival to
+    the end of the answer) once it ends. ``body`` is the decoded request body when the
+    workspace keeps bodies (``LocalWorkspace(log_bodies=True)``), else ``None``.
     ``request_id`` is the ``x-request-id`` the answer carries.
     """
 
@@ -40,6 +47,9 @@ class LoggedRequest:
     status: int | None = None
     time: float = field(default_factory=time.time)
     request_id: str = ""
+    size: int = 0
+    answer_size: int = 0
+    duration: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of this entry."""
@@ -50,8 +60,61 @@ class LoggedRequest:
             "status": self.status,
             "request_id": self.request_id,
             "headers": self.headers,
+            "size": self.size,
+            "answer_size": self.answer_size,
+            "duration": self.duration,
             "body": self.body,
         }
+
+
+#: Headers always masked; any other whose name contains a word of
+#: :data:`_SECRET_WORDS` is masked too.
+_SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-databricks-token",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+    }
+)
+_SECRET_WORDS = ("token", "secret", "key", "auth", "password", "cookie", "credential", "session")
+#: Form fields masked in ``application/x-www-form-urlencoded`` bodies (OAuth and the like).
+_SECRET_FIELDS = frozenset(
+    {
+        "client_secret",
+        "client_assertion",
+        "assertion",
+        "password",
+        "refresh_token",
+        "access_token",
+        "id_token",
+        "subject_token",
+        "actor_token",
+        "token",
+        "code",
+        "code_verifier",
+        "api_key",
+    }
+)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+MASK = "****"
+
+
+def secret_header(name: str) -> bool:
+    """Whether the header ``name`` (lower case) may carry a credential."""
+    return name in _SECRET_HEADERS or any(word in name for word in _SECRET_WORDS)
+
+
+def _masked_header(name: str, value: str) -> str:
+    if name.endswith("authorization"):
+        scheme, _, rest = value.strip().partition(" ")
+        if rest and _SCHEME.fullmatch(scheme):
+            return f"{scheme} {MASK}"  # "Bearer ****": the scheme tells what was sent
+    return MASK
 
 
 def _mask_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -59,20 +122,32 @@ def _mask_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     for key, value in raw:
         name = key.decode("latin-1").lower()
         text = value.decode("latin-1")
-        if name in ("authorization", "cookie", "x-databricks-token"):
-            scheme = text.split(" ", 1)[0] if " " in text else ""
-            text = f"{scheme} ****".strip()
-        headers[name] = text
+        headers[name] = _masked_header(name, text) if secret_header(name) else text
     return headers
 
 
-def _decode_body(raw: bytes) -> Any:
+def mask_form(text: str) -> str:
+    """``text`` (``a=1&b=2``) with the value of every credential field masked."""
+    parts = []
+    for part in text.split("&"):
+        name, sep, _value = part.partition("=")
+        if sep and unquote_plus(name).strip().lower() in _SECRET_FIELDS:
+            part = f"{name}={MASK}"
+        parts.append(part)
+    return "&".join(parts)
+
+
+def _decode_body(raw: bytes, content_type: str) -> Any:
+    """What the log shows of a request body: its JSON, else its text with form
+    credentials masked."""
     if not raw:
         return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode("utf-8", "replace")
+    if "application/x-www-form-urlencoded" not in content_type:
+        try:
+            return parse_json(raw)
+        except WireError:
+            pass
+    return mask_form(raw.decode("utf-8", "replace"))
 
 
 class WorkspaceState:
@@ -89,6 +164,8 @@ class WorkspaceState:
         log_path: str | os.PathLike[str] | None,
         seed: int,
         max_logged: int = 10_000,
+        log_bodies: bool = False,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self._lock = threading.Lock()
         self._endpoints = {e.name: e for e in endpoints}
@@ -101,6 +178,8 @@ class WorkspaceState:
         self._issued: dict[str, float] = {}
         self._log: deque[LoggedRequest] = deque(maxlen=max_logged)
         self._log_path = Path(log_path) if log_path else None
+        self.log_bodies = log_bodies
+        self.max_body = max_body
         self._random = random.Random(seed)
         self._ids = itertools.count(1)
         self.public_url: str | None = None
@@ -188,16 +267,28 @@ class WorkspaceState:
         with self._lock:
             self._log.clear()
 
+    def _write(self, entry: LoggedRequest) -> None:
+        """Append ``entry`` to the log file, if there is one."""
+        if self._log_path is not None:
+            line = json.dumps(entry.to_dict(), default=str) + "\n"
+            with self._lock, self._log_path.open("a", encoding="utf-8") as handle:
+                handle.write(line)
+
     def logging_middleware(
         self, app: Callable[[Scope, Receive, Send], Awaitable[None]]
     ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-        """Wrap ``app`` so every HTTP request is recorded with its body and status."""
+        """Wrap ``app`` so every HTTP request is recorded: its metadata always, its body
+        when bodies are kept or written to the log file (at most ``max_body`` bytes of
+        it: a bigger one is refused, and logged without its body)."""
 
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
+            started = time.monotonic()
+            keep = self.log_bodies or self._log_path is not None
             chunks: list[bytes] = []
+            decoded: list[Any] = []  # the body, once whole (when kept)
             entry = LoggedRequest(
                 method=scope["method"],
                 path=scope["path"],
@@ -208,32 +299,36 @@ class WorkspaceState:
             with self._lock:
                 self._log.append(entry)
 
+            def received(chunk: bytes, last: bool) -> None:
+                entry.size += len(chunk)
+                if not keep or entry.size > self.max_body:
+                    chunks.clear()  # refused as too large: logged without its body
+                    return
+                chunks.append(chunk)
+                if last:
+                    content_type = entry.headers.get("content-type", "")
+                    decoded.append(_decode_body(b"".join(chunks), content_type))
+                    chunks.clear()
+                    if self.log_bodies:
+                        entry.body = decoded[0]
+
             async def recording_receive() -> Message:
                 message = await receive()
-                if message["type"] == "http.request":
-                    chunks.append(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        entry.body = _decode_body(b"".join(chunks))
+                if message["type"] == "http.request" and not decoded:
+                    received(message.get("body", b""), not message.get("more_body", False))
                 return message
-
-            written = False
-
-            def write() -> None:
-                nonlocal written
-                if not written and self._log_path is not None:
-                    written = True
-                    with self._lock, self._log_path.open("a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(entry.to_dict(), default=str) + "\n")
 
             async def recording_send(message: Message) -> None:
                 if message["type"] == "http.response.start" and entry.status is None:
                     entry.status = message["status"]
-                    write()
+                elif message["type"] == "http.response.body":
+                    entry.answer_size += len(message.get("body", b""))
                 await send(message)
 
             try:
                 await app(scope, recording_receive, recording_send)
             finally:
-                write()
+                entry.duration = time.monotonic() - started
+                self._write(replace(entry, body=decoded[0] if decoded else None))
 
         return middleware

@@ -43,12 +43,13 @@ def local_workspace(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalWorkspace]
     """A :class:`chatport.local.LocalWorkspace` on a free loopback port for this test.
 
     ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` point at it for the test's duration, so
-    every backend and the openai, mlflow and databricks-sdk clients reach it.
+    every backend and the openai, mlflow and databricks-sdk clients reach it. Its request
+    log keeps bodies (``log_bodies=True``), so a test can check what was sent.
     """
     from ..local import LocalWorkspace
 
     monkeypatch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
-    with LocalWorkspace() as workspace:
+    with LocalWorkspace(log_bodies=True) as workspace:
         for key, value in workspace.environ().items():
             monkeypatch.setenv(key, value)
         yield workspace
@@ -56,7 +57,8 @@ def local_workspace(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalWorkspace]
 
 @pytest.fixture(scope="module")
 def module_workspace_options() -> dict[str, Any]:
-    """Keyword arguments for :func:`module_workspace_server`'s ``LocalWorkspace``.
+    """Keyword arguments for :func:`module_workspace_server`'s ``LocalWorkspace``
+    (``log_bodies`` is ``True`` unless they say otherwise).
 
     Override it in a test module to serve your own endpoints or fix the token::
 
@@ -69,10 +71,11 @@ def module_workspace_options() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def module_workspace_server(module_workspace_options: dict[str, Any]) -> Iterator[LocalWorkspace]:
-    """One :class:`chatport.local.LocalWorkspace` for the whole test module (no environment)."""
+    """One :class:`chatport.local.LocalWorkspace` for the whole test module (no environment);
+    its request log keeps bodies unless ``module_workspace_options`` says otherwise."""
     from ..local import LocalWorkspace
 
-    with LocalWorkspace(**module_workspace_options) as workspace:
+    with LocalWorkspace(**{"log_bodies": True, **module_workspace_options}) as workspace:
         yield workspace
 
 
