@@ -18,10 +18,13 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import chatport
 
+from .backends import BUILT_IN
+from .local.test_server_safety import serving
 from .raw_server import RawServer, http_answer
 
 CANARY = "dapi-canary-0123456789abcdef-CANARY"
@@ -241,3 +244,45 @@ def test_a_token_from_a_callable_is_masked_each_time_it_changes(
         assert "token **** may not query" in str(error)
         for text in _texts_of(error):
             assert not any(token in text for token in rotating), text
+
+
+def test_chatport_serve_logs_no_credential_a_client_sent(
+    monkeypatch: pytest.MonkeyPatch, workdir: Path
+) -> None:
+    """``chatport serve --log``: every backend calls it with the canary as the workspace
+    token and as an OAuth client secret, and with a wrong token; neither the log file nor
+    anything serve prints to standard error holds either."""
+    secret = CANARY + "-oauth"
+    log = workdir / "requests.jsonl"
+    with serving(
+        workdir, "--token", CANARY, "--log", str(log), "--oauth-client", f"app:{secret}"
+    ) as served:
+        monkeypatch.setenv("DATABRICKS_HOST", served.url)
+        for backend in BUILT_IN:
+            monkeypatch.setenv("DATABRICKS_TOKEN", CANARY)
+            with chatport.Client(
+                backend=backend, model="databricks-gpt-5", max_retries=0
+            ) as client:
+                assert client.complete("logged").text == "logged"
+            monkeypatch.setenv("DATABRICKS_TOKEN", CANARY + "-wrong")
+            with (
+                chatport.Client(backend=backend, model="databricks-gpt-5", max_retries=0) as client,
+                pytest.raises(chatport.APIError),
+            ):
+                client.complete("refused")
+        token = httpx.post(
+            f"{served.url}/oidc/v1/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "app",
+                "client_secret": secret,
+                "scope": "all-apis",
+            },
+        )
+        assert token.status_code == 200, token.text
+        stderr = served.stderr()
+    logged = log.read_text()
+    assert logged.count("\n") >= 2 * len(BUILT_IN)  # each call was logged
+    assert "logged" in logged  # with its body, which --log keeps
+    for text, where in ((logged, "the --log file"), (stderr, "serve's standard error")):
+        assert CANARY not in text, f"a credential appears in {where}"
