@@ -170,13 +170,14 @@ def test_text_with_a_lone_surrogate_is_logged_and_so_is_every_later_line(
 ) -> None:
     log = tmp_path / "calls.jsonl"
     with _client(log, log_text=True) as client:
-        client.complete("before", model="m")
-        client.complete("broken \ud83d emoji", model="m")  # the fake backend echoes it
-        client.complete("after", model="m")
+        # a model's answer may hold a lone surrogate (chatport refuses one in a prompt)
+        client.backend().enqueue("before", "broken \ud83d emoji", "after")  # type: ignore[attr-defined]
+        for prompt in ("one", "two", "three"):
+            client.complete(prompt, model="m")
     assert chatport_jsonl_log.flush(timeout=30)  # the writer is alive: it returns True
     records = _lines(log)
     assert [r["text"] for r in records] == ["before", "broken \ud83d emoji", "after"]
-    assert records[1]["messages"] == [{"role": "user", "content": "broken \ud83d emoji"}]
+    assert records[1]["messages"] == [{"role": "user", "content": "two"}]
     log.read_bytes().decode("utf-8")  # the file is UTF-8 throughout
 
 
@@ -185,8 +186,9 @@ import sys
 import chatport, chatport_jsonl_log
 config = {"max_retries": 0, "plugins": {"jsonl-log": {"path": sys.argv[1], "log_text": True}}}
 with chatport.Client(backend="fake", config=config) as client:
-    client.complete("lone \\udc80 surrogate", model="m")
-    client.complete("next", model="m")
+    client.backend().enqueue("lone \\udc80 surrogate", "next")  # answers, not prompts
+    client.complete("first", model="m")
+    client.complete("second", model="m")
 print(chatport_jsonl_log.flush())
 """
 
