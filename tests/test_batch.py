@@ -169,14 +169,22 @@ def test_requests_per_minute_spaces_requests() -> None:
     assert limiter.delay() == 0
 
 
-def test_tokens_per_minute_budget() -> None:
+def test_tokens_per_minute_budget_is_a_window_of_reservations() -> None:
     clock = Clock()
     limiter = RateLimiter(RateLimit(tokens_per_minute=600), clock)
-    assert limiter.delay() == 0
-    limiter.spend(900)  # 300 over budget: 30 s at 10 tokens a second
-    assert limiter.delay() == pytest.approx(30.0)
+    wait, first = limiter.try_acquire(400)  # reserved before it is sent
+    assert wait == 0
+    assert first is not None
+    # 400 + 300 > 600: the next waits until the first leaves the window, a minute on
+    assert limiter.delay(300) == pytest.approx(60.0)
+    first.settle(250)  # it used less than it reserved: the rest is free again
+    assert limiter.delay(300) == 0
     clock.now += 30.0
-    assert limiter.delay() == 0
+    # 250 + 300 + 100 > 600: until the first leaves the window, 30 s on
+    assert limiter.delay(100) == pytest.approx(30.0)
+    clock.now += 30.0
+    assert limiter.delay(100) == 0
+    assert limiter.delay(700) == pytest.approx(60.0)  # more than the budget: a whole window
 
 
 def test_a_pause_holds_every_worker_then_recovers() -> None:

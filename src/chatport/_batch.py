@@ -3,10 +3,17 @@
 :func:`amap` is the engine. It pulls inputs lazily (an iterable or async iterable of any
 size), keeps at most ``concurrency`` calls in flight and a bounded window of finished
 results waiting for an earlier one, and yields a :class:`BatchResult` per input, in
-input order, with failures as values. A shared :class:`RateLimiter` spaces requests and
-tokens per minute, and pauses *every* worker when any call is told to wait
-(``Retry-After`` on a 429), then recovers. The per-call retry policy and deadline stay
-the core's. :func:`map_sync` runs the same engine on a private event-loop thread.
+input order, with failures as values: whatever one input's call raises (the input, a
+plugin, a backend) is that input's error, and only Ctrl-C or a cancellation of the
+consumer stops the batch.
+
+A shared :class:`RateLimiter` admits every *attempt* (retries and fallbacks included,
+through the dispatcher's :data:`~chatport._retry.attempt_gate`): requests are spaced
+evenly, tokens are reserved before an attempt is sent and settled with its real usage,
+and no window of a minute ever holds more than the limits. It pauses *every* worker when
+any call is told to wait (``Retry-After`` on a 429, even one the call itself cannot wait
+for), then recovers. The per-call retry policy and deadline stay the core's.
+:func:`map_sync` runs the same engine on a private event-loop thread.
 """
 
 from __future__ import annotations
@@ -14,19 +21,36 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ChatportError, InvalidRequestError, RateLimitError
+from ._observe import as_chatport_error, is_stop
 from ._request import REQUEST_PARAMS, ChatRequest
-from ._retry import retry_listener
-from ._types import Completion
+from ._retry import attempt_gate, retry_listener
+from ._types import Completion, Usage
 
 if TYPE_CHECKING:
     from ._client import Client
 
-__all__ = ["BatchResult", "RateLimit", "RateLimiter", "amap", "map_sync"]
+__all__ = [
+    "DEFAULT_RESERVED_COMPLETION",
+    "BatchResult",
+    "RateLimit",
+    "RateLimiter",
+    "Reservation",
+    "amap",
+    "map_sync",
+    "reserved_tokens",
+]
+
+#: Completion tokens an attempt reserves when its request sets no ``max_tokens``.
+DEFAULT_RESERVED_COMPLETION = 1024
+_CHARS_PER_TOKEN = 4  # the prompt estimate: four characters a token ...
+_TOKENS_PER_MESSAGE = 4  # ... and a few more for each message's role and framing
+_MINUTE = 60.0  # the window the limits hold in, in seconds
 
 
 @dataclass(frozen=True)
@@ -92,64 +116,191 @@ class RateLimit:
         return limit
 
 
+def reserved_tokens(request: ChatRequest) -> int:
+    """The tokens an attempt of ``request`` reserves before it is sent.
+
+    An estimate of the prompt (its characters, tool calls, tools and response format at
+    four characters a token, plus four tokens a message) and the most it may generate:
+    ``max_tokens`` (:data:`DEFAULT_RESERVED_COMPLETION` when unset) for each of its ``n``
+    choices.
+    """
+    chars = 0
+    for message in request.messages:
+        chars += len(message.text)
+        for call in message.tool_calls:
+            chars += len(call.name) + len(call.arguments)
+    for extra in (request.tools, request.response_format):
+        if extra:
+            chars += len(str(extra))
+    prompt = -(-chars // _CHARS_PER_TOKEN) + _TOKENS_PER_MESSAGE * len(request.messages)
+    most = DEFAULT_RESERVED_COMPLETION if request.max_tokens is None else request.max_tokens
+    return prompt + max(0, most) * max(1, request.n or 1)
+
+
+class Reservation:
+    """One admitted request's share of the token budget, settled with its real usage."""
+
+    __slots__ = ("_limiter", "at", "live", "tokens")
+
+    def __init__(self, limiter: RateLimiter | None, at: float, tokens: float) -> None:
+        self._limiter = limiter
+        self.at = at  # when it was admitted (the limiter's clock)
+        self.tokens = tokens
+        self.live = limiter is not None  # still counted in the limiter's window
+
+    def settle(self, tokens: float) -> None:
+        """Count ``tokens``, the request's real usage, instead of what was reserved."""
+        if self._limiter is not None:
+            self._limiter._settle(self, tokens)
+
+
 class RateLimiter:
-    """Paces the workers of one batch: spacing, a token budget, and shared pauses."""
+    """Paces the requests of one batch so that no window of a minute exceeds its limits.
+
+    * Requests: at most ``requests_per_minute`` in any minute, spaced evenly (one every
+      ``60 / requests_per_minute`` seconds), never in a burst.
+    * Tokens: a request reserves its tokens before it starts (:func:`reserved_tokens`)
+      and is admitted only when the tokens of the requests started in the last minute,
+      reserved or (once settled) used, leave room for it: a sliding window, which starts
+      empty, never full. A reservation above the whole budget is cut to the budget.
+    * Pauses: :meth:`pause` holds every request for a while (a server's ``Retry-After``).
+
+    ``clock`` (seconds, by default ``time.monotonic``) is for tests.
+    """
 
     def __init__(self, limit: RateLimit | None, clock: Callable[[], float] = time.monotonic):
         self.limit = limit or RateLimit()
         self._clock = clock
-        self._next_slot = 0.0
-        self._tokens = self.limit.tokens_per_minute or 0.0
-        self._tokens_at = clock()
-        self._paused_until = 0.0
+        self._next_slot = -math.inf
+        self._paused_until = -math.inf
+        #: the reservations admitted within the last window, oldest first, and their sum
+        self._log: deque[Reservation] = deque()
+        self._used = 0.0
         self._lock = threading.Lock()
         self.pauses = 0
 
     def pause(self, seconds: float) -> None:
-        """Hold every worker for ``seconds`` (a server asked a call to wait)."""
+        """Hold every request for ``seconds`` (a server asked a call to wait)."""
         with self._lock:
             until = self._clock() + max(0.0, seconds)
             if until > self._paused_until:
                 self._paused_until = until
                 self.pauses += 1
 
-    def _refill(self, now: float) -> None:
-        per_minute = self.limit.tokens_per_minute
-        if per_minute is not None:
-            self._tokens = min(per_minute, self._tokens + (now - self._tokens_at) * per_minute / 60)
-            self._tokens_at = now
+    def _expire(self, now: float) -> None:
+        horizon = now - _MINUTE
+        while self._log and self._log[0].at <= horizon:
+            gone = self._log.popleft()
+            gone.live = False
+            self._used -= gone.tokens
 
-    def delay(self) -> float:
-        """Seconds the next request must wait; reserves its request slot when it is 0."""
+    def _token_wait(self, now: float, tokens: float) -> float:
+        """Seconds until the window has room for ``tokens`` (0: it has now)."""
+        budget = self.limit.tokens_per_minute
+        if budget is None:
+            return 0.0
+        excess = self._used + tokens - budget
+        if excess <= 0:
+            return 0.0
+        for reservation in self._log:  # oldest first: each frees its tokens as it leaves
+            excess -= reservation.tokens
+            if excess <= 0:
+                return reservation.at + _MINUTE - now
+        return _MINUTE
+
+    def try_acquire(self, tokens: float = 0) -> tuple[float, Reservation | None]:
+        """Admit a request reserving ``tokens`` now if the limits allow it.
+
+        Returns ``(0, reservation)`` when it may start (its request slot and tokens are
+        taken), else ``(seconds to wait before asking again, None)``.
+        """
         with self._lock:
             now = self._clock()
-            self._refill(now)
-            waits = [self._paused_until - now]
-            if self.limit.tokens_per_minute is not None and self._tokens < 0:
-                waits.append(-self._tokens * 60 / self.limit.tokens_per_minute)
+            self._expire(now)
+            budget = self.limit.tokens_per_minute
+            tokens = 0.0 if budget is None else min(max(0.0, float(tokens)), budget)
             rpm = self.limit.requests_per_minute
-            if rpm is not None:
-                waits.append(self._next_slot - now)
-            wait = max(waits)
+            wait = max(
+                self._paused_until - now,
+                self._token_wait(now, tokens),
+                -math.inf if rpm is None else self._next_slot - now,
+            )
             if wait > 0:
-                return wait
+                return wait, None
             if rpm is not None:
-                self._next_slot = max(self._next_slot, now) + 60 / rpm
-            return 0.0
+                self._next_slot = max(self._next_slot, now) + _MINUTE / rpm
+            if budget is None:
+                return 0.0, Reservation(None, now, 0.0)
+            reservation = Reservation(self, now, tokens)
+            self._log.append(reservation)
+            self._used += tokens
+            return 0.0, reservation
 
-    def spend(self, tokens: int | None) -> None:
-        """Take a finished call's tokens from the per-minute budget."""
-        if tokens and self.limit.tokens_per_minute is not None:
-            with self._lock:
-                self._refill(self._clock())
-                self._tokens -= tokens
+    def delay(self, tokens: float = 0) -> float:
+        """Seconds a request reserving ``tokens`` must wait; 0 means it was admitted."""
+        return self.try_acquire(tokens)[0]
 
-    async def wait(self) -> None:
-        """Wait until a request may start."""
+    async def acquire(self, tokens: float = 0) -> Reservation:
+        """Wait until a request reserving ``tokens`` may start, and admit it."""
         import asyncio
 
-        while (seconds := self.delay()) > 0:
-            await asyncio.sleep(seconds)
+        while True:
+            wait, reservation = self.try_acquire(tokens)
+            if reservation is not None:
+                return reservation
+            await asyncio.sleep(wait)
+
+    def _settle(self, reservation: Reservation, tokens: float) -> None:
+        with self._lock:
+            tokens = max(0.0, float(tokens))
+            if reservation.live:  # a request that left the window no longer counts
+                self._used += tokens - reservation.tokens
+            reservation.tokens = tokens
+
+
+def _used_tokens(usage: Usage) -> int | None:
+    """The tokens an answer used, where the server said."""
+    if usage.total_tokens is not None:
+        return usage.total_tokens
+    if usage.prompt_tokens is not None and usage.completion_tokens is not None:
+        return usage.prompt_tokens + usage.completion_tokens
+    return None
+
+
+class _Ticket:
+    """An admitted attempt's reservation, settled by how the attempt ended."""
+
+    __slots__ = ("_reservation",)
+
+    def __init__(self, reservation: Reservation) -> None:
+        self._reservation = reservation
+
+    def succeeded(self, completion: Completion) -> None:
+        """Answered: count the usage the server reported (the reservation when none)."""
+        used = _used_tokens(completion.usage)
+        if used is not None:
+            self._reservation.settle(used)
+
+    def failed(self, error: BaseException) -> None:
+        """Refused with a 4xx: nothing was generated. Any other failure (a 5xx, a
+        timeout, a dropped connection) may have been, and keeps its reservation."""
+        status = getattr(error, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            self._reservation.settle(0)
+
+
+class _Gate:
+    """A batch's :class:`RateLimiter` as the gate every attempt of its calls passes."""
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    async def admit(self, request: ChatRequest) -> _Ticket:
+        counted = self._limiter.limit.tokens_per_minute is not None
+        tokens = reserved_tokens(request) if counted else 0
+        return _Ticket(await self._limiter.acquire(tokens))
 
 
 def _call_arguments(item: object, params: Mapping[str, Any]) -> tuple[object, dict[str, Any]]:
@@ -268,6 +419,7 @@ async def amap(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidRequestError("must be a positive integer", field="concurrency")
     limiter = RateLimiter(RateLimit.coerce(rate_limit))
+    gate = _Gate(limiter)
     bar = _Progress(progress)
     window = asyncio.Semaphore(concurrency * 4)  # in flight plus waiting to be yielded
     running = asyncio.Semaphore(concurrency)
@@ -283,17 +435,20 @@ async def amap(
 
     async def run(index: int, item: object) -> None:
         async with running:
-            await limiter.wait()
-            messages, kwargs = _call_arguments(item, params)
-            token = retry_listener.set(listener)
+            listening = retry_listener.set(listener)
+            gating = attempt_gate.set(gate)
             try:
+                messages, kwargs = _call_arguments(item, params)
                 completion = await client.acomplete(messages, **kwargs)
                 result = BatchResult(index, item, completion, attempts=completion.attempts)
-                limiter.spend(completion.usage.total_tokens)
-            except ChatportError as error:
+            except BaseException as exc:
+                if is_stop(exc) or isinstance(exc, SystemExit):  # the caller's stop
+                    raise
+                error = as_chatport_error(exc, str(params.get("backend") or client.config.backend))
                 result = BatchResult(index, item, error=error, attempts=error.attempts or 1)
             finally:
-                retry_listener.reset(token)
+                attempt_gate.reset(gating)
+                retry_listener.reset(listening)
         done[index] = result
         ready.set()
 
@@ -307,8 +462,10 @@ async def amap(
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 count += 1
-        except Exception as exc:  # the user's input iterator failed: stop, report it
+        except BaseException as exc:  # the user's input iterator failed: stop, report it
             feeding_error = exc
+            if is_stop(exc) or isinstance(exc, SystemExit):
+                raise
         finally:
             total = count
             ready.set()
@@ -343,14 +500,29 @@ def map_sync(client: Client, inputs: Iterable[Any], **options: Any) -> Iterator[
     """:func:`amap` for blocking code: the engine runs on a private event-loop thread.
 
     Closing the iterator early (``break``, Ctrl-C) cancels the calls still in flight.
+    Whatever ends the engine's loop is handed to the consuming thread, which never
+    waits for a loop that is gone.
     """
     import asyncio
     import queue
 
     # a small hand-over queue: the batch's own window already bounds what is buffered
     results: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=int(options.get("concurrency", 16)))
-    stop = threading.Event()
+    stop = threading.Event()  # the consumer has left
+    ended = threading.Event()  # the batch's end (or its error) was handed over
     loop = asyncio.new_event_loop()
+
+    def finish(kind: str, value: Any) -> None:
+        """Hand the batch's end over once; give up when the consumer has left."""
+        if ended.is_set():
+            return
+        ended.set()
+        while not stop.is_set():
+            try:
+                results.put((kind, value), timeout=0.05)
+                return
+            except queue.Full:
+                continue
 
     async def drive() -> None:
         try:
@@ -364,9 +536,9 @@ def map_sync(client: Client, inputs: Iterable[Any], **options: Any) -> Iterator[
                 if stop.is_set():
                     return
         except BaseException as exc:  # handed to the consuming thread
-            results.put(("error", exc))
+            finish("error", exc)
         else:
-            results.put(("end", None))
+            finish("end", None)
 
     main: asyncio.Task[None] | None = None
 
@@ -376,11 +548,13 @@ def map_sync(client: Client, inputs: Iterable[Any], **options: Any) -> Iterator[
         main = loop.create_task(drive())
         try:
             loop.run_until_complete(main)
-        except BaseException:  # cancelled on close; nothing left to hand over
-            pass
+        except BaseException as exc:  # a task stopped the loop (SystemExit, Ctrl-C)
+            finish("error", exc)
         finally:
+            _cancel_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())  # closes this loop's pools
             loop.close()
+            finish("error", ChatportError("the batch stopped unexpectedly"))  # if nothing was
 
     thread = threading.Thread(target=run_loop, name="chatport-map", daemon=True)
     thread.start()
@@ -401,3 +575,16 @@ def map_sync(client: Client, inputs: Iterable[Any], **options: Any) -> Iterator[
             with contextlib.suppress(RuntimeError):  # the loop may have finished already
                 loop.call_soon_threadsafe(main.cancel)
         thread.join()
+
+
+def _cancel_tasks(loop: Any) -> None:
+    """Cancel and wait for the tasks left on ``loop`` (after something stopped it)."""
+    import asyncio
+    import contextlib
+
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        with contextlib.suppress(BaseException):  # stopping already: nothing to hand over
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))

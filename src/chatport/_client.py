@@ -18,9 +18,15 @@ from ._auth import CodeCredentials, Workspace, resolve_workspace
 from ._config import Config, load_config
 from ._config_check import check_backend_name, check_config, check_options
 from ._dispatch import Attempts, run_async, run_sync, stream_async, stream_sync
-from ._errors import ChatportError, ConfigError, UnsupportedFeatureError
+from ._errors import (
+    APIError,
+    ChatportError,
+    ConfigError,
+    InvalidRequestError,
+    UnsupportedFeatureError,
+)
 from ._models import ModelInfo, model_info
-from ._observe import as_chatport_error
+from ._observe import as_chatport_error, describe_backend, is_stop
 from ._request import ChatRequest
 from ._retry import RetryPolicy
 from ._types import Chunk, Completion
@@ -44,6 +50,42 @@ def _registry() -> Any:
 
         _get_registry = get_registry
     return _get_registry()
+
+
+def _read_messages(messages: object) -> object:
+    """An iterator of messages (a generator) read into a list once, so every fallback
+    entry sees them all; what raises while it is read is an :class:`InvalidRequestError`."""
+    if not isinstance(messages, Iterator) or isinstance(messages, str | Mapping):
+        return messages
+    try:
+        return list(messages)
+    except ChatportError:
+        raise
+    except BaseException as exc:  # the caller's generator failed (Ctrl-C and exit stop)
+        if is_stop(exc) or isinstance(exc, SystemExit):
+            raise
+        raise InvalidRequestError(
+            f"reading the messages raised {type(exc).__name__}: {exc}", field="messages"
+        ) from exc
+
+
+def _build(info: BackendInfo, settings: BackendSettings) -> Backend:
+    """A new instance of ``info``'s backend class.
+
+    A constructor that raises something other than a chatport error is the plugin's
+    failure: an :class:`APIError` naming the backend and its plugin, the cause kept.
+    """
+    try:
+        return info.cls(settings)
+    except ChatportError:
+        raise
+    except BaseException as exc:
+        if is_stop(exc):
+            raise
+        raise APIError(
+            f"{describe_backend(info.name)} could not be built: {type(exc).__name__}: {exc}",
+            backend=info.name,
+        ) from exc
 
 
 _FEATURES: tuple[tuple[str, str, Callable[[ChatRequest], bool]], ...] = (
@@ -154,7 +196,7 @@ class Client:
             with self._lock:
                 instance = self._instances.get(key)
                 if instance is None:
-                    instance = info.cls(self._settings_for(info, options))
+                    instance = _build(info, self._settings_for(info, options))
                     self._instances[key] = instance
         if options is None:
             with self._lock:
@@ -217,9 +259,16 @@ class Client:
         params: dict[str, Any],
     ) -> tuple[Backend, ChatRequest]:
         instance = self.backend(backend, options=options)
-        request = ChatRequest.build(
-            messages, model=model or self.config.model or "", stream=stream, **params
-        )
+        try:
+            request = ChatRequest.build(
+                messages, model=model or self.config.model or "", stream=stream, **params
+            )
+        except ChatportError:
+            raise
+        except Exception as exc:  # the caller's objects raised while being read
+            raise InvalidRequestError(
+                f"the request could not be read: {type(exc).__name__}: {exc}"
+            ) from exc
         if request.is_plain:  # no parameter: no optional feature to check
             return instance, request
         capabilities = type(instance).capabilities
@@ -240,6 +289,8 @@ class Client:
         stream: bool,
         params: dict[str, Any],
     ) -> Attempts:
+        messages = _read_messages(messages)
+
         def prepare(
             name: str | None, entry_model: str | None, entry_options: Mapping[str, Any] | None
         ) -> tuple[Backend, ChatRequest]:

@@ -10,10 +10,19 @@ fallback. Each entry gets its own deadline (``timeout``) and retry budget
 a rate limit, 5xx, timeout or connection failure that is out of retries moves to the
 next entry; anything else is raised at once. A stream is retried only until its first
 chunk has been delivered.
+
+The dispatcher is also the plugin boundary: whatever a backend raises (a
+``BaseException`` included, but for a stop: see :func:`~chatport._observe.is_stop`) is a
+failed attempt with a chatport error, and a backend that returns something other than a
+:class:`Completion` or streams something other than :class:`Chunk` objects fails its
+attempt with an :class:`APIError` naming the backend and its plugin. An async call
+passes the context's :data:`~chatport._retry.attempt_gate` (a batch's rate limiter)
+before every attempt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
@@ -21,14 +30,24 @@ from typing import Any, NamedTuple
 
 from ._config import Config
 from ._errors import (
+    APIError,
     AuthenticationError,
     ChatportError,
     PermissionDeniedError,
     UnsupportedFeatureError,
 )
-from ._observe import CallObserver, as_chatport_error
+from ._observe import CallObserver, as_chatport_error, describe_backend, is_stop
 from ._request import ChatRequest
-from ._retry import Deadline, RetryPolicy, deadline_scope, is_fallback_error, retry_listener
+from ._retry import (
+    AttemptTicket,
+    Deadline,
+    RetryPolicy,
+    attempt_gate,
+    deadline_scope,
+    is_fallback_error,
+    retry_listener,
+    server_wait,
+)
 from ._stream import StreamAssembler
 from ._types import Chunk, Completion
 from .backends.base import Backend
@@ -45,11 +64,14 @@ class Attempt(NamedTuple):
     request: ChatRequest
     deadline: Deadline  # shared by the entry's attempts; one-time setup moves it
     number: int
-    started: float
+    started: float  # restarted by :meth:`Attempts.sending`
 
 
 class Attempts:
-    """Yields attempts; :meth:`failed` says how long to wait, or raises the final error."""
+    """Yields attempts; :meth:`failed` says how long to wait, or raises the final error.
+
+    A call shape passes each attempt to :meth:`sending` right before it calls the backend.
+    """
 
     def __init__(
         self,
@@ -121,12 +143,16 @@ class Attempts:
             self._retries = 0
             while True:
                 self._number += 1
-                self.observer.attempt(request, backend.name, self._number)
                 self._retry = False
                 yield Attempt(backend, request, deadline, self._number, time.perf_counter())
                 if not self._retry:
                     break
             position, entry = self._next_entry(position)
+
+    def sending(self, attempt: Attempt) -> Attempt:
+        """``attempt`` is about to be sent: tell the observers, and start its clock."""
+        self.observer.attempt(attempt.request, attempt.backend.name, attempt.number)
+        return attempt._replace(started=time.perf_counter())
 
     def _refresh_after(self, error: ChatportError, backend: Backend) -> bool:
         """A refused credential that can be refreshed: get a new one and try again, once.
@@ -151,7 +177,7 @@ class Attempts:
         self._refreshed = True
         return True
 
-    def failed(self, attempt: Attempt, exc: Exception) -> float:
+    def failed(self, attempt: Attempt, exc: BaseException) -> float:
         """Record a failure; return seconds to wait before the next attempt, or raise."""
         error = self.observer.failed(attempt.request, exc, attempt.backend.name, attempt.started)
         error.attempts = self._number
@@ -159,10 +185,8 @@ class Attempts:
             self._retry = True
             return 0.0
         wait = self.policy.delay(error, self._retries, attempt.deadline.at)
+        _report_wait(error, wait)
         if wait is not None:
-            listener = retry_listener.get()
-            if listener is not None:
-                listener(error, wait)
             self._retries += 1
             self._retry = True
             return wait
@@ -176,12 +200,16 @@ class Attempts:
         assert self._last is not None
         return self._last
 
-    def checked(self, attempt: Attempt, completion: Completion) -> Completion:
+    def checked(self, attempt: Attempt, completion: object) -> Completion:
         """``completion`` with its structured output validated into ``parsed``.
 
-        Raises :class:`ResponseFormatError` (carrying the raw text) when the request gave
-        a schema and the answer does not match it. A tool-call answer has no output.
+        Raises :class:`APIError` when the backend returned something other than a
+        :class:`Completion`, and :class:`ResponseFormatError` (carrying the raw text) when
+        the request gave a schema and the answer does not match it. A tool-call answer
+        has no output.
         """
+        if not isinstance(completion, Completion):
+            raise _wrong_type(attempt.backend.name, "returned", completion, "Completion")
         output = attempt.request.output
         if output is not None and completion.finish_reason != "tool_calls":
             parsed = output.parse(completion.text, attempt.backend.name)
@@ -202,22 +230,66 @@ class Attempts:
             attempt.request, completion, attempt.backend.name, attempt.started
         )
 
-    def failed_midstream(self, attempt: Attempt, exc: Exception) -> ChatportError:
+    def failed_midstream(self, attempt: Attempt, exc: BaseException) -> ChatportError:
         """A stream broke after its first chunk: no retry, the error goes to the caller."""
         error = self.observer.failed(attempt.request, exc, attempt.backend.name, attempt.started)
         error.attempts = self._number
         return error
 
 
+def _report_wait(error: ChatportError, wait: float | None) -> None:
+    """Tell the context's retry listener how long the server or the policy asks to wait:
+    the wait before a retry, or the server's ``Retry-After`` of a call that gives up."""
+    listener = retry_listener.get()
+    if listener is None:
+        return
+    if wait is None:
+        wait = server_wait(error)
+        if wait is None:
+            return
+    listener(error, wait)
+
+
+def _wrong_type(backend: str, did: str, value: object, expected: str) -> APIError:
+    """The error of a backend that ``did`` (returned, streamed) ``value``, not ``expected``."""
+    what = "None" if value is None else f"a {type(value).__name__}"
+    return APIError(f"{describe_backend(backend)} {did} {what}, not a {expected}", backend=backend)
+
+
+def _chunk(attempt: Attempt, item: object) -> Chunk:
+    """``item`` when it is a :class:`Chunk`; else the backend's stream is broken."""
+    if isinstance(item, Chunk):
+        return item
+    raise _wrong_type(attempt.backend.name, "streamed", item, "Chunk")
+
+
+async def _admitted(attempts: Attempts, attempt: Attempt) -> tuple[Attempt, AttemptTicket | None]:
+    """Pass the context's attempt gate (a batch's rate limiter), then start ``attempt``.
+
+    The time spent at the gate is given back to the attempt's deadline: a batch's pacing
+    is not the call's time.
+    """
+    gate = attempt_gate.get()
+    ticket = None
+    if gate is not None:
+        waiting = time.monotonic()
+        ticket = await gate.admit(attempt.request)
+        attempt.deadline.at += time.monotonic() - waiting
+    return attempts.sending(attempt), ticket
+
+
 def run_sync(attempts: Attempts) -> Completion:
     """A blocking call."""
     with attempts:
         for attempt in attempts:
+            attempt = attempts.sending(attempt)
             try:
                 with deadline_scope(attempt.deadline, attempt.number):
                     completion = attempt.backend.complete(attempt.request)
                 completion = attempts.checked(attempt, completion)
-            except Exception as exc:
+            except BaseException as exc:
+                if is_stop(exc):
+                    raise
                 time.sleep(attempts.failed(attempt, exc))
                 continue
             return attempts.succeeded(attempt, completion)
@@ -230,13 +302,20 @@ async def run_async(attempts: Attempts) -> Completion:
 
     with attempts:
         for attempt in attempts:
+            attempt, ticket = await _admitted(attempts, attempt)
             try:
                 with deadline_scope(attempt.deadline, attempt.number):
                     completion = await attempt.backend.acomplete(attempt.request)
                 completion = attempts.checked(attempt, completion)
-            except Exception as exc:
+            except BaseException as exc:
+                if is_stop(exc):
+                    raise
+                if ticket is not None:
+                    ticket.failed(exc)
                 await asyncio.sleep(attempts.failed(attempt, exc))
                 continue
+            if ticket is not None:
+                ticket.succeeded(completion)
             return attempts.succeeded(attempt, completion)
         raise attempts.exhausted()
 
@@ -245,13 +324,19 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
     """A blocking stream; retried or handed over only before its first chunk."""
     with attempts:
         for attempt in attempts:
+            attempt = attempts.sending(attempt)
             assembler = StreamAssembler()
+            chunks: Iterator[object] | None = None
             try:
                 with deadline_scope(attempt.deadline, attempt.number):
                     # inside the try: a stream() that raises before returning is a failed attempt
                     chunks = iter(attempt.backend.stream(attempt.request))
-                    first = next(chunks, None)
-            except Exception as exc:
+                    item = next(chunks, None)
+                first = None if item is None else _chunk(attempt, item)
+            except BaseException as exc:
+                if is_stop(exc):
+                    raise
+                _close(chunks)
                 time.sleep(attempts.failed(attempt, exc))
                 continue
             attempts.partial = (assembler, attempt.backend.name)
@@ -264,18 +349,20 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
                 if first is not None:
                     keep(first)
                     yield first
-                for chunk in chunks:
+                for item in chunks:
+                    chunk = _chunk(attempt, item)
                     keep(chunk)
                     yield chunk
                 last = attempts.structured_chunk(attempt, assembler)
                 if last is not None:
                     assembler.add(last)
                     yield last
-            except GeneratorExit:
-                _close(chunks)
-                raise
-            except Exception as exc:
+            except BaseException as exc:
+                if is_stop(exc):  # closed early (GeneratorExit) or Ctrl-C
+                    raise
                 raise attempts.failed_midstream(attempt, exc)  # noqa: B904 - already its __cause__
+            finally:
+                _close(chunks)
             attempts.succeeded(attempt, assembler.completion(attempt.backend.name))
             return
         raise attempts.exhausted()
@@ -287,17 +374,26 @@ async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
 
     with attempts:
         for attempt in attempts:
+            attempt, ticket = await _admitted(attempts, attempt)
             assembler = StreamAssembler()
+            chunks: AsyncIterator[object] | None = None
             try:
                 with deadline_scope(attempt.deadline, attempt.number):
                     # inside the try: an astream() that raises before returning is a failed attempt
                     chunks = attempt.backend.astream(attempt.request).__aiter__()
-                    first: Chunk | None = await chunks.__anext__()
+                    item: object = await chunks.__anext__()
+                first: Chunk | None = _chunk(attempt, item)
             except StopAsyncIteration:
                 first = None
-            except Exception as exc:
+            except BaseException as exc:
+                if is_stop(exc):
+                    raise
+                await _aclose(chunks)
+                if ticket is not None:
+                    ticket.failed(exc)
                 await asyncio.sleep(attempts.failed(attempt, exc))
                 continue
+            assert chunks is not None
             attempts.partial = (assembler, attempt.backend.name)
             if first is not None:
                 attempts.observer.first_chunk(
@@ -308,32 +404,39 @@ async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
                 if first is not None:
                     keep(first)
                     yield first
-                async for chunk in chunks:
+                async for item in chunks:
+                    chunk = _chunk(attempt, item)
                     keep(chunk)
                     yield chunk
                 last = attempts.structured_chunk(attempt, assembler)
                 if last is not None:
                     assembler.add(last)
                     yield last
-            except GeneratorExit:
-                await _aclose(chunks)
-                raise
-            except Exception as exc:
+            except BaseException as exc:
+                if is_stop(exc):  # closed early (GeneratorExit), Ctrl-C or cancelled
+                    raise
                 raise attempts.failed_midstream(attempt, exc)  # noqa: B904 - already its __cause__
             finally:
                 await _aclose(chunks)
-            attempts.succeeded(attempt, assembler.completion(attempt.backend.name))
+            completion = assembler.completion(attempt.backend.name)
+            if ticket is not None:
+                ticket.succeeded(completion)
+            attempts.succeeded(attempt, completion)
             return
         raise attempts.exhausted()
 
 
 def _close(chunks: object) -> None:
+    """Close a backend's stream; a stream that fails to close has nothing more to give."""
     close = getattr(chunks, "close", None)
     if close is not None:
-        close()
+        with contextlib.suppress(Exception):  # the stream is over either way
+            close()
 
 
 async def _aclose(chunks: object) -> None:
+    """Close a backend's async stream (see :func:`_close`)."""
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
-        await aclose()
+        with contextlib.suppress(Exception):  # the stream is over either way
+            await aclose()

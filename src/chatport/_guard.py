@@ -5,6 +5,12 @@ so pluggy still calls every implementation in its own order (``tryfirst``/``tryl
 wrappers) while an exception stays inside the plugin that raised it. A report is a
 :class:`ChatportPluginWarning`; when warnings are errors (``-W error``,
 ``filterwarnings = error``) it is logged instead, so a call's answer is never lost.
+
+Whatever a hook raises is contained, ``BaseException`` included: ``SystemExit``, a
+custom ``BaseException`` or a ``CancelledError`` raised in a hook (a hook is a plain
+function: no cancellation of the caller can be delivered inside it) is the plugin's
+failure, not the caller's. Only ``KeyboardInterrupt`` passes: it is the user's Ctrl-C,
+which may land in whatever code is running.
 """
 
 from __future__ import annotations
@@ -65,7 +71,9 @@ def _guard_call(function: Callable[..., Any], plugin: str, hook: str) -> Callabl
     def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the plugin's failure, whatever it raised
             _failure(plugin, hook, exc)
             return None
 
@@ -114,7 +122,9 @@ def _guard_wrapper(
         try:
             teardown = function(*args, **kwargs)
             next(teardown)
-        except Exception as exc:  # raised (or returned) before its yield: skip this wrapper
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # raised (or returned) before its yield: skip this wrapper
             _failure(plugin, hook, exc)
             return (yield)
         try:
@@ -126,7 +136,9 @@ def _guard_wrapper(
             teardown.send(sent)
         except StopIteration as stop:
             return stop.value if new_style else None
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             _failure(plugin, hook, exc)
             return sent if new_style else None
         teardown.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,16 +23,58 @@ if TYPE_CHECKING:
     from ._request import ChatRequest
     from ._types import Completion
 
-__all__ = ["CallObserver", "as_chatport_error"]
+__all__ = ["CallObserver", "as_chatport_error", "describe_backend", "is_stop"]
+
+
+def is_stop(exc: BaseException) -> bool:
+    """Whether ``exc`` stops the caller rather than failing one call.
+
+    A stop is Ctrl-C (``KeyboardInterrupt``), a generator being closed, or a cancellation
+    of the running asyncio task. Anything else a backend, a hook or an input raises,
+    ``SystemExit``, a custom ``BaseException`` or a ``CancelledError`` raised without a
+    cancellation included, is a failure of that call.
+    """
+    if isinstance(exc, KeyboardInterrupt | GeneratorExit):
+        return True
+    asyncio = sys.modules.get("asyncio")  # not imported: no CancelledError can exist
+    if asyncio is None or not isinstance(exc, asyncio.CancelledError):
+        return False
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop in this thread: nothing could cancel it
+        return False
+    return task is not None and task.cancelling() > 0
+
+
+def _plugin_of(backend: str) -> str | None:
+    """The third-party plugin (and its package) that provides ``backend``, or ``None``
+    for a built-in backend or one no longer registered."""
+    try:
+        from ._plugins import DEFAULT_PLUGINS, get_plugin_manager, get_registry
+
+        plugin = get_registry().get(backend).plugin
+        if plugin in DEFAULT_PLUGINS:
+            return None
+        package = get_plugin_manager().packages.get(plugin)
+    except Exception:  # only a better message is lost
+        return None
+    return f"plugin {plugin!r}" + (f" from package {package[0]!r}" if package else "")
+
+
+def describe_backend(backend: str) -> str:
+    """``backend 'x'``, followed by the plugin that provides it when it is not built in."""
+    plugin = _plugin_of(backend)
+    return f"backend {backend!r}" + (f" ({plugin})" if plugin else "")
 
 
 def as_chatport_error(exc: BaseException, backend: str) -> ChatportError:
-    """``exc`` as a chatport error naming ``backend``; never pass a raw exception on."""
+    """``exc`` as a chatport error naming ``backend`` (and its plugin, when it is not
+    built in); never pass a raw exception on."""
     if isinstance(exc, ChatportError):
         error = exc
     else:
         error = APIError(
-            f"backend {backend!r} failed: {type(exc).__name__}: {exc}", backend=backend
+            f"{describe_backend(backend)} failed: {type(exc).__name__}: {exc}", backend=backend
         )
         error.__cause__ = exc
     if isinstance(error, APIError) and error.backend is None:

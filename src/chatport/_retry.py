@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from ._errors import (
     APIConnectionError,
@@ -29,14 +30,22 @@ from ._errors import (
     ServerError,
 )
 
+if TYPE_CHECKING:
+    from ._request import ChatRequest
+    from ._types import Completion
+
 __all__ = [
     "MAX_RETRY_AFTER",
+    "AttemptGate",
+    "AttemptTicket",
     "Deadline",
     "RetryPolicy",
+    "attempt_gate",
     "current_attempt",
     "deadline_scope",
     "remaining",
     "retry_listener",
+    "server_wait",
     "timeout_phrase",
     "uncharged",
 ]
@@ -110,10 +119,49 @@ def uncharged() -> Iterator[None]:
             deadline.at += time.monotonic() - started
 
 
-#: A callback the current context's calls report each retried failure to, with the wait
-#: before the retry. Batches set it to pause all their workers on a ``Retry-After``.
+#: A callback the current context's calls report a failure to with the seconds to wait
+#: before sending again: each retried failure with the wait before its retry, and a
+#: failure the server asked to wait after (``Retry-After``) even when the call gives up
+#: (the wait is longer than its deadline allows, or it is out of retries), with that
+#: wait (at most :data:`MAX_RETRY_AFTER`). Batches set it to pause all their workers.
 retry_listener: contextvars.ContextVar[Callable[[ChatportError, float], None] | None]
 retry_listener = contextvars.ContextVar("chatport_retry_listener", default=None)
+
+
+class AttemptTicket(Protocol):
+    """What an :class:`AttemptGate` admitted: told how the attempt ended."""
+
+    def succeeded(self, completion: Completion) -> None:
+        """The attempt was answered with ``completion``."""
+
+    def failed(self, error: BaseException) -> None:
+        """The attempt failed with ``error`` (as the backend raised it)."""
+
+
+class AttemptGate(Protocol):
+    """Admits each attempt of an async call before it is sent (a batch's rate limiter)."""
+
+    async def admit(self, request: ChatRequest) -> AttemptTicket:
+        """Wait until ``request`` may be sent, and reserve what it will use."""
+        ...
+
+
+#: The gate the current context's async calls pass before every attempt, retries and
+#: fallbacks included. Batches set it to their rate limiter. The time spent waiting at
+#: the gate is not charged to the call's deadline.
+attempt_gate: contextvars.ContextVar[AttemptGate | None]
+attempt_gate = contextvars.ContextVar("chatport_attempt_gate", default=None)
+
+
+def server_wait(error: ChatportError) -> float | None:
+    """The wait a rate-limited server asked for (``Retry-After``), at most
+    :data:`MAX_RETRY_AFTER` seconds; ``None`` when it named none."""
+    retry_after = getattr(error, "retry_after", None)
+    if not isinstance(error, RateLimitError) or not isinstance(retry_after, int | float):
+        return None
+    if isinstance(retry_after, bool) or not retry_after > 0:  # NaN is not > 0
+        return None
+    return min(float(retry_after), MAX_RETRY_AFTER)
 
 
 def current_attempt() -> int:
