@@ -286,3 +286,34 @@ def test_chatport_serve_logs_no_credential_a_client_sent(
     assert "logged" in logged  # with its body, which --log keeps
     for text, where in ((logged, "the --log file"), (stderr, "serve's standard error")):
         assert CANARY not in text, f"a credential appears in {where}"
+
+
+def test_a_plugin_backends_raw_error_keeps_no_credential() -> None:
+    """A third-party backend that lets its HTTP library's error out: chatport wraps it,
+    and the request that error holds no longer carries the token."""
+    from chatport.testing import temporary_plugin
+
+    class Leaky(chatport.Backend):
+        def complete(self, request: chatport.ChatRequest) -> chatport.Completion:
+            sent = httpx.Request(
+                "POST", "https://h.example.com", headers={"Authorization": f"Bearer {CANARY}"}
+            )
+            raise httpx.ConnectError(f"refused, token {CANARY}", request=sent)
+
+    class Plugin:
+        @chatport.hookimpl
+        def chatport_register_backends(self, registry: chatport.BackendRegistry) -> None:
+            registry.add("leaky", Leaky)
+
+    with (
+        temporary_plugin(Plugin()),
+        chatport.Client(
+            backend="leaky", max_retries=0, token=CANARY, host="https://h.example.com"
+        ) as client,
+        pytest.raises(chatport.APIError) as raised,
+    ):
+        client.complete("hi", model="m")
+    cause = raised.value.__cause__
+    assert isinstance(cause, httpx.ConnectError)
+    assert cause.request.headers["Authorization"] == "****"
+    _assert_clean(_texts_of(raised.value), "a plugin backend's error")

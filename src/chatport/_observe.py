@@ -73,6 +73,9 @@ def as_chatport_error(exc: BaseException, backend: str) -> ChatportError:
     if isinstance(exc, ChatportError):
         error = exc
     else:
+        from ._wire.errors import sanitize_exception
+
+        sanitize_exception(exc)  # a plugin's raw error may hold a request and its token
         error = APIError(
             f"{describe_backend(backend)} failed: {type(exc).__name__}: {exc}", backend=backend
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -767,8 +768,7 @@ def serve(
         raise ConfigError(f"--port: expected 0 (a free port) to 65535, got {port}", key="port")
     if log_path is not None:
         try:
-            with open(log_path, "a", encoding="utf-8"):
-                pass
+            os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
         except OSError as exc:
             raise ConfigError(
                 f"--log: cannot write {log_path}: {exc.strerror or exc}", key="log"

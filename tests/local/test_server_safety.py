@@ -254,6 +254,7 @@ def test_serve_log_masks_every_credential_header_and_form_field(tmp_path: Path) 
     leaked = [secret for secret in ALL_SECRETS if secret in text]
     assert leaked == []
     _check_masked([json.loads(line) for line in text.splitlines()])
+    assert log.stat().st_mode & 0o777 == 0o600  # a new log is private: it holds prompts
 
 
 def test_the_request_log_in_code_masks_the_same(tmp_path: Path) -> None:

@@ -271,8 +271,10 @@ class WorkspaceState:
         """Append ``entry`` to the log file, if there is one."""
         if self._log_path is not None:
             line = json.dumps(entry.to_dict(), default=str) + "\n"
-            with self._lock, self._log_path.open("a", encoding="utf-8") as handle:
-                handle.write(line)
+            with self._lock:  # created private (0600): it holds the prompts people sent
+                descriptor = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+                    handle.write(line)
 
     def logging_middleware(
         self, app: Callable[[Scope, Receive, Send], Awaitable[None]]
