@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from chatport.cli import cli
 from chatport.local import Endpoint, Fault, LocalWorkspace
 
 from .raw_server import RawServer, http_answer
+from .test_batch_files import calls, run, subprocess_env
 
 CHATPORT = str(Path(sys.executable).with_name("chatport"))
 MODEL = "output-model"
@@ -94,19 +93,6 @@ def write_inputs(path: Path, count: int) -> list[str]:
 
 def rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, ["batch", *args])
-
-
-def calls(ws: LocalWorkspace) -> int:
-    """The inference calls the workspace received."""
-    return sum(1 for r in ws.requests if r.method == "POST" and r.path.endswith("/invocations"))
-
-
-def subprocess_env(ws: LocalWorkspace) -> dict[str, str]:
-    return {**os.environ, **ws.environ(), "CHATPORT_DISABLE_PLUGINS": "1"}
 
 
 def leftovers(folder: Path) -> list[str]:
