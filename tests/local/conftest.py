@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -26,3 +28,17 @@ def ws(server: LocalWorkspace) -> Iterator[LocalWorkspace]:
     yield server
     for endpoint in server.endpoints:
         endpoint.faults = []
+
+
+@pytest.fixture(autouse=True)
+def _collect_clients() -> Iterator[None]:
+    """Collect each test's unclosed SDK sessions right after it, not during a later test.
+
+    These tests drive the SDKs directly; databricks-sdk and mlflow offer no way to close a
+    client's pooled connections, and a socket collected in the middle of another test
+    would fail that test (warnings are errors).
+    """
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

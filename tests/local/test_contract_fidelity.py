@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -23,18 +20,6 @@ GPT = "databricks-gpt-5"
 CLAUDE = "databricks-claude-sonnet-4-5"
 GEMINI = "databricks-gemini-2-5-pro"
 MESSAGES: Any = [{"role": "user", "content": "one two three"}]
-
-
-@pytest.fixture(autouse=True)
-def _collect_clients() -> Iterator[None]:
-    """Collect each test's unclosed SDK sessions right after it, not during a later test.
-
-    databricks-sdk and mlflow offer no way to close a client's pooled connections.
-    """
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 def client(ws: LocalWorkspace, base: str = "/serving-endpoints") -> openai.OpenAI:

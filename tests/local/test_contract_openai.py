@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import openai
@@ -14,8 +15,23 @@ BASES = ["/serving-endpoints", "/ai-gateway/mlflow/v1"]
 MODEL = "databricks-gpt-5"
 
 
-def client(ws: LocalWorkspace, base: str) -> openai.OpenAI:
-    return openai.OpenAI(api_key=ws.token, base_url=ws.url + base, max_retries=0, timeout=10)
+MakeClient = Callable[[LocalWorkspace, str], openai.OpenAI]
+
+
+@pytest.fixture
+def client() -> Iterator[MakeClient]:
+    """Sync clients, each closed at teardown (an unclosed pool leaks its sockets)."""
+    made: list[openai.OpenAI] = []
+
+    def make(ws: LocalWorkspace, base: str) -> openai.OpenAI:
+        made.append(
+            openai.OpenAI(api_key=ws.token, base_url=ws.url + base, max_retries=0, timeout=10)
+        )
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
 
 
 def aclient(ws: LocalWorkspace, base: str) -> openai.AsyncOpenAI:
@@ -23,7 +39,7 @@ def aclient(ws: LocalWorkspace, base: str) -> openai.AsyncOpenAI:
 
 
 @pytest.mark.parametrize("base", BASES)
-def test_chat_sync(ws: LocalWorkspace, base: str) -> None:
+def test_chat_sync(client: MakeClient, ws: LocalWorkspace, base: str) -> None:
     response = client(ws, base).chat.completions.create(
         model=MODEL,
         messages=[
@@ -62,7 +78,7 @@ def test_chat_async(ws: LocalWorkspace, base: str) -> None:
 
 
 @pytest.mark.parametrize("base", BASES)
-def test_chat_stream_sync_and_async(ws: LocalWorkspace, base: str) -> None:
+def test_chat_stream_sync_and_async(client: MakeClient, ws: LocalWorkspace, base: str) -> None:
     stream = client(ws, base).chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": "one two three"}],
@@ -92,14 +108,14 @@ def test_chat_stream_sync_and_async(ws: LocalWorkspace, base: str) -> None:
     assert all(u is None for u in usages)  # no stream_options: no usage
 
 
-def test_gateway_accepts_system_ai_names(ws: LocalWorkspace) -> None:
+def test_gateway_accepts_system_ai_names(client: MakeClient, ws: LocalWorkspace) -> None:
     response = client(ws, "/ai-gateway/mlflow/v1").chat.completions.create(
         model="system.ai.claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
     )
     assert response.choices[0].message.content == "hi"
 
 
-def test_reasoning_content_is_a_block_list(ws: LocalWorkspace) -> None:
+def test_reasoning_content_is_a_block_list(client: MakeClient, ws: LocalWorkspace) -> None:
     response = client(ws, BASES[0]).chat.completions.create(
         model="databricks-claude-3-7-sonnet",
         messages=[{"role": "user", "content": "why"}],
@@ -113,7 +129,7 @@ def test_reasoning_content_is_a_block_list(ws: LocalWorkspace) -> None:
     assert content[1] == {"type": "text", "text": "why"}
 
 
-def test_tool_call(ws: LocalWorkspace) -> None:
+def test_tool_call(client: MakeClient, ws: LocalWorkspace) -> None:
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     response = client(ws, BASES[0]).chat.completions.create(
         model=MODEL,
@@ -129,7 +145,7 @@ def test_tool_call(ws: LocalWorkspace) -> None:
 
 
 @pytest.mark.parametrize("base", BASES)
-def test_responses_sync_async_stream(ws: LocalWorkspace, base: str) -> None:
+def test_responses_sync_async_stream(client: MakeClient, ws: LocalWorkspace, base: str) -> None:
     sync = client(ws, base)
     response = sync.responses.create(
         model=MODEL, input="respond please", instructions="be brief", max_output_tokens=64
