@@ -9,36 +9,23 @@ chatport's core owns the retry policy.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import (
-    AsyncIterator,
-    Iterator,
     Mapping,
 )
-from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
-from .._request import ChatRequest
-from .._retry import remaining, uncharged
-from .._types import Chunk, Completion
-from ..backends.base import Backend, BackendSettings, Capabilities
+from .._retry import uncharged
 from .clients import ClientHolder
-from .deadline import Clock, ahttp_pieces, http_pieces
-from .errors import decode_json, openai_errors, raise_for_status
-from .sse import EventStream, aread_events, read_events
 from .transport import check_host, workspace_auth
 
 if TYPE_CHECKING:
-    from .._family import ModelProfile
+    from ..backends.base import BackendSettings
 
 __all__ = [
     "ROUTES",
     "OpenAIClients",
-    "OpenAISDKBackend",
     "SDKCall",
     "split_known",
 ]
@@ -150,174 +137,3 @@ class SDKCall:
         if stream:
             body["stream"] = True
         return body
-
-
-class OpenAISDKBackend(Backend):
-    """What the ``openai`` and ``responses`` backends share: clients, calls, streams.
-
-    A subclass names the SDK resource to call (:meth:`_resource`), prepares the call
-    (:meth:`_prepare`), normalizes the raw JSON answer and says which event stream its
-    SSE lines form.
-    """
-
-    capabilities = Capabilities(streaming=True, tools=True, response_format=True, native_async=True)
-    option_types: ClassVar[Mapping[str, type]] = MappingProxyType({"route": str})
-    requires = ("openai",)
-    extra = "openai"
-
-    #: The ``route`` option's values and their base paths.
-    routes: ClassVar[Mapping[str, str]] = MappingProxyType(ROUTES)
-
-    def __init__(self, settings: BackendSettings) -> None:
-        super().__init__(settings)
-        self._clients = OpenAIClients(settings, self.routes)
-
-    def _resource(self, client: Any) -> Any:
-        raise NotImplementedError
-
-    def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
-        raise NotImplementedError
-
-    def _normalize(self, data: Any) -> Completion:
-        raise NotImplementedError
-
-    def _events(self) -> EventStream:
-        raise NotImplementedError
-
-    def _profile_for(self, request: ChatRequest) -> ModelProfile | None:
-        return self.request_profile(request)
-
-    async def _aprofile_for(self, request: ChatRequest) -> ModelProfile | None:
-        return await self.arequest_profile(request)
-
-    def _sdk_arguments(
-        self, request: ChatRequest, body: dict[str, Any], known: frozenset[str]
-    ) -> dict[str, Any]:
-        kwargs, extra = split_known(body, known)
-        kwargs["model"] = request.model
-        kwargs["timeout"] = remaining(self.settings.timeout)
-        if extra:
-            kwargs["extra_body"] = extra
-        return kwargs
-
-    def complete(self, request: ChatRequest) -> Completion:
-        """One call, its body read before the call's deadline; chatport normalizes it."""
-        call = self._prepare(request, self._profile_for(request))
-        client = self._clients.sync()
-        clock = Clock.for_call(self.settings.timeout)
-        with openai_errors(self.name), self._open(client, call, stream=False) as http:
-            body = b"".join(http_pieces(http, clock, self.name))
-        return self._normalize(decode_json(http.status_code, http.headers, body, self.name))
-
-    async def acomplete(self, request: ChatRequest) -> Completion:
-        """One call with ``AsyncOpenAI``, within the call's deadline."""
-        call = self._prepare(request, await self._aprofile_for(request))
-        client = await self._clients.async_()
-        with openai_errors(self.name):
-            async with asyncio.timeout(remaining(self.settings.timeout)):
-                if call.path is None:
-                    raw = await self._resource(client).with_raw_response.create(**call.kwargs)
-                    http = raw.http_response
-                else:
-                    http = await client.post(
-                        call.path,
-                        cast_to=_response_type(),
-                        body=call.body(False),
-                        options={"timeout": call.kwargs["timeout"]},
-                    )
-        status, headers = http.status_code, http.headers
-        raise_for_status(status, headers, lambda: http.content, self.name)
-        return self._normalize(decode_json(status, headers, http.content, self.name))
-
-    @contextmanager
-    def _open(self, client: Any, call: SDKCall, stream: bool) -> Iterator[Any]:
-        """The HTTP response of a call, its body not read yet."""
-        if call.path is None:
-            create = self._resource(client).with_streaming_response.create
-            flag = {"stream": True} if stream else {}
-            with create(**flag, **call.kwargs) as response:
-                yield _successful(response.http_response, self.name)
-            return
-        http = client.post(
-            call.path,
-            cast_to=_response_type(),
-            body=call.body(stream),
-            options={"timeout": call.kwargs["timeout"]},
-            stream=True,
-        )
-        try:
-            yield _successful(http, self.name)
-        finally:
-            http.close()
-
-    @asynccontextmanager
-    async def _aopen_stream(self, client: Any, call: SDKCall) -> AsyncIterator[Any]:
-        """The HTTP response of a streamed call, its body not read yet."""
-        if call.path is None:
-            create = self._resource(client).with_streaming_response.create
-            async with create(stream=True, **call.kwargs) as response:
-                http = response.http_response
-                if not 200 <= http.status_code < 300:
-                    await http.aread()
-                yield _successful(http, self.name)
-            return
-        http = await client.post(
-            call.path,
-            cast_to=_response_type(),
-            body=call.body(True),
-            options={"timeout": call.kwargs["timeout"]},
-            stream=True,
-        )
-        try:
-            if not 200 <= http.status_code < 300:
-                await http.aread()
-            yield _successful(http, self.name)
-        finally:
-            await http.aclose()
-
-    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A streamed call; chatport reads the event stream itself, to its deadlines."""
-        call = self._prepare(request, self._profile_for(request))
-        events = self._events()
-        clock = Clock.for_call(self.settings.timeout, stream=True)
-        with openai_errors(self.name), self._open(self._clients.sync(), call, stream=True) as http:
-            yield from read_events(events, http_pieces(http, clock, self.name), clock)
-
-    async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        """A streamed call with ``AsyncOpenAI``; closing it closes the connection."""
-        call = self._prepare(request, await self._aprofile_for(request))
-        events = self._events()
-        clock = Clock.for_call(self.settings.timeout, stream=True)
-        with openai_errors(self.name):
-            async with contextlib.AsyncExitStack() as stack:
-                async with asyncio.timeout(clock.check(self.name)):
-                    client = await self._clients.async_()
-                    http = await stack.enter_async_context(self._aopen_stream(client, call))
-                pieces = ahttp_pieces(http, clock, self.name)
-                async for chunk in aread_events(events, pieces, clock):
-                    yield chunk
-
-    def close(self) -> None:
-        """Close the openai client."""
-        self._clients.close()
-
-    async def aclose(self) -> None:
-        """Close the openai clients, including this event loop's."""
-        await self._clients.aclose()
-
-
-def _response_type() -> Any:
-    """``httpx2.Response``: as ``cast_to``, the openai client returns the raw response."""
-    import httpx2
-
-    return httpx2.Response
-
-
-def _successful(http: Any, backend: str) -> Any:
-    """``http`` if its status is a 2xx; else the error its answer stands for.
-
-    The openai client raises only for 4xx and 5xx; any other status is refused the same
-    way here (an async caller reads the body first).
-    """
-    raise_for_status(http.status_code, http.headers, lambda: http.read(), backend)
-    return http

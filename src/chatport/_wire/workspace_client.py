@@ -28,26 +28,22 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .._errors import APIConnectionError, APITimeoutError
 from .._hosts import parse_workspace_url, unreachable_reason
-from .._request import ChatRequest
 from .._retry import remaining, timeout_phrase, uncharged
-from .._types import Chunk, Completion
-from ..backends.base import Backend, BackendSettings
 from .clients import ClientHolder
 from .deadline import Clock, requests_pieces
-from .endpoint_list import endpoints_from_body
 from .errors import ResponseCapture, decode_json, raise_for_status, requests_errors
-from .openai_shape import chat_body, completion_from_chat
-from .sse import ChatEventStream, read_events
 from .transport import check_host
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend, BackendSettings
 
 __all__ = [
     "WorkspaceCalls",
-    "WorkspaceClientBackend",
     "build_workspace_client",
     "invocations_path",
 ]
@@ -236,54 +232,3 @@ class _Request:
 
 def _close(response: Any) -> None:
     response.close()
-
-
-class WorkspaceClientBackend(Backend):
-    """A backend whose requests go through a ``WorkspaceClient`` (see the module doc).
-
-    Subclasses say how to build the client (:meth:`_build`), which headers to add
-    (:meth:`_headers`) and may wrap the raw answer (:meth:`_raw`).
-    """
-
-    #: The path :meth:`list_endpoints` reads.
-    list_path = "/api/2.0/serving-endpoints"
-
-    def __init__(self, settings: BackendSettings) -> None:
-        super().__init__(settings)
-        self._calls = WorkspaceCalls(self, self._build, self._headers)
-
-    def _build(self) -> Any:
-        raise NotImplementedError
-
-    def _headers(self) -> dict[str, str]:
-        return {}
-
-    def _raw(self, data: Any) -> Any:
-        return None
-
-    def complete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call, its answer read before the call's deadline."""
-        body = chat_body(request, self.request_profile(request), self.name)
-        data = self._calls.request_json("POST", invocations_path(request.model), body)
-        return completion_from_chat(data, self.name, raw=self._raw(data))
-
-    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A streamed ``/invocations`` call.
-
-        The first chunk must arrive before the call's deadline, each next one within
-        ``timeout`` seconds of the one before.
-        """
-        events = ChatEventStream(self.name)
-        body = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
-        clock = Clock.for_call(self.settings.timeout, stream=True)
-        pieces = self._calls.stream_pieces(invocations_path(request.model), body, clock)
-        yield from read_events(events, pieces, clock)
-
-    def close(self) -> None:
-        """Release the workspace client's HTTP session and the deadline pool."""
-        self._calls.close()
-        super().close()
-
-    def list_endpoints(self) -> list[Mapping[str, Any]]:
-        """The workspace's serving endpoints, read through the workspace client."""
-        return endpoints_from_body(self._calls.request_json("GET", self.list_path), self.name)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._plugins import hookimpl
 from .._registry import BackendRegistry
-from .._wire.workspace_client import WorkspaceClientBackend, build_workspace_client
+from ._workspace_client import WorkspaceClientBackend, build_workspace_client
 from .base import Capabilities
 
 __all__ = ["DatabricksSdkBackend"]

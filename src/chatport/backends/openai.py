@@ -14,9 +14,9 @@ from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
-from .._wire.openai_sdk import OpenAISDKBackend, SDKCall
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream
+from ._openai_sdk import OpenAISDKBackend, SDKCall
 from .base import Capabilities
 
 if TYPE_CHECKING:

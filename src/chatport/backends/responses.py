@@ -17,9 +17,9 @@ from .._reasoning import responses_reasoning
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
-from .._wire.openai_sdk import OpenAISDKBackend, SDKCall
 from .._wire.responses_shape import completion_from_response, responses_body
 from .._wire.sse import ResponsesEventStream
+from ._openai_sdk import OpenAISDKBackend, SDKCall
 from .base import BackendSettings, Capabilities
 
 if TYPE_CHECKING:

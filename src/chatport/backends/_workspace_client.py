@@ -1,0 +1,70 @@
+"""The base of the ``mlflow`` and ``databricks-sdk`` backends: calls through a
+``WorkspaceClient``, sent once, bounded by the call's deadline and mapped by the real
+answer (:mod:`chatport._wire.workspace_client` holds the requests themselves)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .._request import ChatRequest
+from .._types import Chunk, Completion
+from .._wire.deadline import Clock
+from .._wire.endpoint_list import endpoints_from_body
+from .._wire.openai_shape import chat_body, completion_from_chat
+from .._wire.sse import ChatEventStream, read_events
+from .._wire.workspace_client import WorkspaceCalls, build_workspace_client, invocations_path
+from .base import Backend, BackendSettings
+
+__all__ = ["WorkspaceClientBackend", "build_workspace_client"]
+
+
+class WorkspaceClientBackend(Backend):
+    """A backend whose requests go through a ``WorkspaceClient`` (see the module doc).
+
+    Subclasses say how to build the client (:meth:`_build`), which headers to add
+    (:meth:`_headers`) and may wrap the raw answer (:meth:`_raw`).
+    """
+
+    #: The path :meth:`list_endpoints` reads.
+    list_path = "/api/2.0/serving-endpoints"
+
+    def __init__(self, settings: BackendSettings) -> None:
+        super().__init__(settings)
+        self._calls = WorkspaceCalls(self, self._build, self._headers)
+
+    def _build(self) -> Any:
+        raise NotImplementedError
+
+    def _headers(self) -> dict[str, str]:
+        return {}
+
+    def _raw(self, data: Any) -> Any:
+        return None
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One ``/invocations`` call, its answer read before the call's deadline."""
+        body = chat_body(request, self.request_profile(request), self.name)
+        data = self._calls.request_json("POST", invocations_path(request.model), body)
+        return completion_from_chat(data, self.name, raw=self._raw(data))
+
+    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
+        """A streamed ``/invocations`` call.
+
+        The first chunk must arrive before the call's deadline, each next one within
+        ``timeout`` seconds of the one before.
+        """
+        events = ChatEventStream(self.name)
+        body = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
+        clock = Clock.for_call(self.settings.timeout, stream=True)
+        pieces = self._calls.stream_pieces(invocations_path(request.model), body, clock)
+        yield from read_events(events, pieces, clock)
+
+    def close(self) -> None:
+        """Release the workspace client's HTTP session and the deadline pool."""
+        self._calls.close()
+        super().close()
+
+    def list_endpoints(self) -> list[Mapping[str, Any]]:
+        """The workspace's serving endpoints, read through the workspace client."""
+        return endpoints_from_body(self._calls.request_json("GET", self.list_path), self.name)
