@@ -23,6 +23,7 @@ before every attempt.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
@@ -213,7 +214,7 @@ class Attempts:
         output = attempt.request.output
         if output is not None and completion.finish_reason != "tool_calls":
             parsed = output.parse(completion.text, attempt.backend.name)
-            object.__setattr__(completion, "parsed", parsed)  # built for this call alone
+            return dataclasses.replace(completion, parsed=parsed)
         return completion
 
     def structured_chunk(self, attempt: Attempt, assembler: StreamAssembler) -> Chunk | None:
@@ -224,10 +225,9 @@ class Attempts:
         return None if completion.parsed is None else Chunk(parsed=completion.parsed)
 
     def succeeded(self, attempt: Attempt, completion: Completion) -> Completion:
-        """Finish the call with ``completion``."""
-        object.__setattr__(completion, "attempts", attempt.number)
+        """Finish the call with ``completion`` (stamped as a new object)."""
         return self.observer.succeeded(
-            attempt.request, completion, attempt.backend.name, attempt.started
+            attempt.request, completion, attempt.backend.name, attempt.started, attempt.number
         )
 
     def failed_midstream(self, attempt: Attempt, exc: BaseException) -> ChatportError:

@@ -8,6 +8,7 @@ completion with its backend and latency.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import sys
@@ -199,12 +200,24 @@ class CallObserver:
             )
 
     def succeeded(
-        self, request: ChatRequest, completion: Completion, backend: str, started: float
+        self,
+        request: ChatRequest,
+        completion: Completion,
+        backend: str,
+        started: float,
+        attempts: int = 1,
     ) -> Completion:
-        """An attempt answered: stamp ``completion``, notify, and end the call."""
-        # the backend built this completion for this call alone: stamp it in place
-        object.__setattr__(completion, "backend", backend)
-        object.__setattr__(completion, "latency_s", time.perf_counter() - started)
+        """An attempt answered: notify and end the call with ``completion`` stamped.
+
+        The stamped completion (``backend``, ``latency_s``, ``attempts``) is a new object:
+        the backend's own stays as it returned it (it may be cached or shared).
+        """
+        completion = dataclasses.replace(
+            completion,
+            backend=backend,
+            latency_s=time.perf_counter() - started,
+            attempts=attempts,
+        )
         if "chatport_after_completion" in self._hooks:
             self._hook.chatport_after_completion(
                 request=request,
