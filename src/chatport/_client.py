@@ -269,8 +269,6 @@ class Client:
             raise InvalidRequestError(
                 f"the request could not be read: {type(exc).__name__}: {exc}"
             ) from exc
-        if request.is_plain:  # no parameter: no optional feature to check
-            return instance, request
         capabilities = type(instance).capabilities
         for attr, label, needed in _FEATURES:
             if needed(request) and not getattr(capabilities, attr):

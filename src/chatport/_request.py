@@ -124,11 +124,6 @@ class ChatRequest:
         return dataclasses.replace(self, **changes)
 
     @property
-    def is_plain(self) -> bool:
-        """Whether the request sets no parameter: messages, a model, maybe ``stream``."""
-        return all(getattr(self, name) is None for name in _NONE_BY_DEFAULT) and not self.extra
-
-    @property
     def needs_tools(self) -> bool:
         """Whether the request uses tools."""
         return bool(self.tools) or self.tool_choice is not None
@@ -237,10 +232,6 @@ def _validate(request: ChatRequest) -> None:
             f"{clashes[0]!r} is a request parameter; pass it as {clashes[0]}=... instead",
             field=f"extra.{clashes[0]}",
         )
-
-
-#: the parameters whose default is ``None`` (every one but ``extra``)
-_NONE_BY_DEFAULT = tuple(name for name in REQUEST_PARAMS if name != "extra")
 
 
 def _check_json_values(request: ChatRequest) -> None:
