@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
@@ -40,6 +41,7 @@ from ._errors import (
 from ._observe import CallObserver, as_chatport_error, describe_backend, is_stop
 from ._request import ChatRequest
 from ._retry import (
+    MAX_RETRY_AFTER,
     AttemptTicket,
     Deadline,
     RetryPolicy,
@@ -56,6 +58,11 @@ from .backends.base import Backend
 __all__ = ["Attempt", "Attempts", "run_async", "run_sync", "stream_async", "stream_sync"]
 
 Prepare = Callable[[str | None, str | None, Mapping[str, Any] | None], tuple[Backend, ChatRequest]]
+
+#: One DEBUG line per attempt, retry decision, fallback and give-up. Each names the call,
+#: the backend and the model, and what failed by its type and status: never a message
+#: body, a header or a credential.
+_log = logging.getLogger("chatport")
 
 
 class Attempt(NamedTuple):
@@ -130,7 +137,9 @@ class Attempts:
                 )
             except UnsupportedFeatureError as exc:  # this fallback cannot take the request
                 self._last = exc
+                self._debug("fallback %r skipped: it does not support %s", entry, exc.feature)
                 continue
+            self._debug("falling back to backend %r, model %r", prepared[0].name, prepared[1].model)
             return position, prepared
         return position, None
 
@@ -153,7 +162,18 @@ class Attempts:
     def sending(self, attempt: Attempt) -> Attempt:
         """``attempt`` is about to be sent: tell the observers, and start its clock."""
         self.observer.attempt(attempt.request, attempt.backend.name, attempt.number)
+        self._debug(
+            "attempt %d: backend %r, model %r",
+            attempt.number,
+            attempt.backend.name,
+            attempt.request.model,
+        )
         return attempt._replace(started=time.perf_counter())
+
+    def _debug(self, message: str, *args: object) -> None:
+        """Log one decision of this call at DEBUG level, naming the call."""
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("call %s: " + message, self.observer.call_id, *args)
 
     def _refresh_after(self, error: ChatportError, backend: Backend) -> bool:
         """A refused credential that can be refreshed: get a new one and try again, once.
@@ -182,23 +202,49 @@ class Attempts:
         """Record a failure; return seconds to wait before the next attempt, or raise."""
         error = self.observer.failed(attempt.request, exc, attempt.backend.name, attempt.started)
         error.attempts = self._number
+        failure = (self._number, _what_failed(error))
         if self._refresh_after(error, attempt.backend):
             self._retry = True
+            self._debug("attempt %d failed (%s): credential refreshed, trying again", *failure)
             return 0.0
         wait = self.policy.delay(error, self._retries, attempt.deadline.at)
         _report_wait(error, wait)
         if wait is not None:
             self._retries += 1
             self._retry = True
+            why = "the server's Retry-After" if server_wait(error) is not None else "backoff"
+            self._debug(
+                "attempt %d failed (%s): retry %d of %d in %.3f s (%s)",
+                *failure,
+                self._retries,
+                self.policy.max_retries,
+                wait,
+                why,
+            )
             return wait
+        reason = self._no_retry_reason(error)
         if not is_fallback_error(error) or not self._fallbacks:
+            self._debug("attempt %d failed (%s): giving up, %s", *failure, reason)
             raise error
+        self._debug("attempt %d failed (%s): %s; trying the fallbacks", *failure, reason)
         self._last = error
         return 0.0
+
+    def _no_retry_reason(self, error: ChatportError) -> str:
+        """Why ``error`` is not tried again on the same entry, for the DEBUG log."""
+        if not self.policy.retryable(error):
+            return "not retryable"
+        if self._retries >= self.policy.max_retries:
+            return f"no retry left (max_retries = {self.policy.max_retries})"
+        retry_after = getattr(error, "retry_after", None)
+        if isinstance(retry_after, int | float) and retry_after > MAX_RETRY_AFTER:
+            return f"the server's Retry-After is over {MAX_RETRY_AFTER:g} s"
+        return "a retry could not finish before the call's deadline"
 
     def exhausted(self) -> ChatportError:
         """The error to raise when every entry of the chain has failed."""
         assert self._last is not None
+        self._debug("every fallback failed: giving up after %d attempts", self._number)
         return self._last
 
     def checked(self, attempt: Attempt, completion: object) -> Completion:
@@ -235,6 +281,13 @@ class Attempts:
         error = self.observer.failed(attempt.request, exc, attempt.backend.name, attempt.started)
         error.attempts = self._number
         return error
+
+
+def _what_failed(error: ChatportError) -> str:
+    """An error's type and status, for the log (its message may quote the request)."""
+    status = getattr(error, "status_code", None)
+    name = type(error).__name__
+    return name if status is None else f"{name}, status {status}"
 
 
 def _report_wait(error: ChatportError, wait: float | None) -> None:
