@@ -29,7 +29,6 @@ if TYPE_CHECKING:
         UnsupportedFeatureError,
     )
     from ._models import ModelInfo
-    from ._plugins import hookimpl
     from ._registry import BackendInfo, BackendRegistry, ChatportPluginWarning
     from ._request import ChatRequest
     from ._stream import collect
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
         Usage,
     )
     from .backends.base import Backend, BackendSettings, Capabilities
+    from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
@@ -91,7 +91,7 @@ _EXPORTS: dict[str, str] = {
     "astream": "._api",
     "collect": "._stream",
     "complete": "._api",
-    "hookimpl": "._plugins",
+    "hookimpl": ".hookspecs",
     "load_config": "._config",
     "map": "._api",
     "stream": "._api",

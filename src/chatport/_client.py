@@ -92,6 +92,7 @@ _FEATURES: tuple[tuple[str, str, Callable[[ChatRequest], bool]], ...] = (
     ("tools", "tools", lambda r: r.needs_tools),
     ("response_format", "response_format", lambda r: r.response_format is not None),
     ("multiple_choices", "n > 1", lambda r: (r.n or 1) > 1),
+    ("stop", "stop", lambda r: bool(r.stop)),
 )
 
 

@@ -28,6 +28,7 @@ from . import hookspecs
 from ._guard import guard_impl, report
 from ._registry import BackendRegistry
 from ._suggest import did_you_mean
+from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import click
@@ -59,9 +60,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "chatport.backends.fake",
 )
 
-hookimpl = pluggy.HookimplMarker("chatport")
-"""Marker for hook implementations: decorate a plugin's ``chatport_*`` functions with
-``@chatport.hookimpl`` (see the hook specifications in :mod:`chatport.hookspecs`)."""
 
 _lock = threading.RLock()
 _manager: PluginManager | None = None
@@ -297,9 +295,8 @@ def _settings_problem(settings: object) -> str | None:
 
 
 def _version() -> str:
-    from . import __version__
-
-    return __version__
+    """chatport's installed version (the package is the plugins' host)."""
+    return importlib.metadata.version("chatport")
 
 
 def _reset_for_tests() -> None:

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 hookspec = pluggy.HookspecMarker("chatport")
 
+hookimpl = pluggy.HookimplMarker("chatport")
+"""Marker for hook implementations: decorate a plugin's ``chatport_*`` functions with
+``@chatport.hookimpl``."""
+
 
 @hookspec
 def chatport_register_backends(registry: BackendRegistry) -> None:

@@ -41,6 +41,7 @@ class Capabilities:
     response_format: bool = False
     native_async: bool = False
     multiple_choices: bool = False
+    stop: bool = True
 
     #: Human names used in error messages and ``chatport backends``.
     LABELS: ClassVar[Mapping[str, str]] = MappingProxyType(
@@ -50,6 +51,7 @@ class Capabilities:
             "response_format": "response_format",
             "native_async": "native async",
             "multiple_choices": "n > 1",
+            "stop": "stop",
         }
     )
 

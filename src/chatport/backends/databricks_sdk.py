@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._plugins import hookimpl
 from .._registry import BackendRegistry
+from ..hookspecs import hookimpl
 from ._workspace_client import WorkspaceClientBackend, build_workspace_client
 from .base import Capabilities
 

@@ -13,11 +13,11 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import TypeAlias
 
-from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._stream import collect
 from .._types import Chunk, Completion, ToolCall, Usage
+from ..hookspecs import hookimpl
 from .base import Backend, Capabilities, completion_to_chunk
 
 __all__ = ["FakeBackend", "Reply"]

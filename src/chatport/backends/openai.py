@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream
+from ..hookspecs import hookimpl
 from ._openai_sdk import OpenAISDKBackend, SDKCall
 from .base import Capabilities
 

@@ -12,13 +12,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import UnsupportedFeatureError
-from .._plugins import get_registry, hookimpl
 from .._reasoning import responses_reasoning
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
 from .._wire.responses_shape import completion_from_response, responses_body
 from .._wire.sse import ResponsesEventStream
+from ..hookspecs import hookimpl
 from ._openai_sdk import OpenAISDKBackend, SDKCall
 from .base import BackendSettings, Capabilities
 
@@ -61,7 +61,12 @@ class ResponsesBackend(OpenAISDKBackend):
     """
 
     capabilities = Capabilities(
-        streaming=True, tools=True, response_format=True, native_async=True, multiple_choices=False
+        streaming=True,
+        tools=True,
+        response_format=True,
+        native_async=True,
+        multiple_choices=False,
+        stop=False,
     )
     description = "openai SDK responses.create (OpenAI models) or Open Responses (the others)"
 
@@ -90,11 +95,6 @@ class ResponsesBackend(OpenAISDKBackend):
         return client.responses
 
     def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
-        if request.stop:
-            supported = [
-                info.name for info in get_registry() if info.name not in ("responses", self.name)
-            ]
-            raise UnsupportedFeatureError(self.name, "stop", supported)
         route = self.route_for(profile)
         stateful = [name for name in _STATEFUL if name in request.extra]
         if route == "open-responses" and stateful:

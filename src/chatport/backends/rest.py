@@ -14,7 +14,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from .._plugins import hookimpl
 from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._retry import remaining, uncharged
@@ -26,6 +25,7 @@ from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream, aread_events, read_events
 from .._wire.transport import check_host, workspace_auth
+from ..hookspecs import hookimpl
 from .base import Backend, BackendSettings, Capabilities
 
 if TYPE_CHECKING:
