@@ -12,12 +12,15 @@ bounded and mapped: :mod:`chatport._wire.workspace_client`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._registry import BackendRegistry
 from ..hookspecs import hookimpl
 from ._workspace_client import WorkspaceClientBackend, build_workspace_client
 from .base import Capabilities
+
+if TYPE_CHECKING:
+    from .._registry import BackendRegistry
+
 
 __all__ = ["DatabricksSdkBackend"]
 

@@ -11,14 +11,17 @@ import dataclasses
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._stream import collect
 from .._types import Chunk, Completion, ToolCall, Usage
 from ..hookspecs import hookimpl
 from .base import Backend, Capabilities, completion_to_chunk
+
+if TYPE_CHECKING:
+    from .._registry import BackendRegistry
+
 
 __all__ = ["FakeBackend", "Reply"]
 

@@ -21,12 +21,15 @@ type: ``Completion.raw`` is a ``DatabricksEndpoint``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._registry import BackendRegistry
 from ..hookspecs import hookimpl
 from ._workspace_client import WorkspaceClientBackend, build_workspace_client
 from .base import Capabilities
+
+if TYPE_CHECKING:
+    from .._registry import BackendRegistry
+
 
 __all__ = ["MlflowBackend"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
 from .._wire.openai_shape import chat_body, completion_from_chat
@@ -21,6 +20,7 @@ from .base import Capabilities
 
 if TYPE_CHECKING:
     from .._family import ModelProfile
+    from .._registry import BackendRegistry
 
 __all__ = ["OpenAIBackend"]
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import UnsupportedFeatureError
 from .._reasoning import responses_reasoning
-from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._types import Completion
 from .._wire.responses_shape import completion_from_response, responses_body
@@ -24,6 +23,7 @@ from .base import BackendSettings, Capabilities
 
 if TYPE_CHECKING:
     from .._family import ModelProfile
+    from .._registry import BackendRegistry
 
 __all__ = ["RESPONSES_ROUTES", "ResponsesBackend"]
 

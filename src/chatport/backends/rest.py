@@ -14,7 +14,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from .._registry import BackendRegistry
 from .._request import ChatRequest
 from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .._family import ModelProfile
+    from .._registry import BackendRegistry
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per call
 
