@@ -14,7 +14,7 @@ from .._wire.endpoint_list import endpoints_from_body
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream, read_events
 from .._wire.workspace_client import WorkspaceCalls, build_workspace_client, invocations_path
-from .base import Backend, BackendSettings
+from .base import Backend, BackendSettings, Capabilities
 
 __all__ = ["WorkspaceClientBackend", "build_workspace_client"]
 
@@ -26,6 +26,9 @@ class WorkspaceClientBackend(Backend):
     (:meth:`_headers`) and may wrap the raw answer (:meth:`_raw`).
     """
 
+    capabilities = Capabilities(
+        streaming=True, tools=True, response_format=True, native_async=False, multiple_choices=True
+    )
     #: The path :meth:`list_endpoints` reads.
     list_path = "/api/2.0/serving-endpoints"
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 from ._workspace_client import WorkspaceClientBackend, build_workspace_client
-from .base import Capabilities
 
 if TYPE_CHECKING:
     from .._registry import BackendRegistry
@@ -28,9 +27,6 @@ __all__ = ["DatabricksSdkBackend"]
 class DatabricksSdkBackend(WorkspaceClientBackend):
     """databricks-sdk's ``WorkspaceClient``, with nothing dropped."""
 
-    capabilities = Capabilities(
-        streaming=True, tools=True, response_format=True, native_async=False, multiple_choices=True
-    )
     description = "databricks-sdk WorkspaceClient (serving endpoints, raw JSON kept)"
     requires = ("databricks.sdk",)
     extra = "databricks"

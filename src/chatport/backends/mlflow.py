@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 from ._workspace_client import WorkspaceClientBackend, build_workspace_client
-from .base import Capabilities
 
 if TYPE_CHECKING:
     from .._registry import BackendRegistry
@@ -40,9 +39,6 @@ CLIENT_HEADER = {"X-Databricks-Endpoints-API-Client": "Databricks Deployment Cli
 class MlflowBackend(WorkspaceClientBackend):
     """MLflow's Databricks deployment client."""
 
-    capabilities = Capabilities(
-        streaming=True, tools=True, response_format=True, native_async=False, multiple_choices=True
-    )
     description = "mlflow.deployments 'databricks' client: predict / predict_stream"
     requires = ("mlflow",)
     extra = "mlflow"
