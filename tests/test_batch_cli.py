@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,9 @@ CANARY = "dapi-canary-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace([Endpoint(MODEL, "echo")], token=CANARY) as ws:
-        yield ws
-
-
-@pytest.fixture
-def env(
-    workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch, workdir: Path
-) -> LocalWorkspace:
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
-    workspace.set_faults(MODEL)
-    workspace.clear_requests()
-    return workspace
+def module_workspace_options() -> dict[str, Any]:
+    """The kit's workspace for this module: MODEL, and a canary token no output may show."""
+    return {"endpoints": [Endpoint(MODEL, "echo")], "token": CANARY}
 
 
 def write_inputs(path: Path, count: int, **extra: Any) -> list[str]:
@@ -58,7 +46,7 @@ def run(*args: str) -> Any:
     return CliRunner().invoke(cli, ["batch", *args])
 
 
-def test_every_line_answered_once(env: LocalWorkspace, workdir: Path) -> None:
+def test_every_line_answered_once(module_workspace: LocalWorkspace, workdir: Path) -> None:
     ids = write_inputs(workdir / "in.jsonl", 30)
     result = run("in.jsonl", "-o", "out.jsonl", "-m", MODEL, "-c", "4")
     assert result.exit_code == 0, result.output
@@ -73,7 +61,7 @@ def test_every_line_answered_once(env: LocalWorkspace, workdir: Path) -> None:
     assert "requests/s" in result.stderr
 
 
-def test_per_line_options_and_messages(env: LocalWorkspace, workdir: Path) -> None:
+def test_per_line_options_and_messages(module_workspace: LocalWorkspace, workdir: Path) -> None:
     lines = [
         {"id": 1, "messages": [{"role": "user", "content": "a b c d"}], "max_tokens": 2},
         {"id": "two", "prompt": "plain", "model": MODEL},
@@ -86,7 +74,9 @@ def test_per_line_options_and_messages(env: LocalWorkspace, workdir: Path) -> No
     assert out["two"]["text"] == "plain"
 
 
-def test_bad_lines_are_reported_before_anything_is_sent(env: LocalWorkspace, workdir: Path) -> None:
+def test_bad_lines_are_reported_before_anything_is_sent(
+    module_workspace: LocalWorkspace, workdir: Path
+) -> None:
     (workdir / "in.jsonl").write_text(
         '{"id": 1, "prompt": "fine"}\n'
         "not json\n"
@@ -105,15 +95,15 @@ def test_bad_lines_are_reported_before_anything_is_sent(env: LocalWorkspace, wor
         "line 6: unknown key 'temprature'",
     ):
         assert expected in result.stderr
-    assert env.requests == []
+    assert module_workspace.requests == []
     assert not (workdir / "out.jsonl").exists()
 
 
 def test_failures_are_lines_and_retry_failed_redoes_them(
-    env: LocalWorkspace, workdir: Path
+    module_workspace: LocalWorkspace, workdir: Path
 ) -> None:
     ids = write_inputs(workdir / "in.jsonl", 12)
-    env.set_faults(MODEL, Fault.error(400, times=3))
+    module_workspace.set_faults(MODEL, Fault.error(400, times=3))
     first = run("in.jsonl", "-o", "out.jsonl", "-m", MODEL, "-c", "1")
     assert first.exit_code == 1
     assert "failed 3 (3 BadRequestError)" in first.stderr
@@ -131,7 +121,7 @@ def test_failures_are_lines_and_retry_failed_redoes_them(
     assert all("error" not in row for row in out)
 
 
-def test_a_torn_last_line_is_redone(env: LocalWorkspace, workdir: Path) -> None:
+def test_a_torn_last_line_is_redone(module_workspace: LocalWorkspace, workdir: Path) -> None:
     ids = write_inputs(workdir / "in.jsonl", 5)
     done = json.dumps({"id": "t0", "text": "ticket t0"}) + "\n"
     (workdir / "out.jsonl").write_text(done + '{"id": "t1", "te')  # a crash mid-write
@@ -143,11 +133,11 @@ def test_a_torn_last_line_is_redone(env: LocalWorkspace, workdir: Path) -> None:
 
 
 def test_killed_at_random_points_and_rerun_gives_one_line_per_id(
-    workspace: LocalWorkspace, workdir: Path
+    module_workspace: LocalWorkspace, workdir: Path
 ) -> None:
     ids = write_inputs(workdir / "in.jsonl", 150)
-    workspace.set_faults(MODEL, Fault.slow(0.02))
-    environment = {**os.environ, **workspace.environ(), "CHATPORT_DISABLE_PLUGINS": "1"}
+    module_workspace.set_faults(MODEL, Fault.slow(0.02))
+    environment = {**os.environ, **module_workspace.environ(), "CHATPORT_DISABLE_PLUGINS": "1"}
     command = [CHATPORT, "batch", "in.jsonl", "-o", "out.jsonl", "-m", MODEL, "-c", "4"]
     chance = random.Random(2026)
     kills = 0
@@ -167,7 +157,6 @@ def test_killed_at_random_points_and_rerun_gives_one_line_per_id(
     final = subprocess.run(
         command, cwd=workdir, env=environment, capture_output=True, text=True, timeout=120
     )
-    workspace.set_faults(MODEL)
     assert final.returncode == 0, final.stderr
     assert kills >= 1
     counts = Counter(row["id"] for row in rows(workdir / "out.jsonl"))

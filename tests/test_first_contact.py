@@ -40,10 +40,17 @@ CLIENT_ID, CLIENT_SECRET = "m2m-client", "m2m-secret-0123456789"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalWorkspace]:
-    """A workspace that accepts TOKEN and OAuth M2M tokens of one client, nothing else."""
-    with LocalWorkspace(token=TOKEN, oauth_clients={CLIENT_ID: CLIENT_SECRET}) as workspace:
-        yield workspace
+def module_workspace_options() -> dict[str, Any]:
+    """The kit's workspace for this module accepts TOKEN and OAuth M2M tokens of one
+    client, nothing else."""
+    return {"token": TOKEN, "oauth_clients": {CLIENT_ID: CLIENT_SECRET}}
+
+
+@pytest.fixture
+def server(module_workspace_server: LocalWorkspace) -> LocalWorkspace:
+    """The kit's module workspace, with nothing in the environment: each test says itself
+    where chatport finds the workspace."""
+    return module_workspace_server
 
 
 @pytest.fixture

@@ -26,12 +26,24 @@ _CLIENTS: dict[tuple[str, str], Any] = {}
 
 
 @pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace([Endpoint("claude-echo", "echo", family="anthropic")]) as ws:
-        yield ws
-        for made in _CLIENTS.values():
-            made.close()
-        _CLIENTS.clear()
+def module_workspace_options() -> dict[str, Any]:
+    """The kit's workspace for this module adds one anthropic-family echo endpoint."""
+    return {"endpoints": [Endpoint("claude-echo", "echo", family="anthropic")]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_clients(module_workspace_server: LocalWorkspace) -> Iterator[None]:
+    """Close the module's anthropic clients before its workspace stops."""
+    yield
+    for made in _CLIENTS.values():
+        made.close()
+    _CLIENTS.clear()
+
+
+@pytest.fixture
+def workspace(module_workspace: LocalWorkspace) -> LocalWorkspace:
+    """The kit's module workspace, with no faults and an empty request log."""
+    return module_workspace
 
 
 def thinking_tokens(usage: Any) -> int | None:
@@ -75,7 +87,6 @@ def raw_events(ws: LocalWorkspace, body: dict[str, Any]) -> list[tuple[str, dict
 
 @pytest.mark.parametrize("route", ["serving-endpoints", "ai-gateway"])
 def test_plain_message_on_both_routes(workspace: LocalWorkspace, route: str) -> None:
-    workspace.clear_requests()
     message = client(workspace, route).messages.create(
         model=CLAUDE,
         max_tokens=256,

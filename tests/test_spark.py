@@ -43,23 +43,24 @@ ROWS = 240
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorkspace]:
+def module_workspace_options() -> dict[str, Any]:
+    """The kit's workspace for this module: three endpoints and a canary token no row,
+    error, closure or plan may show."""
     endpoints = [
         Endpoint(ECHO),
         Endpoint(FLAKY),
         Endpoint(REASONING, model="reasoning"),
     ]
-    with LocalWorkspace(endpoints, token=CANARY) as ws:
-        yield ws
+    return {"endpoints": endpoints, "token": CANARY}
 
 
 @pytest.fixture(scope="module")
 def spark(
-    workspace: LocalWorkspace, tmp_path_factory: pytest.TempPathFactory
+    module_workspace_server: LocalWorkspace, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SparkSession]:
     home = tmp_path_factory.mktemp("spark-home")
     environ = {
-        **workspace.environ(),
+        **module_workspace_server.environ(),
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         # the executors see no developer config, only the workspace above
@@ -104,10 +105,9 @@ def prompts_frame(spark: SparkSession, count: int, partitions: int = 4) -> Any:
 
 
 def test_every_row_is_answered_in_place_and_failed_rows_carry_their_error(
-    spark: SparkSession, workspace: LocalWorkspace
+    spark: SparkSession, module_workspace: LocalWorkspace
 ) -> None:
-    workspace.set_faults(FLAKY, Fault.error(400, probability=0.05))
-    workspace.clear_requests()
+    module_workspace.set_faults(FLAKY, Fault.error(400, probability=0.05))
     frame = prompts_frame(spark, ROWS)
     # a few null prompts: failed rows too, and never sent
     nulls = spark.createDataFrame([(ROWS + i, None) for i in range(3)], "id long, prompt string")
@@ -140,11 +140,11 @@ def test_every_row_is_answered_in_place_and_failed_rows_carry_their_error(
             assert (row.text, row.finish_reason, row.prompt_tokens) == (None, None, None)
             assert (row.completion_tokens, row.reasoning_tokens) == (None, None)
             assert CANARY not in row.error
-    fault = workspace.endpoint(FLAKY).faults[0]
+    fault = module_workspace.endpoint(FLAKY).faults[0]
     assert failed == fault.triggered  # every injected 400 is exactly one failed row
     assert 0 < failed < ROWS // 4
     assert answered + failed == ROWS
-    sent = [r for r in workspace.requests if FLAKY in r.path]
+    sent = [r for r in module_workspace.requests if FLAKY in r.path]
     assert len(sent) == ROWS  # each prompt once (a 400 is not retried), nulls never
 
 
@@ -178,9 +178,8 @@ def test_a_column_of_message_arrays(spark: SparkSession) -> None:
 
 
 def test_a_bad_message_element_fails_only_its_row(
-    spark: SparkSession, workspace: LocalWorkspace
+    spark: SparkSession, module_workspace: LocalWorkspace
 ) -> None:
-    workspace.clear_requests()
     good = [(i, [("system", "answer in one line"), ("user", f"question {i}")]) for i in range(60)]
     bad = {
         60: ([None, ("user", "after a null")], "messages[0]: ", "NoneType"),
@@ -204,14 +203,13 @@ def test_a_bad_message_element_fails_only_its_row(
         assert row.error.startswith("InvalidRequestError: " + field), row.error
         assert reason in row.error
         assert (row.text, row.finish_reason, row.prompt_tokens) == (None, None, None)
-    sent = [r for r in workspace.requests if r.method == "POST" and ECHO in r.path]
+    sent = [r for r in module_workspace.requests if r.method == "POST" and ECHO in r.path]
     assert len(sent) == 60  # the bad rows were never sent
 
 
 def test_a_column_that_holds_no_message_arrays(
-    spark: SparkSession, workspace: LocalWorkspace
+    spark: SparkSession, module_workspace: LocalWorkspace
 ) -> None:
-    workspace.clear_requests()
     frame = spark.createDataFrame(
         [(i, f"question {i}", [f"question {i}"]) for i in range(6)],
         "id long, prompt string, prompts array<string>",
@@ -226,12 +224,11 @@ def test_a_column_that_holds_no_message_arrays(
         )
         assert row.b.error.startswith("InvalidRequestError: messages[0]: "), row.b.error
         assert "got str" in row.b.error
-    assert workspace.requests == []
+    assert module_workspace.requests == []
 
 
-def test_udf_options_never_carry_a_secret(workspace: LocalWorkspace) -> None:
-    workspace.clear_requests()
-    host = workspace.url.split("://", 1)[1]
+def test_udf_options_never_carry_a_secret(module_workspace: LocalWorkspace) -> None:
+    host = module_workspace.url.split("://", 1)[1]
     refused: dict[str, dict[str, Any]] = {
         "host": {"host": f"https://token:{CANARY}@{host}"},
         # as chatport reads a host, the scheme may be left out
@@ -269,45 +266,45 @@ def test_udf_options_never_carry_a_secret(workspace: LocalWorkspace) -> None:
         "rest",
         ECHO,
         config={},
-        host=workspace.url,
+        host=module_workspace.url,
         fallbacks=[{"backend": "rest", "model": REASONING, "options": {"timeout": 30}}],
         extra={"custom_inputs": {"source": "/Volumes/main/default/prompts/v2/batch-2024.json"}},
     )
     assert CANARY.encode() not in cloudpickle.dumps(answer.func)
-    assert workspace.requests == []
+    assert module_workspace.requests == []
 
 
 def test_fail_fast_fails_the_job_on_the_first_failed_row(
-    spark: SparkSession, workspace: LocalWorkspace
+    spark: SparkSession, module_workspace: LocalWorkspace
 ) -> None:
-    workspace.set_faults(FLAKY, Fault.error(400, times=1))
+    module_workspace.set_faults(FLAKY, Fault.error(400, times=1))
     answer = chat_udf("rest", FLAKY, fail_fast=True, max_retries=0, config={})
     frame = prompts_frame(spark, 40, partitions=1)
     with pytest.raises(Exception, match="RowFailed") as caught:
         frame.select(answer("prompt").alias("a")).collect()
     assert "BadRequestError" in str(caught.value)
     assert CANARY not in str(caught.value)
-    workspace.set_faults(FLAKY)
+    module_workspace.set_faults(FLAKY)
     # the same UDF without faults answers every row
     assert all(row.a.error is None for row in frame.select(answer("prompt").alias("a")).collect())
 
 
 def test_no_token_in_the_closure_or_the_plan(
-    spark: SparkSession, workspace: LocalWorkspace, capsys: pytest.CaptureFixture[str]
+    spark: SparkSession, module_workspace: LocalWorkspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     answer = chat_udf(
         "rest",
         ECHO,
         concurrency=3,
         profile=None,
-        host=workspace.url,
+        host=module_workspace.url,
         timeout=30,
         token_env="DATABRICKS_TOKEN",
         temperature=0,
     )
     closure = cloudpickle.dumps(answer.func)  # what Spark ships to every executor
     assert CANARY.encode() not in closure
-    assert workspace.url.encode() in closure  # the settings travel; the token does not
+    assert module_workspace.url.encode() in closure  # the settings travel; the token does not
     frame = prompts_frame(spark, 8, partitions=1).withColumn("answer", answer("prompt"))
     frame.explain(mode="extended")
     plan = capsys.readouterr().out

@@ -1,10 +1,11 @@
-"""A local workspace shared by the contract tests of one module; faults reset per test."""
+"""The contract tests of a module share the testing kit's module workspace (``ws``)."""
 
 from __future__ import annotations
 
 import gc
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -14,20 +15,16 @@ OAUTH_CLIENT = ("contract-client", "contract-secret")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace(oauth_clients=dict([OAUTH_CLIENT]), log_bodies=True) as workspace:
-        yield workspace
+def module_workspace_options() -> dict[str, Any]:
+    """The kit's workspace for each module here: one OAuth client, and request bodies kept."""
+    return {"oauth_clients": dict([OAUTH_CLIENT]), "log_bodies": True}
 
 
 @pytest.fixture
-def ws(server: LocalWorkspace) -> Iterator[LocalWorkspace]:
-    """The module's workspace, with no faults and an empty request log."""
-    for endpoint in server.endpoints:
-        endpoint.faults = []
-    server.clear_requests()
-    yield server
-    for endpoint in server.endpoints:
-        endpoint.faults = []
+def ws(module_workspace: LocalWorkspace) -> LocalWorkspace:
+    """The kit's module workspace (no faults, an empty request log, ``DATABRICKS_HOST`` and
+    ``DATABRICKS_TOKEN`` pointing at it), under the contract tests' short name."""
+    return module_workspace
 
 
 @pytest.fixture(autouse=True)

@@ -14,14 +14,7 @@ from .conftest import OAUTH_CLIENT
 MODEL = "databricks-meta-llama-3-3-70b-instruct"
 
 
-@pytest.fixture
-def env(ws: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
-    for key, value in ws.environ().items():
-        monkeypatch.setenv(key, value)
-    return ws
-
-
-def test_mlflow_predict(env: LocalWorkspace) -> None:
+def test_mlflow_predict(ws: LocalWorkspace) -> None:
     client = get_deploy_client("databricks")
     result = client.predict(
         endpoint=MODEL,
@@ -33,12 +26,12 @@ def test_mlflow_predict(env: LocalWorkspace) -> None:
     )
     assert result["choices"][0]["message"]["content"] == "hello mlflow"
     assert result["usage"]["total_tokens"] == 4
-    posted = [r for r in env.requests if r.method == "POST"]
+    posted = [r for r in ws.requests if r.method == "POST"]
     assert posted[-1].path == f"/serving-endpoints/{MODEL}/invocations"
     assert posted[-1].headers["x-databricks-endpoints-api-client"] == "Databricks Deployment Client"
 
 
-def test_mlflow_predict_stream(env: LocalWorkspace) -> None:
+def test_mlflow_predict_stream(ws: LocalWorkspace) -> None:
     client = get_deploy_client("databricks")
     chunks = list(
         client.predict_stream(
@@ -52,13 +45,13 @@ def test_mlflow_predict_stream(env: LocalWorkspace) -> None:
     assert chunks[-1]["usage"]["completion_tokens"] == 3
 
 
-def test_mlflow_list_and_get(env: LocalWorkspace) -> None:
+def test_mlflow_list_and_get(ws: LocalWorkspace) -> None:
     client = get_deploy_client("databricks")
     names = {e["name"] for e in client.list_endpoints()}
     assert {"databricks-claude-sonnet-4-5", "databricks-gpt-5", MODEL} <= names
     endpoint = client.get_endpoint(MODEL)
     assert endpoint["task"] == "llm/v1/chat"
-    assert "/api/2.0/serving-endpoints/" in {r.path for r in env.requests}
+    assert "/api/2.0/serving-endpoints/" in {r.path for r in ws.requests}
 
 
 def sdk_pat(ws: LocalWorkspace) -> WorkspaceClient:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -16,14 +16,14 @@ USER = {"role": "user", "content": "what time is it"}
 
 
 @pytest.fixture(scope="module")
-def dated() -> Iterator[LocalWorkspace]:
-    with LocalWorkspace(
-        [
+def module_workspace_options() -> dict[str, Any]:
+    """This module's ``ws`` serves two endpoints: one on a fixed clock, one on now."""
+    return {
+        "endpoints": [
             Endpoint("claude-fixed", "reasoning", family="anthropic", fixed_created=FIXED),
             Endpoint("claude-now", "echo", family="anthropic"),
         ]
-    ) as workspace:
-        yield workspace
+    }
 
 
 def post(ws: LocalWorkspace, path: str, body: dict[str, object]) -> httpx.Response:
@@ -39,9 +39,9 @@ def date_of(response: httpx.Response) -> int:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_chat_answer_is_dated_at_its_created(dated: LocalWorkspace, stream: bool) -> None:
+def test_chat_answer_is_dated_at_its_created(ws: LocalWorkspace, stream: bool) -> None:
     response = post(
-        dated,
+        ws,
         "/serving-endpoints/claude-fixed/invocations",
         {"messages": [USER], "stream": stream},
     )
@@ -53,12 +53,12 @@ def test_chat_answer_is_dated_at_its_created(dated: LocalWorkspace, stream: bool
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_messages_and_responses_answers_use_the_endpoint_clock(
-    dated: LocalWorkspace, stream: bool
+    ws: LocalWorkspace, stream: bool
 ) -> None:
     body = {"model": "claude-fixed", "max_tokens": 64, "messages": [USER], "stream": stream}
-    assert date_of(post(dated, "/serving-endpoints/anthropic/v1/messages", body)) == FIXED
+    assert date_of(post(ws, "/serving-endpoints/anthropic/v1/messages", body)) == FIXED
     answer = post(
-        dated,
+        ws,
         "/serving-endpoints/open-responses",
         {"model": "claude-fixed", "input": "what time is it", "stream": stream},
     )
@@ -67,20 +67,20 @@ def test_messages_and_responses_answers_use_the_endpoint_clock(
         assert answer.json()["created_at"] == FIXED
 
 
-def test_an_endpoints_refusal_uses_its_clock_too(dated: LocalWorkspace) -> None:
+def test_an_endpoints_refusal_uses_its_clock_too(ws: LocalWorkspace) -> None:
     body = {"model": "claude-fixed", "messages": [USER]}  # max_tokens is required
-    refused = post(dated, "/serving-endpoints/anthropic/v1/messages", body)
+    refused = post(ws, "/serving-endpoints/anthropic/v1/messages", body)
     assert refused.status_code == 400
     assert date_of(refused) == FIXED
 
 
-def test_other_answers_are_dated_now(dated: LocalWorkspace) -> None:
+def test_other_answers_are_dated_now(ws: LocalWorkspace) -> None:
     before = int(time.time())
     answers = [
-        post(dated, "/serving-endpoints/claude-now/invocations", {"messages": [USER]}),
-        post(dated, "/serving-endpoints/no-such-endpoint/invocations", {"messages": [USER]}),
-        httpx.get(dated.url + "/api/2.0/serving-endpoints", headers={"Authorization": "x"}),
-        httpx.get(dated.url + "/.well-known/databricks-config"),
+        post(ws, "/serving-endpoints/claude-now/invocations", {"messages": [USER]}),
+        post(ws, "/serving-endpoints/no-such-endpoint/invocations", {"messages": [USER]}),
+        httpx.get(ws.url + "/api/2.0/serving-endpoints", headers={"Authorization": "x"}),
+        httpx.get(ws.url + "/.well-known/databricks-config"),
     ]
     after = int(time.time())
     for answer in answers:

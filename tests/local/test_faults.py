@@ -28,8 +28,7 @@ Outcome = tuple[str, Any]
 
 @pytest.fixture
 def env(ws: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
-    for key, value in ws.environ().items():
-        monkeypatch.setenv(key, value)
+    """``ws`` (the environment points at it), with mlflow's retries and waits bounded."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT", "2")
     monkeypatch.setenv("MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT", "2")

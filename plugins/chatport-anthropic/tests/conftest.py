@@ -1,8 +1,9 @@
-"""The same isolation as chatport's own suite: no developer config, profile or workspace."""
+"""The same isolation as chatport's own suite (no developer config, profile or workspace),
+and the testing kit's module workspace with the endpoints these tests use."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -36,11 +37,12 @@ def _isolated_env(
 
 
 @pytest.fixture(scope="module")
-def workspace() -> Iterator[LocalWorkspace]:
-    """A local workspace with Claude endpoints (hybrid reasoning and plain) and a GPT one.
+def module_workspace_options() -> dict[str, Any]:
+    """The kit's workspace for each module here: Claude endpoints (hybrid reasoning and
+    plain) and a GPT one.
 
     Every answer carries the same id and timestamp, so whole completions from different
-    backends can be compared.
+    backends can be compared; the request log keeps bodies (the tests read what was sent).
     """
     fixed_id, fixed_created = "msg-parity", 1_700_000_000
     endpoints = [
@@ -50,14 +52,17 @@ def workspace() -> Iterator[LocalWorkspace]:
     ]
     for endpoint in endpoints:
         endpoint.fixed_created = fixed_created
-    with LocalWorkspace(endpoints, log_bodies=True) as ws:  # the tests read what was sent
-        yield ws
+    return {"endpoints": endpoints, "log_bodies": True}
 
 
 @pytest.fixture
-def env(workspace: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
-    """``workspace``, with ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` pointing at it."""
-    for key, value in workspace.environ().items():
-        monkeypatch.setenv(key, value)
-    workspace.clear_requests()
-    return workspace
+def workspace(module_workspace_server: LocalWorkspace) -> LocalWorkspace:
+    """The kit's module workspace, with nothing in the environment and no reset."""
+    return module_workspace_server
+
+
+@pytest.fixture
+def env(module_workspace: LocalWorkspace) -> LocalWorkspace:
+    """The kit's module workspace, with ``DATABRICKS_HOST`` and ``DATABRICKS_TOKEN`` pointing
+    at it, no faults and an empty request log."""
+    return module_workspace
