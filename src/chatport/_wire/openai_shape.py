@@ -87,7 +87,7 @@ def usage_from(data: object) -> Usage | None:
     are part of ``prompt_tokens``: a cache hit reports the same ``prompt_tokens`` as
     the cold call (litellm PR #36943).
     """
-    if not isinstance(data, Mapping):
+    if data is None or not isinstance(data, Mapping):  # most stream chunks carry none
         return None
     cached = detail(data, "prompt_tokens_details", "cached_tokens")
     if cached is None:
@@ -314,7 +314,7 @@ class ChunkParser:
 
     def parse(self, data: object) -> Chunk | None:
         """One chunk object to a :class:`Chunk` (``None`` for a chunk that carries nothing)."""
-        if not isinstance(data, Mapping):
+        if not isinstance(data, dict):  # decoded JSON: an object is a dict
             raise ResponseFormatError("a stream chunk is not a JSON object", backend=self.backend)
         _error_in_body(data, self.backend)
         choices = data.get("choices")
@@ -324,13 +324,13 @@ class ChunkParser:
             raise ResponseFormatError(
                 "a stream chunk has choices that are not a list", backend=self.backend
             )
-        if not choices and isinstance(data.get("delta"), Mapping):
+        if not choices and isinstance(data.get("delta"), dict):
             # an agent endpoint's chunk: one message delta, at the top level
             choices = [{"index": 0, "delta": data["delta"]}]
         text, reasoning, signature, text_signature = "", "", None, None
         finish: FinishReason | None = None
         for choice in choices:
-            if not isinstance(choice, Mapping):
+            if not isinstance(choice, dict):
                 raise ResponseFormatError(
                     "a stream chunk has a choice that is not an object", backend=self.backend
                 )
@@ -338,7 +338,7 @@ class ChunkParser:
                 continue  # only the first choice is streamed
             self.answered = True
             delta = choice.get("delta") or {}
-            if not isinstance(delta, Mapping):
+            if not isinstance(delta, dict):
                 raise ResponseFormatError(
                     "a stream chunk has a delta that is not an object", backend=self.backend
                 )
