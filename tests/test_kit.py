@@ -6,18 +6,25 @@ import asyncio
 import json
 import os
 
+import httpx
 import pytest
 
 import chatport
 from chatport import BackendSettings
 from chatport.backends.kit import (
+    ChatEventStream,
     ClientHolder,
+    Clock,
     check_host,
     check_url,
     error_from_response,
+    http_pieces,
     map_transport_error,
+    read_events,
     retry_after_from,
 )
+
+from .raw_server import RawServer
 
 
 @pytest.mark.parametrize(
@@ -156,3 +163,44 @@ def test_client_holder_drops_a_parents_client_in_a_forked_child() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert holder.sync() is parents
     assert not parents.closed
+
+
+class WordEvents:
+    """A backend's own event format: ``word: X`` lines, then ``end``."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def feed(self, line: str) -> chatport.Chunk | None:
+        if line == "end":
+            self.done = True
+            return None
+        return chatport.Chunk(text=line.removeprefix("word: ") + " ")
+
+    def end(self) -> chatport.Chunk | None:
+        if not self.done:
+            raise chatport.APIConnectionError("the words stopped early", backend="words")
+        return chatport.Chunk(finish_reason="stop")
+
+
+def test_read_events_takes_a_backends_own_event_format() -> None:
+    body = b"word: one\nword: two\r\n\nword: thr" + b"ee\nend\nword: after the end\n"
+    pieces = [body[i : i + 5] for i in range(0, len(body), 5)]  # lines cut anywhere
+    chunks = list(read_events(WordEvents(), pieces))
+    assert [c.text for c in chunks] == ["one ", "two ", "three ", ""]
+    assert chunks[-1].finish_reason == "stop"  # end() gives the last chunk
+
+
+def test_read_events_refuses_a_stream_cut_short() -> None:
+    with pytest.raises(chatport.APIConnectionError, match="stopped early"):
+        list(read_events(WordEvents(), [b"word: one\n"]))
+
+
+def test_a_stream_of_comments_alone_times_out_on_the_kits_clock() -> None:
+    chat = ChatEventStream("kit-test")
+    with RawServer(mode="ping") as server, httpx.Client() as client:
+        url = f"{server.url}/serving-endpoints/m/invocations"
+        with client.stream("POST", url, json={"stream": True}, timeout=10) as answer:
+            clock = Clock.for_call(0.5, stream=True)  # outside a call: the timeout given
+            with pytest.raises(chatport.APITimeoutError, match=r"timeout = 0\.5 s"):
+                list(read_events(chat, http_pieces(answer, clock, "kit-test"), clock))

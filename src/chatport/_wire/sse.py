@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import APIConnectionError, ResponseFormatError
 from .._types import Chunk
@@ -139,7 +139,25 @@ class ResponsesEventStream:
         return None
 
 
-EventStream = ChatEventStream | ResponsesEventStream
+class EventStream(Protocol):
+    """What :func:`read_events` reads a stream with: one line at a time, then the end.
+
+    :class:`ChatEventStream` and :class:`ResponsesEventStream` are the two chatport
+    ships; a backend for another event format writes its own.
+    """
+
+    @property
+    def done(self) -> bool:
+        """Whether the terminal event arrived (nothing after it is read)."""
+        ...
+
+    def feed(self, line: str) -> Chunk | None:
+        """One line of the stream (never blank); a chunk when it carries one."""
+        ...
+
+    def end(self) -> Chunk | None:
+        """The body ended: raise if the stream was incomplete; a last chunk, if any."""
+        ...
 
 
 def read_events(
