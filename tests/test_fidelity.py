@@ -1,4 +1,4 @@
-"""chatport does what a real workspace needs, through every backend (wire-protocol §11).
+"""chatport does what a real workspace needs on every backend (docs/wire-facts.md#workspace-rules).
 
 Each test drives the real clients against the local workspace, which refuses what a real
 workspace refuses: Gemini refuses ``stream_options``, OpenAI-family streams carry usage

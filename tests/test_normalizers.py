@@ -420,7 +420,7 @@ def test_non_finite_numbers_are_ignored() -> None:
     assert (completion.created, completion.usage.prompt_tokens) == (None, None)
 
 
-# -- what real workspaces send (wire-protocol §11) ---------------------------------------
+# -- what real workspaces send (docs/wire-facts.md#workspace-rules) ----------------------
 
 
 def _stream(chunks: list[dict[str, Any]]) -> chatport.Completion:

@@ -68,7 +68,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "model": "parity-bare",
         "messages": [{"role": "user", "content": "bare answer"}],
     },
-    # what real endpoint families do (wire-protocol §11)
+    # what real endpoint families do (docs/wire-facts.md#workspace-rules)
     "usage-only-on-request": {
         "model": "parity-gpt",
         "messages": [{"role": "user", "content": "openai family usage"}],

@@ -51,7 +51,7 @@ def test_complete_sends_a_clean_request(
     assert logged.headers["authorization"] == "Bearer ****"
 
 
-#: What a hybrid Claude endpoint needs to reason (wire-protocol §11.3).
+#: What a hybrid Claude endpoint needs to reason (docs/wire-facts.md#reasoning).
 THINKING: dict[str, Any] = {
     "max_tokens": 2048,
     "extra": {"thinking": {"type": "enabled", "budget_tokens": 1024}},

@@ -3,7 +3,7 @@
 A raw-socket server sends the exact same bytes to each backend; the error class,
 status, message, ``Retry-After``, request id and retry decision (how many requests the
 server saw with ``max_retries = 1``) must be identical across the five backends. The
-answers are the shapes real Databricks endpoints send (wire-protocol §8): Databricks
+answers are the shapes real Databricks endpoints send (docs/wire-facts.md#error-bodies): Databricks
 and OpenAI error bodies, an external model's error nested by Databricks, Google's error
 shape from a Gemini endpoint, HTML from a proxy, and statuses a server should never end
 a call with.

@@ -1,4 +1,7 @@
-"""Contract: the unmodified openai, mlflow and databricks-sdk clients meet the real rules (§11)."""
+"""Contract: the unmodified openai, mlflow and databricks-sdk clients meet the real rules.
+
+The rules: docs/wire-facts.md#workspace-rules.
+"""
 
 from __future__ import annotations
 

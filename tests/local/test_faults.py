@@ -1,4 +1,4 @@
-"""Every injected fault, as each real client sees it (wire-protocol §8).
+"""Every injected fault, as each real client sees it (docs/wire-facts.md#errors-per-client).
 
 Retry loops are bounded: openai ``max_retries=0``, databricks-sdk
 ``retry_timeout_seconds=2`` and mlflow ``MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT=2`` with
@@ -36,7 +36,7 @@ def env(ws: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
 
 
 def request_info(request_id: str) -> dict[str, str]:
-    """The ``RequestInfo`` detail a Databricks error body carries (wire-protocol §11.4)."""
+    """The ``RequestInfo`` detail of a Databricks error body (docs/wire-facts.md#error-bodies)."""
     assert request_id
     return {
         "@type": "type.googleapis.com/google.rpc.RequestInfo",
@@ -212,7 +212,8 @@ def test_auth_failures(env: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> 
     assert via_openai(env, token="dapi-wrong") == ("PermissionDeniedError", 403)
     assert via_sdk(env, token="dapi-wrong") == ("PermissionDenied", None)
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-wrong")
-    assert via_mlflow(env) == ("HTTPError", 500)  # the integer error_code is lost by mlflow (§6)
+    # mlflow loses the integer error_code (docs/wire-facts.md#mlflow-errors)
+    assert via_mlflow(env) == ("HTTPError", 500)
     response = requests.get(f"{env.url}/api/2.0/serving-endpoints", timeout=10)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="DatabricksRealm"'

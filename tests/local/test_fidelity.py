@@ -1,4 +1,7 @@
-"""What a real workspace refuses or does differently (wire-protocol §11), on the wire."""
+"""What a real workspace refuses or does differently, on the wire.
+
+The rules: docs/wire-facts.md#workspace-rules.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Responses routes, acted-on parameters and request ids (wire-protocol §11.1, §11.4)."""
+"""Responses routes, acted-on parameters and request ids (docs/wire-facts.md#workspace-rules)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 What the ``databricks-sdk`` and ``mlflow`` backends share. Both reach
 ``/serving-endpoints/{name}/invocations`` through the API client of a
-``WorkspaceClient`` (mlflow's deployment client does so too, wire-protocol §6), so
+``WorkspaceClient`` (as mlflow's deployment client does, docs/wire-facts.md#mlflow-requests), so
 they share the SDK's unified auth, and this module holds them to chatport's one policy:
 
 * **sent once**: the body goes as a ``bytearray``, which ``api_client.do`` never

@@ -1,7 +1,7 @@
 """The ``databricks-sdk`` backend: a ``WorkspaceClient`` and its authenticated API client.
 
 ``WorkspaceClient().serving_endpoints.query`` reads ``finishReason`` in camelCase (so it
-always reports ``None``), drops ``tool_calls`` and cannot stream (wire-protocol §5.1).
+always reports ``None``), drops ``tool_calls`` and cannot stream (docs/wire-facts.md#sdk-query).
 This backend therefore sends the same ``POST /serving-endpoints/{name}/invocations``
 through the client's own ``api_client`` (the SDK's unified auth and headers) and
 normalizes the raw JSON, so nothing is lost. Endpoint listings read

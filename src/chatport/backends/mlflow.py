@@ -2,13 +2,13 @@
 
 On Databricks, ``predict`` and ``predict_stream`` POST the request to
 ``/serving-endpoints/{name}/invocations`` through a databricks-sdk ``WorkspaceClient``
-with mlflow's request headers (wire-protocol §6). This backend sends that same request,
+with mlflow's headers (docs/wire-facts.md#mlflow-requests). This backend sends that same request,
 with those headers, through that same kind of client, authenticated by chatport's one
 credential chain (so it reaches the same workspace as every other backend, whether the
 credential comes from code, the environment, a profile or the notebook runtime).
 
 What it does not take from mlflow are the layers that break chatport's common behaviour
-(wire-protocol §6): two stacked retry loops that re-send a 429 for up to ten minutes
+(docs/wire-facts.md#mlflow): two stacked retry loops that re-send a 429 for up to ten minutes
 and keep re-POSTing after the caller gave up, process-wide timeouts read from
 ``os.environ``, a rewrite of every error answer into a synthetic 500 without its
 ``Retry-After`` or request id, a host probe retried for minutes, and a line reader

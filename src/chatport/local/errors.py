@@ -1,4 +1,4 @@
-"""Databricks-style error answers of the local workspace (wire-protocol §2.1 and §8)."""
+"""Databricks-style error answers of the local workspace (docs/wire-facts.md#error-bodies)."""
 
 from __future__ import annotations
 

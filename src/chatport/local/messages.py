@@ -1,7 +1,7 @@
 """The Anthropic Messages API on the wire (``/serving-endpoints/anthropic/v1/messages``).
 
-Strict as the real route (wire-protocol §11.5): ``max_tokens`` is required, ``system``
-is a top-level field and never a message role, thinking happens only when asked for
+Strict as the real route (docs/wire-facts.md#messages-route): ``max_tokens`` is required,
+``system`` is a top-level field and never a message role, thinking happens only when asked for
 (a budget of at least 1024 below ``max_tokens``), and a replayed thinking block must
 carry the signature the endpoint gave it. Only Claude endpoints are served. Request
 problems the provider itself would find are answered in Anthropic's error shape; the

@@ -210,7 +210,7 @@ def response_object(
 
 
 def response_events(final: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The event sequence of a streamed response (wire-protocol §4.3), ending in completed."""
+    """A streamed response's events (docs/wire-facts.md#responses-streams), ending in completed."""
     shell = {
         **final,
         "status": "in_progress",

@@ -1,4 +1,4 @@
-"""What each model family accepts and how it streams usage (wire-protocol §11).
+"""What each model family accepts and how it streams usage (docs/wire-facts.md#workspace-rules).
 
 Every rule reads the endpoint's own ``family`` field; ``None`` (a custom model) is
 lenient: it accepts every reasoning parameter and always streams usage.
@@ -131,7 +131,10 @@ def stream_usage(endpoint: Endpoint, body: dict[str, Any]) -> UsageMode:
 
 
 def check_responses_family(endpoint: Endpoint, body: dict[str, Any], *, open_route: bool) -> None:
-    """Refuse what a Responses route refuses for ``endpoint`` (wire-protocol §11.1)."""
+    """Refuse what a Responses route refuses for ``endpoint``.
+
+    Facts: docs/wire-facts.md#responses-routes.
+    """
     if not open_route and endpoint.family != "openai":
         raise bad_request(
             f"The Responses API passthrough supports OpenAI models only; {endpoint.name!r} "
