@@ -125,7 +125,6 @@ class Second(Backend):
     capabilities = Capabilities()
 
     def complete(self, request: ChatRequest) -> Completion:
-        _Gate.second_answered.set()
         return Completion(text="second", model=request.model, finish_reason="stop")
 
 
@@ -142,6 +141,12 @@ class ComparePlugin:
         registry.add("cmp-first", WaitsForSecond)
         registry.add("cmp-second", Second)
         registry.add("cmp-broken", Broken)
+
+    @chatport.hookimpl
+    def chatport_call_end(self, backend: str) -> None:
+        # the second call has ended (not merely answered): only then may the first finish
+        if backend == "cmp-second":
+            _Gate.second_answered.set()
 
 
 @pytest.fixture
