@@ -4,6 +4,9 @@ A call with ``timeout=T`` ends within ``T + 1 s`` whatever the server does: a bo
 dripped a byte at a time, a stream of ``: ping`` comments only, a ``data:`` line
 arriving a byte per second, a huge line still arriving at the deadline. A huge line
 that does arrive in time is read in linear time and completes.
+
+The deadlines are real: each call waits out its whole timeout against a real socket, so
+the tests that time out are marked ``slow``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def assert_times_out(backend: str, *, streamed: bool, asynchronous: bool) -> flo
     return elapsed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_dripped_body_ends_at_the_deadline(
@@ -70,6 +74,7 @@ def test_a_dripped_body_ends_at_the_deadline(
     assert len(server.inference()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_stream_of_keep_alive_comments_ends_at_the_deadline(
@@ -80,6 +85,7 @@ def test_a_stream_of_keep_alive_comments_ends_at_the_deadline(
     assert len(server.inference()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_data_line_a_byte_per_second_ends_at_the_deadline(
@@ -89,6 +95,7 @@ def test_a_data_line_a_byte_per_second_ends_at_the_deadline(
     assert_times_out(backend, streamed=True, asynchronous=asynchronous)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_huge_line_still_arriving_ends_at_the_deadline(

@@ -22,7 +22,7 @@ import chatport
 from chatport import Backend, BackendSettings, Chunk, Completion
 from chatport.backends.rest import RestBackend
 from chatport.local import Endpoint, Fault, LocalWorkspace
-from chatport.testing import FakeBackend, temporary_plugin
+from chatport.testing import FakeBackend, VirtualClock, temporary_plugin
 
 T = TypeVar("T")
 MODEL = "hardening-echo"
@@ -492,6 +492,7 @@ def test_fault_mix_every_input_once_in_order_no_hang(
     module_workspace: LocalWorkspace,
     fresh_plugins: None,
     caplog: pytest.LogCaptureFixture,
+    virtual_clock: VirtualClock,  # the retries' backoff is not what this test waits for
     shape: str,
 ) -> None:
     module_workspace.set_faults(
@@ -534,6 +535,7 @@ def test_fault_mix_every_input_once_in_order_no_hang(
             outcomes[f"status {error.status_code}"] += 1
     assert outcomes["answered"] > 0
     assert outcomes["status 500"] > 0  # the injected errors did happen
+    assert virtual_clock.waits  # and the 503s were retried after a backoff
     assert "plugin 'chaos-plugin' raised in chatport_before_request" in caplog.text
     # the server saw each answered input once per attempt, never more
     sent = Counter(

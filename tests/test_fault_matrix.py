@@ -1,14 +1,18 @@
 """The fault matrix: every backend against every injected fault, through chatport.
 
 Each cell checks the chatport outcome, how many inference requests reached the server,
-and that the call ended within ``timeout`` plus a small margin. Retry budgets are the
-defaults (``max_retries = 2``) with ``timeout = 3``.
+the waits before its retries, and that the call ended within ``timeout`` plus a small
+margin. Retry budgets are the defaults (``max_retries = 2``) with ``timeout = 3``.
+
+The calls run on a virtual clock: a retry's wait (the server's ``Retry-After``, or
+backoff) returns at once and moves the clock on, and the call's deadline and the time
+checked here read that clock. Reads from the server keep real time, so a server that is
+too slow really takes the whole timeout (those cells are marked ``slow``).
 """
 
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +20,9 @@ from typing import Any
 import pytest
 
 import chatport
+from chatport._deadline import now
 from chatport.local import Fault, LocalWorkspace
+from chatport.testing import VirtualClock
 
 from .backends import BUILT_IN
 
@@ -32,6 +38,7 @@ class Cell:
     fault: Callable[[], Fault] | None
     outcome: type[BaseException] | None  # None: success
     posts: tuple[int, int]  # inference requests at the server: (minimum, maximum)
+    retry_after: float | None = None  # the server's wait before each retry, when it asks
     stream: bool = False
     setup: Callable[[LocalWorkspace, pytest.MonkeyPatch], None] | None = None
     model: str = MODEL
@@ -49,8 +56,10 @@ def refused(ws: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 CELLS: dict[str, Cell] = {
-    "429-then-success": Cell(lambda: Fault.rate_limit(times=1), None, (2, 2)),
-    "429-persistent": Cell(lambda: Fault.rate_limit(), chatport.RateLimitError, (3, 3)),
+    "429-then-success": Cell(lambda: Fault.rate_limit(times=1), None, (2, 2), retry_after=1),
+    "429-persistent": Cell(
+        lambda: Fault.rate_limit(), chatport.RateLimitError, (3, 3), retry_after=1
+    ),
     "500": Cell(lambda: Fault.error(500), chatport.ServerError, (1, 1)),
     "503-then-success": Cell(lambda: Fault.error(503, times=1), None, (2, 2)),
     "401": Cell(lambda: Fault.error(401), chatport.AuthenticationError, (1, 1)),
@@ -94,10 +103,21 @@ def call(client: chatport.Client, cell: Cell) -> Any:
     return client.complete("hello", model=cell.model).text
 
 
-@pytest.mark.parametrize("cell_name", CELLS)
+#: cells whose server really takes the whole timeout, on the real clock
+SLOW_CELLS = {"too-slow"}
+
+
+@pytest.mark.parametrize(
+    "cell_name",
+    [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CELLS else name for name in CELLS],
+)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fault_matrix(
-    env: LocalWorkspace, monkeypatch: pytest.MonkeyPatch, backend: str, cell_name: str
+    env: LocalWorkspace,
+    monkeypatch: pytest.MonkeyPatch,
+    virtual_clock: VirtualClock,
+    backend: str,
+    cell_name: str,
 ) -> None:
     cell = CELLS[cell_name]
     if cell.setup is not None:
@@ -105,7 +125,7 @@ def test_fault_matrix(
     if cell.fault is not None:
         env.set_faults(MODEL, cell.fault())
     expected, posts = cell.outcome, cell.posts
-    started = time.monotonic()
+    started = now()
     with chatport.Client(backend=backend, timeout=TIMEOUT, config={}) as client:
         if expected:
             with pytest.raises(expected) as info:
@@ -113,7 +133,9 @@ def test_fault_matrix(
             assert info.value.backend == backend  # type: ignore[attr-defined]
         else:
             assert call(client, cell) == "hello"
-    elapsed = time.monotonic() - started
+    elapsed = now() - started
     assert elapsed < TIMEOUT + MARGIN, f"{backend}/{cell_name} took {elapsed:.1f}s"
     sent = [r for r in env.requests if r.method == "POST" and r.path.endswith(INFERENCE)]
     assert posts[0] <= len(sent) <= posts[1], f"{backend}/{cell_name}: {len(sent)} requests"
+    if cell.retry_after is not None:  # each retry waited what the server asked
+        assert virtual_clock.waits == [cell.retry_after] * (len(sent) - 1)

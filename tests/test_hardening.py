@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import chatport
-from chatport.backends.base import MAX_DEADLINE_WORKERS
+from chatport._deadline import MAX_DEADLINE_WORKERS
 from chatport.local import Fault, LocalWorkspace
 
 from .test_deadline_matrix import client

@@ -208,3 +208,14 @@ def test_the_local_workspace_imports_only_errors_secrets_and_hosts(module: str) 
         if not target.startswith(f"{PACKAGE}.local") and target not in allowed
     )
     assert outside == []
+
+
+def test_the_deadline_package_needs_only_the_error_tree() -> None:
+    """The deadline sits under everything that waits: it imports the standard library and
+    the error tree alone (not even the retry policy beside it)."""
+    package = f"{PACKAGE}._deadline"
+    assert package in MODULES
+    for module, targets in EDGES.items():
+        if module == package or module.startswith(package + "."):
+            outside = {t for t in targets if not t.startswith(package)}
+            assert outside <= {f"{PACKAGE}._errors", f"{PACKAGE}._redact"}, (module, outside)

@@ -16,6 +16,7 @@ import pytest
 
 import chatport
 from chatport.local import Fault, LocalWorkspace
+from chatport.testing import VirtualClock
 
 MODEL = "databricks-gpt-5"
 
@@ -42,7 +43,7 @@ def test_nothing_is_written_to_the_environment(env: LocalWorkspace) -> None:
 
 
 def test_a_persistent_429_is_a_rate_limit_with_the_servers_retry_after(
-    env: LocalWorkspace,
+    env: LocalWorkspace, virtual_clock: VirtualClock
 ) -> None:
     env.set_faults(MODEL, Fault.rate_limit(retry_after=1))  # the server sends whole seconds
     with (
@@ -55,6 +56,7 @@ def test_a_persistent_429_is_a_rate_limit_with_the_servers_retry_after(
     assert info.value.request_id  # the server's x-request-id, which mlflow drops
     assert info.value.attempts == 3
     assert posts(env) == 3
+    assert virtual_clock.waits == [1.0, 1.0]  # chatport waited out each Retry-After
 
 
 def test_an_abandoned_call_sends_nothing_more(env: LocalWorkspace) -> None:
@@ -70,11 +72,14 @@ def test_an_abandoned_call_sends_nothing_more(env: LocalWorkspace) -> None:
     assert posts(env) == 1
 
 
-def test_429_twice_then_an_answer_takes_exactly_three_posts(env: LocalWorkspace) -> None:
+def test_429_twice_then_an_answer_takes_exactly_three_posts(
+    env: LocalWorkspace, virtual_clock: VirtualClock
+) -> None:
     env.set_faults(MODEL, Fault.rate_limit(times=2, retry_after=0.1))
     with chatport.Client(backend="mlflow", timeout=5, config={}) as client:
         completion = client.complete("hello", model=MODEL)
     assert (completion.text, completion.attempts, posts(env)) == ("hello", 3, 3)
+    assert len(virtual_clock.waits) == 2  # a wait before each retry
 
 
 def test_the_request_is_the_one_predict_sends(env: LocalWorkspace) -> None:
@@ -89,6 +94,7 @@ def test_the_request_is_the_one_predict_sends(env: LocalWorkspace) -> None:
     assert sent.path == f"/serving-endpoints/{MODEL}/invocations"
 
 
+@pytest.mark.slow  # a fresh interpreter imports mlflow: seconds of real time
 def test_the_first_call_is_not_charged_for_importing_mlflow(env: LocalWorkspace) -> None:
     """A fresh interpreter: importing mlflow and building its client takes seconds, more
     than this call's timeout; the deadline measures the request, not the setup."""

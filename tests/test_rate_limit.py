@@ -5,6 +5,9 @@ before a request is sent and settled with its usage, and a ``Retry-After`` pause
 whole batch even when the call that got it gives up. Checked on request times recorded
 by the server: never wall times, and only "never more than N in a window", which a slow
 machine cannot break. ``test_rate_limiter.py`` checks the same on a simulated clock.
+
+The batches here wait on the real clock (the spacing the server sees is the point), for
+seconds each: they are marked ``slow``.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ async def _first_results(
     return got
 
 
+@pytest.mark.slow
 def test_tokens_per_minute_holds_with_concurrency_far_above_the_budget(
     module_workspace: LocalWorkspace,
 ) -> None:
@@ -154,6 +158,7 @@ def warm_batch(
     return asyncio.run(main())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [502, 503])
 def test_retries_pass_the_requests_per_minute_limit(
     module_workspace: LocalWorkspace, status: int
@@ -172,6 +177,7 @@ def test_retries_pass_the_requests_per_minute_limit(
     request_spacing_holds([r.time for r in sent], 240)
 
 
+@pytest.mark.slow
 def test_fallbacks_pass_the_requests_per_minute_limit(module_workspace: LocalWorkspace) -> None:
     def ready() -> None:
         module_workspace.clear_requests()
@@ -215,6 +221,7 @@ class DroppingServer(RawServer):
         return super()._answer(conn, request, started)
 
 
+@pytest.mark.slow
 def test_retries_of_dropped_connections_pass_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     with DroppingServer() as server:
         monkeypatch.setenv("DATABRICKS_HOST", server.url)
@@ -233,6 +240,7 @@ def test_retries_of_dropped_connections_pass_the_limit(monkeypatch: pytest.Monke
 # -- Retry-After -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_retry_after_beyond_the_deadline_fails_at_once_and_pauses_the_batch(
     module_workspace: LocalWorkspace,
 ) -> None:

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 import chatport
 from chatport.cli import cli
 from chatport.local import Fault, LocalWorkspace
+from chatport.testing import VirtualClock
 
 from .test_fault_matrix import BACKENDS, CELLS, MODEL, call
 
@@ -66,12 +67,14 @@ def test_one_client_shared_by_16_threads(local_workspace: LocalWorkspace, backen
     assert len([r for r in local_workspace.requests if r.method == "POST"]) == 48
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["rest", "openai"])
-def test_load_with_five_percent_503(backend: str) -> None:
+def test_load_with_five_percent_503(backend: str, virtual_clock: VirtualClock) -> None:
     """1,000 acomplete calls at concurrency 50; 5% of requests fail with 503 and are retried.
 
     Memory is traced (slow: tracemalloc hooks every allocation), so the load stays small
     enough for a busy two-core machine; the unbounded-gather load is in test_hardening.
+    The retries' backoff waits are virtual: the load is the point, not the waiting.
     """
     total, concurrency = 1000, 50
     with LocalWorkspace(seed=7, max_logged=50) as ws, ws.activated():
@@ -107,6 +110,7 @@ def test_load_with_five_percent_503(backend: str) -> None:
         served = ws.endpoint(MODEL).calls
     assert results == [f"request {i}" for i in range(total)]  # none lost, none duplicated
     assert served - (total + 200) > 20  # the fault really fired: ~5% of the calls were retried
+    assert len(virtual_clock.waits) == served - (total + 200)  # each retry backed off once
 
 
 def test_token_never_leaks(

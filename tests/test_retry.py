@@ -1,9 +1,13 @@
-"""The core retry, deadline and fallback policy, on the fake backend (no network)."""
+"""The core retry, deadline and fallback policy, on the fake backend (no network).
+
+Every test runs on a virtual clock (``virtual_clock``, from ``chatport.testing``): a
+retry's wait returns at once and moves the clock on, and the call's deadline reads the
+same clock, so a test checks each wait exactly and never sleeps it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +15,11 @@ import pytest
 
 import chatport
 from chatport import Chunk
+from chatport._deadline import now
 from chatport._retry import MAX_RETRY_AFTER, RetryPolicy
-from chatport.testing import FakeBackend, temporary_plugin
+from chatport.testing import FakeBackend, VirtualClock, temporary_plugin
+
+pytestmark = pytest.mark.usefixtures("virtual_clock")
 
 
 class Attempts:
@@ -46,6 +53,11 @@ def fake_client(**settings: Any) -> tuple[chatport.Client, FakeBackend]:
     backend = client.backend()
     assert isinstance(backend, FakeBackend)
     return client, backend
+
+
+def ask(client: chatport.Client, asynchronous: bool) -> chatport.Completion:
+    """One call, blocking or async."""
+    return asyncio.run(client.acomplete("q")) if asynchronous else client.complete("q")
 
 
 def rate_limited(retry_after: float | None = 0.01) -> chatport.RateLimitError:
@@ -102,36 +114,65 @@ def test_timeouts_retry_only_when_allowed() -> None:
     assert client.complete("q").text == "second try"
 
 
-def test_connection_errors_back_off_and_give_up() -> None:
+def test_connection_errors_back_off_and_give_up(virtual_clock: VirtualClock) -> None:
     client, fake = fake_client(max_retries=2)
     fake.enqueue(*(chatport.APIConnectionError("refused") for _ in range(3)))
     with pytest.raises(chatport.APIConnectionError):
         client.complete("q")
     assert len(fake.history) == 3
+    first, second = virtual_clock.waits  # full jitter: up to 0.25 s, then up to 0.5 s
+    assert 0 < first <= 0.25
+    assert 0 < second <= 0.5
 
 
-def test_retry_after_is_honoured() -> None:
+def test_retry_after_is_honoured(virtual_clock: VirtualClock) -> None:
     client, fake = fake_client(max_retries=1)
     fake.enqueue(rate_limited(0.3), "after the wait")
-    started = time.monotonic()
     assert client.complete("q").text == "after the wait"
-    assert time.monotonic() - started >= 0.3
+    assert virtual_clock.waits == [0.3]
 
 
-def test_no_retry_that_cannot_finish_before_the_deadline() -> None:
-    client, fake = fake_client(max_retries=5, timeout=1)
-    fake.enqueue(rate_limited(5.0), "too late")
-    started = time.monotonic()
+@pytest.mark.timeout(10)  # a real 30 s wait would fail here
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_30_s_retry_after_is_waited_on_the_clock_not_in_real_time(
+    virtual_clock: VirtualClock, asynchronous: bool
+) -> None:
+    client, fake = fake_client(max_retries=1)
+    fake.enqueue(rate_limited(30), "after the wait")
+    completion = ask(client, asynchronous)
+    assert (completion.text, completion.attempts) == ("after the wait", 2)
+    assert virtual_clock.waits == [30.0]
+    assert virtual_clock.advanced >= 30
+
+
+def test_the_time_waited_counts_against_the_deadline(virtual_clock: VirtualClock) -> None:
+    """A 30 s wait leaves 15 s of a 45 s timeout: a second 30 s wait cannot fit."""
+    client, fake = fake_client(max_retries=5, timeout=45)
+    fake.enqueue(rate_limited(30), rate_limited(30), "too late")
     with pytest.raises(chatport.RateLimitError) as info:
         client.complete("q")
+    assert info.value.attempts == 2
+    assert virtual_clock.waits == [30.0]
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_no_retry_that_cannot_finish_before_the_deadline(
+    virtual_clock: VirtualClock, asynchronous: bool
+) -> None:
+    client, fake = fake_client(max_retries=5, timeout=1)
+    fake.enqueue(rate_limited(5.0), "too late")
+    started = now()
+    with pytest.raises(chatport.RateLimitError) as info:
+        ask(client, asynchronous)
     assert len(fake.history) == 1
     assert info.value.retry_after == 5.0
-    assert time.monotonic() - started < 5.0  # it never slept the Retry-After it was given
+    assert now() - started < 5.0
+    assert virtual_clock.waits == []  # it never slept the Retry-After it was given
 
 
 def test_policy_delays() -> None:
     policy = RetryPolicy(max_retries=2, timeout=100)
-    deadline = time.monotonic() + 100
+    deadline = now() + 100
     assert policy.delay(rate_limited(2.0), 0, deadline) == 2.0
     assert policy.delay(rate_limited(MAX_RETRY_AFTER + 1), 0, deadline) is None
     assert policy.delay(rate_limited(1.0), 2, deadline) is None  # out of retries

@@ -122,7 +122,7 @@ class Workspace:
         return self.credential.source
 
     def _wait(self) -> float:
-        from ._retry import remaining
+        from ._deadline import remaining
 
         return remaining(self.timeout)
 

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._deadline import asleep, now
 from ._errors import ChatportError, InvalidRequestError, RateLimitError
 from ._observe import as_chatport_error, is_stop
 from ._request import REQUEST_PARAMS, ChatRequest
@@ -165,10 +166,11 @@ class RateLimiter:
       empty, never full. A reservation above the whole budget is cut to the budget.
     * Pauses: :meth:`pause` holds every request for a while (a server's ``Retry-After``).
 
-    ``clock`` (seconds, by default ``time.monotonic``) is for tests.
+    ``clock`` (seconds, by default the deadlines' :func:`~chatport._deadline.now`) is for
+    tests; waits go through :func:`~chatport._deadline.asleep`.
     """
 
-    def __init__(self, limit: RateLimit | None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: RateLimit | None, clock: Callable[[], float] = now):
         self.limit = limit or RateLimit()
         self._clock = clock
         self._next_slot = -math.inf
@@ -242,13 +244,11 @@ class RateLimiter:
 
     async def acquire(self, tokens: float = 0) -> Reservation:
         """Wait until a request reserving ``tokens`` may start, and admit it."""
-        import asyncio
-
         while True:
             wait, reservation = self.try_acquire(tokens)
             if reservation is not None:
                 return reservation
-            await asyncio.sleep(wait)
+            await asleep(wait)
 
     def _settle(self, reservation: Reservation, tokens: float) -> None:
         with self._lock:

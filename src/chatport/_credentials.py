@@ -277,8 +277,8 @@ class SdkCredential(Credential):
         try:
             return built.get(wait)
         except TimeoutError:
+            from ._deadline import timeout_phrase
             from ._hosts import parse_workspace_url, unreachable_reason
-            from ._retry import timeout_phrase
 
             reason = unreachable_reason(self.host, 0.5) if self.host else None
             if self.host and reason:  # the host cannot be reached: say so, naming it

@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from ._config import Config
+from ._deadline import Deadline, asleep, deadline_scope, now, sleep
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -43,10 +44,8 @@ from ._request import ChatRequest
 from ._retry import (
     MAX_RETRY_AFTER,
     AttemptTicket,
-    Deadline,
     RetryPolicy,
     attempt_gate,
-    deadline_scope,
     is_fallback_error,
     retry_listener,
     server_wait,
@@ -149,7 +148,7 @@ class Attempts:
         position = 0
         while entry is not None:
             backend, request = entry
-            deadline = Deadline(time.monotonic() + self.policy.timeout, limit=self.policy.timeout)
+            deadline = Deadline(now() + self.policy.timeout, limit=self.policy.timeout)
             self._retries = 0
             while True:
                 self._number += 1
@@ -325,9 +324,9 @@ async def _admitted(attempts: Attempts, attempt: Attempt) -> tuple[Attempt, Atte
     gate = attempt_gate.get()
     ticket = None
     if gate is not None:
-        waiting = time.monotonic()
+        waiting = now()
         ticket = await gate.admit(attempt.request)
-        attempt.deadline.at += time.monotonic() - waiting
+        attempt.deadline.at += now() - waiting
     return attempts.sending(attempt), ticket
 
 
@@ -343,7 +342,7 @@ def run_sync(attempts: Attempts) -> Completion:
             except BaseException as exc:
                 if is_stop(exc):
                     raise
-                time.sleep(attempts.failed(attempt, exc))
+                sleep(attempts.failed(attempt, exc))
                 continue
             return attempts.succeeded(attempt, completion)
         raise attempts.exhausted()
@@ -351,8 +350,6 @@ def run_sync(attempts: Attempts) -> Completion:
 
 async def run_async(attempts: Attempts) -> Completion:
     """An async call."""
-    import asyncio
-
     with attempts:
         for attempt in attempts:
             attempt, ticket = await _admitted(attempts, attempt)
@@ -365,7 +362,7 @@ async def run_async(attempts: Attempts) -> Completion:
                     raise
                 if ticket is not None:
                     ticket.failed(exc)
-                await asyncio.sleep(attempts.failed(attempt, exc))
+                await asleep(attempts.failed(attempt, exc))
                 continue
             if ticket is not None:
                 ticket.succeeded(completion)
@@ -390,7 +387,7 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
                 if is_stop(exc):
                     raise
                 _close(chunks)
-                time.sleep(attempts.failed(attempt, exc))
+                sleep(attempts.failed(attempt, exc))
                 continue
             attempts.partial = (assembler, attempt.backend.name)
             if first is not None:
@@ -423,8 +420,6 @@ def stream_sync(attempts: Attempts) -> Iterator[Chunk]:
 
 async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
     """An async stream; closing it early closes the connection."""
-    import asyncio
-
     with attempts:
         for attempt in attempts:
             attempt, ticket = await _admitted(attempts, attempt)
@@ -444,7 +439,7 @@ async def stream_async(attempts: Attempts) -> AsyncIterator[Chunk]:
                 await _aclose(chunks)
                 if ticket is not None:
                     ticket.failed(exc)
-                await asyncio.sleep(attempts.failed(attempt, exc))
+                await asleep(attempts.failed(attempt, exc))
                 continue
             assert chunks is not None
             attempts.partial = (assembler, attempt.backend.name)

@@ -8,19 +8,20 @@
 * ``timeout`` is the overall deadline of a call, retries included: no retry starts that
   could not finish in time, and every attempt runs with the time that is left.
 
-Backends read the time left with :func:`remaining`, so their SDKs never outlive the call.
+The deadline itself, and the clock retries wait on, are :mod:`chatport._deadline`'s:
+backends read the time left with :func:`~chatport._deadline.remaining`, so their SDKs
+never outlive the call.
 """
 
 from __future__ import annotations
 
 import contextvars
 import random
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from ._deadline import now
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -38,85 +39,17 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "AttemptGate",
     "AttemptTicket",
-    "Deadline",
     "RetryPolicy",
     "attempt_gate",
-    "current_attempt",
-    "deadline_scope",
-    "remaining",
+    "is_fallback_error",
     "retry_listener",
     "server_wait",
-    "timeout_phrase",
-    "uncharged",
 ]
 
 #: The longest ``Retry-After`` chatport waits for before giving up instead.
 MAX_RETRY_AFTER = 60.0
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _jitter = random.Random()  # private: chatport never touches the global random state
-
-
-class Deadline:
-    """When a call must end (a ``time.monotonic()`` value), which one-time setup may move.
-
-    One object per fallback entry (shared by its attempts and by the threads a call's
-    context is copied into), so the time :func:`uncharged` gives back reaches every
-    reader, the retry policy included. ``attempt`` is the number of the try being run.
-    """
-
-    __slots__ = ("at", "attempt", "limit")
-
-    def __init__(self, at: float, attempt: int = 1, limit: float | None = None) -> None:
-        self.at = at
-        self.attempt = attempt
-        self.limit = limit  # the timeout the user set, for messages
-
-    def __repr__(self) -> str:
-        return f"Deadline(in {self.at - time.monotonic():.3f} s)"
-
-
-_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
-    "chatport_deadline", default=None
-)
-
-
-class deadline_scope:  # lower case: it is used like a function, ``with deadline_scope(...)``
-    """Make ``deadline`` the current call's deadline (a float is a ``time.monotonic()`` value)
-    and ``attempt`` the number of the try being run, inside a ``with`` block.
-
-    A plain class rather than a generator context manager: every call enters one.
-    """
-
-    __slots__ = ("_deadline", "_token")
-
-    def __init__(self, deadline: Deadline | float, attempt: int | None = None) -> None:
-        if not isinstance(deadline, Deadline):
-            deadline = Deadline(deadline)
-        if attempt is not None:
-            deadline.attempt = attempt
-        self._deadline = deadline
-
-    def __enter__(self) -> None:
-        self._token = _deadline.set(self._deadline)
-
-    def __exit__(self, *exc_info: object) -> None:
-        _deadline.reset(self._token)
-
-
-@contextmanager
-def uncharged() -> Iterator[None]:
-    """Give the time spent inside back to the current call's deadline.
-
-    For a backend's one-time setup (importing its SDK, building its client), which must
-    not eat the first call's time.
-    """
-    deadline = _deadline.get()
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        if deadline is not None:
-            deadline.at += time.monotonic() - started
 
 
 #: A callback the current context's calls report a failure to with the seconds to wait
@@ -164,27 +97,6 @@ def server_wait(error: ChatportError) -> float | None:
     return min(float(retry_after), MAX_RETRY_AFTER)
 
 
-def current_attempt() -> int:
-    """The number of the try being run (1 for the first; retries and fallbacks count on)."""
-    deadline = _deadline.get()
-    return 1 if deadline is None else deadline.attempt
-
-
-def timeout_phrase(default: float | None = None) -> str:
-    """The user's own timeout, for messages: ``"timeout = 2 s"`` (never a remainder)."""
-    deadline = _deadline.get()
-    limit = deadline.limit if deadline is not None and deadline.limit is not None else default
-    return "the timeout" if limit is None else f"timeout = {limit:g} s"
-
-
-def remaining(default: float) -> float:
-    """Seconds left before the current call's deadline (``default`` outside a call)."""
-    deadline = _deadline.get()
-    if deadline is None:
-        return default
-    return max(0.001, deadline.at - time.monotonic())
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
     """When and how long to wait before trying again."""
@@ -208,7 +120,8 @@ class RetryPolicy:
         return isinstance(error, APIError) and error.status_code in _RETRY_STATUSES
 
     def delay(self, error: ChatportError, retries_done: int, deadline: float) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` to stop retrying."""
+        """Seconds to wait before the next attempt, or ``None`` to stop retrying
+        (``deadline`` is a :func:`~chatport._deadline.now` value)."""
         if retries_done >= self.max_retries or not self.retryable(error):
             return None
         retry_after = getattr(error, "retry_after", None)
@@ -218,7 +131,7 @@ class RetryPolicy:
             wait = float(retry_after)
         else:
             wait = _jitter.uniform(0, min(self.max_delay, self.base_delay * 2**retries_done))
-        if time.monotonic() + wait >= deadline:
+        if now() + wait >= deadline:
             return None  # the retry could not finish before the deadline
         return wait
 

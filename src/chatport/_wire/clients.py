@@ -4,7 +4,7 @@ Every backend that keeps an HTTP or SDK client needs the same three rules, writt
 here in :class:`ClientHolder`:
 
 * **built once, on first use**, under a lock (the build function decides what of it is
-  one-time setup not charged to the call's deadline: :func:`chatport._retry.uncharged`);
+  one-time setup not charged to the call's deadline: :func:`chatport._deadline.uncharged`);
 * **one async client per event loop**: an async client's connections belong to the loop
   that opened them, so each running loop gets its own, closed when that loop shuts down
   (``asyncio.run`` closes it in its async-generator step, :func:`close_with_loop`);

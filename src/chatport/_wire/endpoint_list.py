@@ -57,7 +57,7 @@ def list_serving_endpoints(
     """
     import httpx
 
-    from .._retry import remaining
+    from .._deadline import remaining
 
     url = f"{check_host(settings)}/api/2.0/serving-endpoints"
     headers = {"Accept": "application/json"}

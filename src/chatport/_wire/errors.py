@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+from .._deadline import timeout_phrase
 from .._errors import (
     APIConnectionError,
     APIError,
@@ -40,7 +41,6 @@ from .._errors import (
     error_for_status,
 )
 from .._redact import CREDENTIAL_HEADERS, mask_secrets, redact
-from .._retry import timeout_phrase
 
 __all__ = [
     "ERROR_CODE_STATUS",

@@ -15,8 +15,8 @@ from collections.abc import (
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._deadline import uncharged
 from .._errors import ConfigError
-from .._retry import uncharged
 from .clients import ClientHolder
 from .transport import check_host, workspace_auth
 

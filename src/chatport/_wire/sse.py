@@ -20,7 +20,7 @@ from .openai_shape import ChunkParser
 from .responses_shape import ResponseEventParser
 
 if TYPE_CHECKING:
-    from .deadline import Clock
+    from .._deadline import Clock
 
 __all__ = [
     "ChatEventStream",

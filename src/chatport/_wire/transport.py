@@ -109,8 +109,8 @@ def fetch_endpoint_metadata(settings: BackendSettings, endpoint: str) -> Mapping
     """
     import httpx
 
+    from .._deadline import remaining
     from .._request import endpoint_name_problem
-    from .._retry import remaining
 
     if not settings.host or endpoint_name_problem(endpoint) is not None:
         return None

@@ -9,7 +9,7 @@ they share the SDK's unified auth, and this module holds them to chatport's one 
   re-sends, so the SDK's hidden retry loop (429/503 slept out for minutes, a POST sent
   again after a read timeout) is off and chatport's retry policy applies;
 * **bounded**: each attempt runs under the deadline guard
-  (:func:`~chatport.backends.base.call_with_deadline`) and its body is read a piece at a
+  (:meth:`~chatport.Backend.run_with_deadline`) and its body is read a piece at a
   time with the time left as the socket timeout;
 * **mapped by the real answer**: a :class:`~chatport._wire.errors.ResponseCapture`
   records the status, headers and body the SDK's exceptions drop, so an error answer
@@ -17,7 +17,7 @@ they share the SDK's unified auth, and this module holds them to chatport's one 
 
 The client is built once per backend (and again in a forked child) on chatport's
 workspace credential (:meth:`chatport._auth.Workspace.sdk_config`). Importing the SDK is
-not charged to the first call (:func:`chatport._retry.uncharged`); building the client
+not charged to the first call (:func:`chatport._deadline.uncharged`); building the client
 is, under the deadline guard: its host probe gets a one-second retry budget and the
 call's time left, so an unreachable workspace fails within the call's timeout.
 """
@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .._deadline import Clock, remaining, requests_pieces, timeout_phrase, uncharged
 from .._errors import APIConnectionError, APITimeoutError
 from .._hosts import parse_workspace_url, unreachable_reason
-from .._retry import remaining, timeout_phrase, uncharged
 from .clients import ClientHolder
-from .deadline import Clock, requests_pieces
 from .errors import ResponseCapture, decode_json, raise_for_status, requests_errors
 from .transport import check_host
 

@@ -15,10 +15,9 @@ from contextlib import asynccontextmanager, contextmanager
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .._deadline import Clock, ahttp_pieces, http_pieces, remaining
 from .._request import ChatRequest
-from .._retry import remaining
 from .._types import Chunk, Completion
-from .._wire.deadline import Clock, ahttp_pieces, http_pieces
 from .._wire.errors import decode_json, openai_errors, raise_for_status
 from .._wire.openai_sdk import ROUTES, OpenAIClients, SDKCall, split_known
 from .._wire.sse import EventStream, aread_events, read_events

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .._deadline import Clock
 from .._request import ChatRequest
 from .._types import Chunk, Completion
-from .._wire.deadline import Clock
 from .._wire.endpoint_list import endpoints_from_body
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream, read_events

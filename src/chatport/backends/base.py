@@ -7,7 +7,6 @@ SDK exceptions mapped into the chatport error tree with ``raise ... from exc``.
 
 from __future__ import annotations
 
-import contextvars
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -16,17 +15,18 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
+from .._deadline import (
+    DaemonPool,
+    ThreadedStream,
+    call_with_deadline,
+    current_attempt,
+    remaining,
+)
 from .._family import ModelProfile, profile_from_metadata, profile_from_name
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 
-__all__ = [
-    "Backend",
-    "BackendSettings",
-    "Capabilities",
-    "call_with_deadline",
-    "completion_to_chunk",
-]
+__all__ = ["Backend", "BackendSettings", "Capabilities", "completion_to_chunk"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,140 +138,8 @@ def completion_to_chunk(completion: Completion) -> Chunk:
 
 
 _T = TypeVar("_T")
+#: Guards each backend's deadline pool while it is built or closed.
 _POOL_LOCK = threading.Lock()
-
-#: The most worker threads one backend's deadline guard runs; more calls wait in line.
-MAX_DEADLINE_WORKERS = 32
-
-
-class _DaemonPool:
-    """Bounded, reusable daemon worker threads that never block process exit.
-
-    At most ``max_workers`` threads; tasks beyond wait in a queue. :meth:`shutdown`
-    lets every thread end once its current task is done.
-    """
-
-    def __init__(self, max_workers: int = MAX_DEADLINE_WORKERS) -> None:
-        import queue
-
-        self._tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._max = max_workers
-        self._workers = 0
-        self._idle = 0
-        self._pending = 0
-        self._closed = False
-        self._lock = threading.Lock()
-        self.pid = os.getpid()  # a forked child has none of these threads
-
-    def submit(self, task: Callable[[], None]) -> None:
-        """Run ``task`` on a worker thread (starting one if none is free and allowed)."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the deadline pool is shut down")
-            self._pending += 1
-            if self._pending > self._idle and self._workers < self._max:
-                self._workers += 1
-                threading.Thread(target=self._work, name="chatport-deadline", daemon=True).start()
-        self._tasks.put(task)
-
-    def shutdown(self) -> None:
-        """Stop taking tasks; each thread ends after the task it runs (if any)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            workers = self._workers
-        for _ in range(workers):
-            self._tasks.put(None)
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                self._idle += 1
-            task = self._tasks.get()
-            with self._lock:
-                self._idle -= 1
-                if task is None:
-                    self._workers -= 1
-                    return
-                self._pending -= 1
-            task()
-
-
-_shared_pool = _DaemonPool()
-
-
-def _default_pool() -> _DaemonPool:
-    global _shared_pool
-    if _shared_pool.pid != os.getpid():
-        _shared_pool = _DaemonPool()
-    return _shared_pool
-
-
-def call_with_deadline(
-    func: Callable[[], _T],
-    timeout: float,
-    backend: str,
-    *,
-    pool: _DaemonPool | None = None,
-    discard: Callable[[_T], object] | None = None,
-) -> _T:
-    """Run a blocking SDK call, giving up after ``timeout`` seconds.
-
-    For SDKs whose own waits cannot be bounded (a ``Retry-After`` sleep inside a retry
-    loop, a host probe retried for minutes): the call runs on a daemon worker thread of
-    ``pool`` (a backend's own, see :meth:`Backend.deadline_pool`) and
-    :class:`APITimeoutError` is raised when the time is up. The call then runs under a
-    cancelled :class:`~chatport._wire.deadline.Cancellation`: reads registered with
-    it have their socket shut down, so the worker thread ends at once. A result that
-    arrives after the caller gave up is handed to ``discard`` (to close it).
-    """
-    import concurrent.futures
-
-    from .._wire.deadline import Cancellation, cancellation_scope, current_cancellation
-
-    future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-    context = contextvars.copy_context()
-    cancellation = Cancellation()
-    outer = current_cancellation()
-    if outer is not None:  # a cancelled stream cancels the calls it is waiting on
-        outer.add(cancellation.cancel)
-    lock = threading.Lock()
-    abandoned = False
-
-    def scoped() -> _T:
-        with cancellation_scope(cancellation):
-            return func()
-
-    def run() -> None:
-        try:
-            result = context.run(scoped)
-        except BaseException as exc:  # handed to the caller as it is
-            future.set_exception(exc)
-            return
-        with lock:
-            if abandoned and discard is not None:
-                discard(result)
-            future.set_result(result)
-
-    (pool or _default_pool()).submit(run)
-    try:
-        return future.result(timeout=max(0.0, timeout))
-    except concurrent.futures.TimeoutError:
-        if future.done() and future.exception() is not None:  # the SDK raised TimeoutError
-            raise
-        cancellation.cancel()
-        with lock:
-            abandoned = True
-            if future.done() and discard is not None:
-                discard(future.result())
-        from .._errors import APITimeoutError
-        from .._retry import timeout_phrase
-
-        raise APITimeoutError(
-            f"the call did not finish in time ({timeout_phrase(round(timeout, 1))})",
-            backend=backend,
-        ) from None
 
 
 class Backend:
@@ -315,15 +183,15 @@ class Backend:
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings
 
-    def deadline_pool(self) -> _DaemonPool:
-        """This backend's bounded worker pool for :func:`call_with_deadline`.
+    def deadline_pool(self) -> DaemonPool:
+        """This backend's bounded worker pool for :meth:`run_with_deadline`.
 
         Built on first use and shut down by :meth:`close`.
         """
         with _POOL_LOCK:
-            pool: _DaemonPool | None = self.__dict__.get("_deadline_pool")
+            pool: DaemonPool | None = self.__dict__.get("_deadline_pool")
             if pool is None or pool.pid != os.getpid():
-                pool = self.__dict__["_deadline_pool"] = _DaemonPool()
+                pool = self.__dict__["_deadline_pool"] = DaemonPool()
         return pool
 
     def run_with_deadline(
@@ -333,14 +201,22 @@ class Backend:
         *,
         discard: Callable[[_T], object] | None = None,
     ) -> _T:
-        """:func:`call_with_deadline` on this backend's own worker pool."""
+        """Run a blocking SDK call on this backend's own worker pool, giving up after
+        ``timeout`` seconds with :class:`~chatport.APITimeoutError`.
+
+        For SDKs whose own waits cannot be bounded (a ``Retry-After`` sleep inside a
+        retry loop, a host probe retried for minutes). Reads the call registered for
+        cancellation have their socket shut down when it gives up, so the worker thread
+        ends at once; a result that arrives after that is handed to ``discard`` (to
+        close it).
+        """
         return call_with_deadline(
             func, timeout, self.name, pool=self.deadline_pool(), discard=discard
         )
 
     def _close_deadline_pool(self) -> None:
         with _POOL_LOCK:
-            pool: _DaemonPool | None = self.__dict__.pop("_deadline_pool", None)
+            pool: DaemonPool | None = self.__dict__.pop("_deadline_pool", None)
         if pool is not None:
             pool.shutdown()
 
@@ -353,16 +229,12 @@ class Backend:
         """Seconds left before the current call's deadline (``settings.timeout`` outside a
         call). Give each SDK call this as its timeout, so no attempt outlives the deadline
         chatport's retry policy set for the call."""
-        from .._retry import remaining
-
         return remaining(self.settings.timeout)
 
     @property
     def attempt(self) -> int:
         """The number of the try being run for the current call: 1 for the first, then
         counting on through retries and fallbacks (1 outside a call)."""
-        from .._retry import current_attempt
-
         return current_attempt()
 
     # -- what each endpoint is ----------------------------------------------------------
@@ -433,12 +305,10 @@ class Backend:
         """Stream asynchronously: :meth:`stream` runs in one worker thread of its own.
 
         Only that thread touches the generator. Cancelling the consumer (or closing it
-        early) cancels the stream's :class:`~chatport._wire.deadline.Cancellation`,
+        early) cancels the stream's :class:`~chatport._deadline.Cancellation`,
         which shuts down the socket of a read that registered with it; the thread then
         closes the generator, and the connection with it.
         """
-        from .._wire.threaded import ThreadedStream
-
         async with ThreadedStream(lambda: self.stream(request)) as chunks:
             async for chunk in chunks:
                 yield chunk

@@ -31,8 +31,8 @@ with a deprecation warning. chatport's own backends use the same functions.
 
 from __future__ import annotations
 
+from .._deadline import Clock, ahttp_pieces, http_pieces
 from .._wire.clients import ClientHolder
-from .._wire.deadline import Clock, ahttp_pieces, http_pieces
 from .._wire.errors import (
     error_from_response,
     map_transport_error,

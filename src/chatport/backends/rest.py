@@ -14,12 +14,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
+from .._deadline import Clock, ahttp_pieces, http_pieces, remaining, uncharged
 from .._request import ChatRequest
-from .._retry import remaining, uncharged
 from .._types import Chunk, Completion
 from .._wire.async_pools import AsyncPools
 from .._wire.clients import ClientHolder
-from .._wire.deadline import Clock, ahttp_pieces, http_pieces
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream, aread_events, read_events

@@ -1,4 +1,5 @@
-"""The testing kit: a scriptable fake backend and a helper for temporary plugins.
+"""The testing kit: a scriptable fake backend, a helper for temporary plugins, and a
+virtual clock for retry waits.
 
 ``chatport.testing.pytest_plugin`` (loaded automatically by pytest) adds fixtures.
 This module does not import pytest.
@@ -10,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .. import _plugins
+from .._deadline import VirtualClock
 from ..backends.fake import FakeBackend, Reply
 
-__all__ = ["FakeBackend", "Reply", "temporary_plugin"]
+__all__ = ["FakeBackend", "Reply", "VirtualClock", "temporary_plugin"]
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._client import Client
+from .._deadline import VirtualClock
 from ..backends.fake import FakeBackend
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ __all__ = [
     "module_workspace",
     "module_workspace_options",
     "module_workspace_server",
+    "virtual_clock",
 ]
 
 
@@ -36,6 +38,18 @@ def fake_backend(fake_client: Client) -> FakeBackend:
     backend = fake_client.backend()
     assert isinstance(backend, FakeBackend)
     return backend
+
+
+@pytest.fixture
+def virtual_clock() -> Iterator[VirtualClock]:
+    """chatport's clock for this test, made virtual: retry waits (``Retry-After``,
+    backoff) and a batch's rate-limit waits return at once and move the clock on.
+
+    Deadlines read the same clock, so they still see the time waited; reads from the
+    network keep real time. ``advanced`` is the total waited, ``waits`` each wait.
+    """
+    with VirtualClock() as clock:
+        yield clock
 
 
 @pytest.fixture

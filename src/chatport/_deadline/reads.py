@@ -10,35 +10,25 @@ backend therefore reads its answer through a :class:`Clock`:
   count as chunks).
 
 Every read is given the time left as its own timeout, so a stalled read ends at the
-deadline too. A :class:`Cancellation` lets another thread end a blocked read (it shuts
-the socket down), which is how an abandoned worker thread stops.
+deadline too. A read of a ``requests`` body registers with the current
+:class:`~chatport._deadline.cancel.Cancellation`, which shuts its socket down.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import APIConnectionError, APITimeoutError
-from .._retry import remaining, timeout_phrase
+from .budget import remaining, timeout_phrase
+from .cancel import current_cancellation
+from .clock import now
 
-__all__ = [
-    "Cancellation",
-    "Clock",
-    "ahttp_pieces",
-    "cancellation_scope",
-    "current_cancellation",
-    "http_pieces",
-    "requests_pieces",
-]
+if TYPE_CHECKING:
+    import socket
+
+__all__ = ["Clock", "ahttp_pieces", "http_pieces", "requests_pieces"]
 
 _PIECE = 65536
 
@@ -53,16 +43,16 @@ class Clock:
     @classmethod
     def for_call(cls, timeout: float, *, stream: bool = False) -> Clock:
         """A clock for the current call (``timeout`` is the backend's configured one)."""
-        return cls(time.monotonic() + remaining(timeout), timeout if stream else None)
+        return cls(now() + remaining(timeout), timeout if stream else None)
 
     def left(self) -> float:
         """Seconds left (zero or less when passed)."""
-        return self.deadline - time.monotonic()
+        return self.deadline - now()
 
     def tick(self) -> None:
         """A chunk arrived: a stream gets ``idle`` more seconds."""
         if self.idle is not None:
-            self.deadline = time.monotonic() + self.idle
+            self.deadline = now() + self.idle
 
     def expired(self, backend: str) -> APITimeoutError:
         """The error for a passed deadline, naming the timeout the user set."""
@@ -75,61 +65,10 @@ class Clock:
     def check(self, backend: str) -> float:
         """Seconds left, or :class:`APITimeoutError` when none are (a stream checks before
         every read)."""
-        left = self.deadline - time.monotonic()
+        left = self.deadline - now()
         if left <= 0:
             raise self.expired(backend)
         return left
-
-
-class Cancellation:
-    """A flag another thread sets to end blocked reads, with callbacks that do so."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._callbacks: list[Callable[[], None]] = []
-        self._lock = threading.Lock()
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether :meth:`cancel` was called."""
-        return self._event.is_set()
-
-    def add(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` on cancel (at once if already cancelled)."""
-        with self._lock:
-            if not self._event.is_set():
-                self._callbacks.append(callback)
-                return
-        callback()
-
-    def cancel(self) -> None:
-        """Set the flag and run the callbacks (each once)."""
-        with self._lock:
-            self._event.set()
-            callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            with contextlib.suppress(OSError):  # the socket is already gone
-                callback()
-
-
-_current: contextvars.ContextVar[Cancellation | None] = contextvars.ContextVar(
-    "chatport_cancellation", default=None
-)
-
-
-@contextmanager
-def cancellation_scope(cancellation: Cancellation) -> Iterator[None]:
-    """Make ``cancellation`` the one reads in this context register with."""
-    token = _current.set(cancellation)
-    try:
-        yield
-    finally:
-        _current.reset(token)
-
-
-def current_cancellation() -> Cancellation | None:
-    """The cancellation of the current context, if any."""
-    return _current.get()
 
 
 def http_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes]:
@@ -157,6 +96,8 @@ def http_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes]:
 
 async def ahttp_pieces(response: Any, clock: Clock, backend: str) -> AsyncIterator[bytes]:
     """The async twin of :func:`http_pieces`, each read under ``asyncio.timeout``."""
+    import asyncio
+
     pieces = response.aiter_bytes().__aiter__()
     while True:
         left = clock.check(backend)
@@ -174,10 +115,12 @@ def requests_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes
     """The body of a ``requests`` response opened with ``stream=True``, read by ``clock``.
 
     Each read gets the time left as its socket timeout, and the socket is shut down
-    when the current :class:`Cancellation` (if any) is cancelled. A body something else
-    has read already (databricks-sdk's DEBUG logging reads JSON answers whole, before
-    the caller sees them) is handed out as it was read.
+    when the current :class:`~chatport._deadline.cancel.Cancellation` (if any) is
+    cancelled. A body something else has read already (databricks-sdk's DEBUG logging
+    reads JSON answers whole, before the caller sees them) is handed out as it was read.
     """
+    import socket
+
     if getattr(response, "_content_consumed", False):  # requests' own flag
         content = response.content
         if content:
@@ -217,6 +160,8 @@ def requests_pieces(response: Any, clock: Clock, backend: str) -> Iterator[bytes
 
 def _socket_of(raw: Any) -> socket.socket | None:
     """The socket under a urllib3 response, when it can be found."""
+    import socket
+
     connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
     sock = getattr(connection, "sock", None)
     return sock if isinstance(sock, socket.socket) else None

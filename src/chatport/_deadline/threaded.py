@@ -5,21 +5,23 @@ generator from another thread while ``next`` still runs in the first one ("gener
 already executing"), and the HTTP stream keeps being read. :class:`ThreadedStream`
 instead gives the generator one thread for its whole life: chunks are handed over one
 at a time, on demand, and cancelling the consumer cancels the stream's
-:class:`~chatport._wire.deadline.Cancellation` (shutting down the socket of a
+:class:`~chatport._deadline.cancel.Cancellation` (shutting down the socket of a
 registered read), after which that same thread closes the generator.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from .deadline import Cancellation, cancellation_scope
+from .cancel import Cancellation, cancellation_scope
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["ThreadedStream"]
 
@@ -40,6 +42,8 @@ class ThreadedStream(Generic[_T]):
         self._finished: asyncio.Future[None] | None = None
 
     async def __aenter__(self) -> AsyncIterator[_T]:
+        import asyncio
+
         self._loop = asyncio.get_running_loop()
         self._finished = self._loop.create_future()
         context = contextvars.copy_context()  # the call's deadline goes with it
@@ -55,6 +59,8 @@ class ThreadedStream(Generic[_T]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        import asyncio
+
         self._cancellation.cancel()
         self._want.release()  # wake the thread if it waits for demand
         assert self._finished is not None
