@@ -30,6 +30,7 @@ import ast
 import contextlib
 import doctest
 import io
+import logging
 import os
 import re
 import shutil
@@ -62,6 +63,7 @@ _CLEARED = (
 _STDOUT = "__stdout__"
 _CWD = "__cwd__"
 _SAVED_ENV = "__saved_env__"
+_LOGGING = "__logging__"
 _workspace: Any = None
 
 #: Pages not run yet, with the reason. Delete the entry when the page follows the rules.
@@ -102,12 +104,35 @@ def _setup(namespace: dict[str, Any]) -> None:
         **_shared_workspace().environ(),
     )
     namespace[_STDOUT] = ""
+    namespace[_LOGGING] = _logging_state()
 
 
 def _teardown(namespace: dict[str, Any]) -> None:
     os.environ.clear()
     os.environ.update(namespace[_SAVED_ENV])
     shutil.rmtree(namespace[_CWD], ignore_errors=True)
+    _restore_logging(namespace[_LOGGING])
+
+
+def _logging_state() -> tuple[list[logging.Handler], dict[str, int]]:
+    """The root logger's handlers and every logger's level (a page may set them, as a
+    user's script does; the tests after it must not inherit that)."""
+    levels = {"": logging.getLogger().level}
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            levels[name] = logger.level
+    return list(logging.getLogger().handlers), levels
+
+
+def _restore_logging(state: tuple[list[logging.Handler], dict[str, int]]) -> None:
+    handlers, levels = state
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(levels[""])
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
 
 
 @contextlib.contextmanager

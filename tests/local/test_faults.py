@@ -1,8 +1,9 @@
 """Every injected fault, as each real client sees it (docs/wire-facts.md#errors-per-client).
 
 Retry loops are bounded: openai ``max_retries=0``, databricks-sdk
-``retry_timeout_seconds=2`` and mlflow ``MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT=2`` with
-``MLFLOW_HTTP_REQUEST_MAX_RETRIES=0``.
+``retry_timeout_seconds=4`` and mlflow ``MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT=4`` with
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES=0`` (4 s: a one-second Retry-After and its retry fit
+in it on a busy machine).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ Outcome = tuple[str, Any]
 def env(ws: LocalWorkspace, monkeypatch: pytest.MonkeyPatch) -> LocalWorkspace:
     """``ws`` (the environment points at it), with mlflow's retries and waits bounded."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT", "2")
+    monkeypatch.setenv("MLFLOW_DEPLOYMENT_PREDICT_TOTAL_TIMEOUT", "4")
     monkeypatch.setenv("MLFLOW_DEPLOYMENT_PREDICT_TIMEOUT", "2")
     return ws
 
@@ -81,7 +82,7 @@ def via_openai(ws: LocalWorkspace, stream: bool = False, token: str | None = Non
 def via_sdk(ws: LocalWorkspace, token: str | None = None) -> Outcome:
     w = WorkspaceClient(
         config=Config(
-            host=ws.url, token=token or ws.token, auth_type="pat", retry_timeout_seconds=2
+            host=ws.url, token=token or ws.token, auth_type="pat", retry_timeout_seconds=4
         )
     )
     message = ChatMessage(role=ChatMessageRole.USER, content="hi there")

@@ -31,7 +31,7 @@ from chatport.cli import cli
 from chatport.local import LocalWorkspace
 
 # Abandoned SDK calls of other tests use the global `random` module, which hypothesis
-# would take for a strategy using it (as in tests/test_fuzz.py).
+# would take for a strategy using it (as in tests/unit/test_fuzz.py).
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
 )
@@ -557,7 +557,7 @@ def test_serve_refuses_a_malformed_token_request(served: Served) -> None:
         assert "error" in answer.json()
 
 
-#: Each example is an HTTP request; as tests/test_fuzz.py, fixed examples in CI.
+#: Each example is an HTTP request; as tests/unit/test_fuzz.py, fixed examples in CI.
 FUZZ = settings(
     max_examples=int(os.environ.get("CHATPORT_FUZZ_EXAMPLES", "120")),
     deadline=None,

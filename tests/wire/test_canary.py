@@ -23,9 +23,9 @@ import pytest
 
 import chatport
 
-from .backends import BUILT_IN
-from .local.test_server_safety import serving
-from .raw_server import RawServer, http_answer
+from ..backends import BUILT_IN
+from ..local.test_server_safety import serving
+from ..raw_server import RawServer, http_answer
 
 CANARY = "dapi-canary-0123456789abcdef-CANARY"
 BACKENDS = ["openai", "responses", "rest", "mlflow", "databricks-sdk", "anthropic"]

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 from sybil import Document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from chatport import Client, ModelInfo
 from chatport.cli import cli
 from chatport.local import Endpoint, LocalWorkspace
 
-from .backends import BUILT_IN
+from ..backends import BUILT_IN
 
 BACKENDS = BUILT_IN
 #: Default endpoints whose names say their family (true now and with richer metadata).

@@ -31,7 +31,7 @@ from chatport import (
 )
 from chatport.local import Fault, LocalWorkspace
 
-from .backends import BUILT_IN
+from ..backends import BUILT_IN
 
 BACKENDS = BUILT_IN
 MODEL = "databricks-gpt-5"

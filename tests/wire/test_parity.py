@@ -19,7 +19,7 @@ import chatport
 from chatport import Completion
 from chatport.local import Endpoint, LocalWorkspace
 
-from .backends import BUILT_IN, CHAT
+from ..backends import BUILT_IN, CHAT
 
 BACKENDS = BUILT_IN
 MODES = ["sync", "async", "stream", "astream"]

@@ -17,7 +17,7 @@ import pytest
 import chatport
 from chatport import ResponseFormatError
 
-from .backends import CHAT
+from ..backends import CHAT
 
 CHAT_BACKENDS = CHAT
 TOKEN = "dapi-wire-shapes"

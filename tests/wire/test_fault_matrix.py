@@ -24,7 +24,7 @@ from chatport._deadline import now
 from chatport.local import Fault, LocalWorkspace
 from chatport.testing import VirtualClock
 
-from .backends import BUILT_IN
+from ..backends import BUILT_IN
 
 BACKENDS = BUILT_IN
 MODEL = "databricks-gpt-5"

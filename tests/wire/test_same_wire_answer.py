@@ -24,8 +24,8 @@ import pytest
 
 import chatport
 
-from .backends import BUILT_IN, CHAT
-from .raw_server import RawServer, http_answer
+from ..backends import BUILT_IN, CHAT
+from ..raw_server import RawServer, http_answer
 
 BACKENDS = BUILT_IN
 CHAT_BACKENDS = CHAT

@@ -7,7 +7,7 @@ import pytest
 import chatport
 from chatport import _errors
 
-from .backends import CHAT
+from ..backends import CHAT
 
 TREE = {
     "ChatportError": Exception,

@@ -17,7 +17,7 @@ import chatport
 from chatport import hookspecs
 from chatport.testing import temporary_plugin
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 SHOUT = DOCS / "examples" / "chatport-shout"
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("chatport_"))
 

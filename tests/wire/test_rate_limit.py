@@ -27,7 +27,7 @@ from chatport._retry import retry_listener
 from chatport.local import Endpoint, Fault, LocalWorkspace
 from chatport.testing import FakeBackend
 
-from .raw_server import RawServer, Received
+from ..raw_server import RawServer, Received
 
 MODEL = "limit-echo"
 DOWN = "limit-down"

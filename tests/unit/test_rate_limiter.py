@@ -14,7 +14,7 @@ import chatport
 from chatport import RateLimit
 from chatport._batch import DEFAULT_RESERVED_COMPLETION, RateLimiter, Reservation, reserved_tokens
 
-from .test_rate_limit import most_in_window, most_tokens_in_window
+from ..wire.test_rate_limit import most_in_window, most_tokens_in_window
 
 
 class Clock:

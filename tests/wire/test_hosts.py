@@ -15,7 +15,7 @@ from chatport._hosts import is_loopback, parse_workspace_url
 from chatport._wire.transport import check_host
 from chatport.backends.base import BackendSettings
 
-from .backends import BUILT_IN
+from ..backends import BUILT_IN
 
 CANARY = "dapi-hosts-canary-0123456789abcdef"
 BACKENDS = BUILT_IN

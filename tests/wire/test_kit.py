@@ -24,7 +24,7 @@ from chatport.backends.kit import (
     retry_after_from,
 )
 
-from .raw_server import RawServer
+from ..raw_server import RawServer
 
 
 @pytest.mark.parametrize(

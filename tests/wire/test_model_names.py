@@ -8,7 +8,7 @@ import chatport
 from chatport import InvalidRequestError
 from chatport.local import LocalWorkspace
 
-from .backends import BUILT_IN
+from ..backends import BUILT_IN
 
 BACKENDS = BUILT_IN
 HOSTILE = (

@@ -17,7 +17,7 @@ from chatport._config import load_config
 from chatport.cli import cli
 from chatport.local import Fault, LocalWorkspace
 
-from .backends import BUILT_IN
+from ..backends import BUILT_IN
 
 CANARY = "dapi-frames-canary-5f3c2a9e8d7b6a1c"
 BACKENDS = BUILT_IN

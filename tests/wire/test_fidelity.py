@@ -15,7 +15,7 @@ import pytest
 import chatport
 from chatport.local import LocalWorkspace
 
-from .backends import BUILT_IN, CHAT
+from ..backends import BUILT_IN, CHAT
 
 BACKENDS = BUILT_IN
 CHAT_BACKENDS = CHAT

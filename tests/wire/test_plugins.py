@@ -20,7 +20,7 @@ import chatport
 from chatport import _plugins
 from chatport.testing import temporary_plugin
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def make_distribution(

@@ -19,7 +19,7 @@ import chatport
 from chatport import InvalidRequestError, Message, TextPart, ToolCall
 from chatport.local import LocalWorkspace
 
-from .backends import BUILT_IN
+from ..backends import BUILT_IN
 
 BACKENDS = BUILT_IN
 MODEL = "databricks-gpt-5"

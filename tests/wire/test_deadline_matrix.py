@@ -19,7 +19,7 @@ import pytest
 
 import chatport
 
-from .backends import BUILT_IN
+from ..backends import BUILT_IN
 
 BACKENDS = BUILT_IN
 TIMEOUT = 2.0

@@ -23,7 +23,7 @@ import pytest
 
 from chatport.local import Endpoint, Fault, LocalWorkspace
 
-from .raw_server import RawServer, http_answer
+from ..raw_server import RawServer, http_answer
 from .test_batch_files import calls, run, subprocess_env
 
 CHATPORT = str(Path(sys.executable).with_name("chatport"))

@@ -18,7 +18,7 @@ import chatport
 from chatport.cli import cli
 from chatport.local import Fault, LocalWorkspace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHATPORT = str(Path(sys.executable).with_name("chatport"))
 MODEL = "databricks-gpt-5"
 
