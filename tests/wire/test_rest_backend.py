@@ -10,6 +10,7 @@ import pytest
 
 import chatport
 from chatport.local import Fault, LocalWorkspace
+from chatport.testing import VirtualClock
 
 MODEL = "databricks-gpt-5"
 
@@ -156,6 +157,7 @@ def test_async(client: chatport.Client) -> None:
 def test_errors_are_mapped(
     client: chatport.Client,
     local_workspace: LocalWorkspace,
+    virtual_clock: VirtualClock,
     fault: Fault,
     error: type[chatport.APIError],
     status: int | None,
@@ -168,6 +170,11 @@ def test_errors_are_mapped(
         assert info.value.status_code == status
     if isinstance(info.value, chatport.RateLimitError):
         assert info.value.retry_after == 3.0
+        assert virtual_clock.waits == [3.0, 3.0]  # the server's wait, before each retry
+    if status == 503:  # backoff with full jitter (a 503's Retry-After is not waited for)
+        first, second = virtual_clock.waits
+        assert first <= 0.25
+        assert second <= 0.5
     assert local_workspace.token not in str(info.value)
 
 

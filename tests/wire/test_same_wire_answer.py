@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 import chatport
+from chatport.testing import VirtualClock
 
 from ..backends import BUILT_IN, CHAT
 from ..raw_server import RawServer, http_answer
@@ -193,7 +194,9 @@ def outcome(server: RawServer, backend: str, stream: bool) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_the_same_answer_is_the_same_error_everywhere(server: RawServer, name: str) -> None:
+def test_the_same_answer_is_the_same_error_everywhere(
+    server: RawServer, virtual_clock: VirtualClock, name: str
+) -> None:
     case = CASES[name]
     server.canned = case.wire
     outcomes = {backend: outcome(server, backend, case.stream) for backend in BACKENDS}
@@ -205,11 +208,14 @@ def test_the_same_answer_is_the_same_error_everywhere(server: RawServer, name: s
     assert all(seen == first for seen in outcomes.values()), outcomes
 
 
-def test_retry_after_and_request_id_survive_on_every_backend(server: RawServer) -> None:
+def test_retry_after_and_request_id_survive_on_every_backend(
+    server: RawServer, virtual_clock: VirtualClock
+) -> None:
     server.canned = CASES["429-retry-after"].wire
     for backend in BACKENDS:
         _, status, _, retry_after, request_id, _ = outcome(server, backend, stream=False)
         assert (status, retry_after, request_id) == (429, 1.0, "req-429-abc"), backend
+    assert virtual_clock.waits == [1.0] * len(BACKENDS)  # each waited as the server asked
 
 
 def sse(*events: Any) -> bytes:
