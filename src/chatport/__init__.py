@@ -43,13 +43,14 @@ if TYPE_CHECKING:
         ToolCall,
         Usage,
     )
+    from ._version import __version__
     from .backends.base import Backend, BackendSettings, Capabilities
     from .hookspecs import hookimpl
 
-__version__ = "0.1.0"
 
 #: where each public name lives; :func:`__getattr__` imports it on first use
 _EXPORTS: dict[str, str] = {
+    "__version__": "._version",
     "APIConnectionError": "._errors",
     "APIError": "._errors",
     "APITimeoutError": "._errors",

@@ -136,7 +136,12 @@ class Attempts:
                 )
             except UnsupportedFeatureError as exc:  # this fallback cannot take the request
                 self._last = exc
-                self._debug("fallback %r skipped: it does not support %s", entry, exc.feature)
+                self._debug(
+                    "fallback to backend %r, model %r skipped: it does not support %s",
+                    entry["backend"],
+                    entry.get("model") or model,
+                    exc.feature,
+                )
                 continue
             self._debug("falling back to backend %r, model %r", prepared[0].name, prepared[1].model)
             return position, prepared
@@ -279,6 +284,11 @@ class Attempts:
         """A stream broke after its first chunk: no retry, the error goes to the caller."""
         error = self.observer.failed(attempt.request, exc, attempt.backend.name, attempt.started)
         error.attempts = self._number
+        self._debug(
+            "attempt %d failed mid-stream (%s): giving up, chunks were delivered",
+            self._number,
+            _what_failed(error),
+        )
         return error
 
 

@@ -295,8 +295,10 @@ def _settings_problem(settings: object) -> str | None:
 
 
 def _version() -> str:
-    """chatport's installed version (the package is the plugins' host)."""
-    return importlib.metadata.version("chatport")
+    """The version of the chatport that is running (the plugins' host)."""
+    from ._version import __version__
+
+    return __version__
 
 
 def _reset_for_tests() -> None:

@@ -8,6 +8,8 @@ same clock, so a test checks each wait exactly and never sleeps it.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -272,3 +274,30 @@ def test_a_backend_is_told_which_attempt_it_runs(fresh_plugins: None) -> None:
         assert client.complete("hi").attempts == 3
     assert seen == [1, 2, 3]
     assert Flaky(chatport.BackendSettings(name="x")).attempt == 1  # outside a call
+
+
+def test_clocks_closed_out_of_order_from_two_threads_leave_the_system_clock() -> None:
+    first, second = VirtualClock(), VirtualClock()
+    first.sleep(1000)
+    second.sleep(2000)
+    first_open, second_open, first_closed = (threading.Event() for _ in range(3))
+
+    def hold_first() -> None:  # opens first, closes first
+        with first:
+            first_open.set()
+            second_open.wait(timeout=5)
+        first_closed.set()
+
+    def hold_second() -> None:  # opens second, closes last
+        first_open.wait(timeout=5)
+        with second:
+            second_open.set()
+            first_closed.wait(timeout=5)
+
+    threads = [threading.Thread(target=hold_first), threading.Thread(target=hold_second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert first_closed.is_set()
+    assert abs(now() - time.monotonic()) < 1  # no virtual offset left behind

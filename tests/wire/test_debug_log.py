@@ -101,3 +101,30 @@ def test_nothing_is_logged_below_debug(
     with client() as c, pytest.raises(chatport.BadRequestError):
         c.complete("hello")
     assert decisions(caplog, module_workspace) == []
+
+
+def test_a_skipped_fallback_names_its_backend_and_model_only(
+    module_workspace: LocalWorkspace, debug_log: pytest.LogCaptureFixture
+) -> None:
+    module_workspace.set_faults(MODEL, Fault.error(500))
+    options = {"route": "serving-endpoints"}  # options are never logged (they may hold keys)
+    fallbacks = [{"backend": "responses", "model": SPARE, "options": options}]
+    with client(fallbacks=fallbacks) as c, pytest.raises(chatport.ChatportError):
+        c.complete("hello", n=2)
+    lines = decisions(debug_log, module_workspace)
+    assert lines[2:] == [
+        f"fallback to backend 'responses', model '{SPARE}' skipped: it does not support n > 1",
+        "every fallback failed: giving up after 1 attempts",
+    ]
+    assert "serving-endpoints" not in debug_log.text
+
+
+def test_a_stream_broken_after_its_first_chunk_is_logged(
+    module_workspace: LocalWorkspace, debug_log: pytest.LogCaptureFixture
+) -> None:
+    module_workspace.set_faults(MODEL, Fault.drop_stream(after_chunks=2))
+    with client() as c, pytest.raises(chatport.APIConnectionError):
+        list(c.stream("one two three four"))
+    assert decisions(debug_log, module_workspace)[1:] == [
+        "attempt 1 failed mid-stream (APIConnectionError): giving up, chunks were delivered"
+    ]

@@ -405,3 +405,14 @@ def test_parity_anthropic_plugin(
                 continue
             with pytest.raises(error, match=text):
                 run(client, mode, scenario)
+
+
+def test_the_responses_backend_itself_refuses_stop(module_workspace: LocalWorkspace) -> None:
+    """Called directly (not through a Client, which refuses first), nothing is sent."""
+    with chatport.Client(backend="responses", config={}) as client:
+        backend = client.backend("responses")
+        request = chatport.ChatRequest.build("hi", model="parity-gpt", stop=["x"])
+        module_workspace.clear_requests()
+        with pytest.raises(chatport.UnsupportedFeatureError, match="no stop sequences"):
+            backend.complete(request)
+    assert [r for r in module_workspace.requests if r.method == "POST"] == []

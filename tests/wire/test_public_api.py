@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +79,12 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         _ = chatport.complet  # type: ignore[attr-defined]
     assert not hasattr(chatport, "_api_")
     assert not hasattr(chatport, "Messages")
+
+
+def test_the_version_is_the_one_pyproject_declares() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    assert chatport.__version__ == declared
+    builtin = [info for info in chatport._plugins.plugin_infos() if info.builtin]
+    assert builtin  # the built-in backends are plugins chatport itself provides
+    assert {(info.package, info.version) for info in builtin} == {("chatport", declared)}

@@ -43,7 +43,9 @@ class VirtualClock(SystemClock):
 
     Used as a context manager, it is the process's clock for the ``with`` block.
     ``advanced`` is the total of the waits, ``waits`` each one longer than zero, in
-    order. Waits that overlap (concurrent calls) add up, as if taken one after another.
+    order. It is meant for one call at a time: the clock is the process's, so a wait
+    moves it on for every call in flight, and concurrent calls (a batch's rate-limit
+    waits among them) see each other's waits count against their own deadlines.
     """
 
     def __init__(self) -> None:
@@ -91,18 +93,34 @@ class VirtualClock(SystemClock):
 
 
 _C = TypeVar("_C", bound=SystemClock)
-_clock: SystemClock = SystemClock()
+_SYSTEM = SystemClock()
+_clock: SystemClock = _SYSTEM
+#: the clocks installed by open ``use_clock`` blocks, in the order they were opened
+_installed: list[SystemClock] = []
+_installing = threading.Lock()
 
 
 @contextmanager
 def use_clock(clock: _C) -> Iterator[_C]:
-    """Make ``clock`` the process's clock for a ``with`` block."""
+    """Make ``clock`` the process's clock for a ``with`` block.
+
+    Blocks may close in any order, from any thread: the clock is always the one of the
+    most recently opened block still open, and the system clock when none is.
+    """
     global _clock
-    previous, _clock = _clock, clock
+    with _installing:
+        _installed.append(clock)
+        _clock = clock
     try:
         yield clock
     finally:
-        _clock = previous
+        with _installing:
+            # remove this block's entry (the last one for this clock), whatever its place
+            for index in range(len(_installed) - 1, -1, -1):
+                if _installed[index] is clock:
+                    del _installed[index]
+                    break
+            _clock = _installed[-1] if _installed else _SYSTEM
 
 
 def now() -> float:

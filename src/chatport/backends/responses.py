@@ -95,6 +95,14 @@ class ResponsesBackend(OpenAISDKBackend):
         return client.responses
 
     def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
+        if request.stop:  # the client refuses it first; a caller of the backend itself too
+            raise UnsupportedFeatureError(
+                self.name,
+                "stop",
+                (),
+                message=f"backend {self.name!r} does not support stop: the Responses API "
+                "has no stop sequences",
+            )
         route = self.route_for(profile)
         stateful = [name for name in _STATEFUL if name in request.extra]
         if route == "open-responses" and stateful:

@@ -43,10 +43,11 @@ def fake_backend(fake_client: Client) -> FakeBackend:
 @pytest.fixture
 def virtual_clock() -> Iterator[VirtualClock]:
     """chatport's clock for this test, made virtual: retry waits (``Retry-After``,
-    backoff) and a batch's rate-limit waits return at once and move the clock on.
+    backoff) return at once and move the clock on.
 
     Deadlines read the same clock, so they still see the time waited; reads from the
-    network keep real time. ``advanced`` is the total waited, ``waits`` each wait.
+    network keep real time. ``advanced`` is the total waited, ``waits`` each wait. The
+    clock is the process's: it suits one call at a time (see ``VirtualClock``).
     """
     with VirtualClock() as clock:
         yield clock
