@@ -20,7 +20,7 @@ PACKAGE = "chatport"
 
 #: Bottom to top: a module may import its own layer and the layers before it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_errors", "_redact", "_suggest"),  # the error tree; credentials kept out of text
+    ("_errors", "_redact", "_suggest", "_version"),  # errors; credentials kept out of text
     ("_deadline", "_retry"),  # the call's clock and the retry policy
     (  # neutral types, checks of what users pass, and the hook specifications
         "_types",

@@ -19,6 +19,7 @@ import chatport
 from chatport import Chunk
 from chatport._deadline import now
 from chatport._retry import MAX_RETRY_AFTER, RetryPolicy
+from chatport.backends.kit import Clock
 from chatport.testing import FakeBackend, VirtualClock, temporary_plugin
 
 pytestmark = pytest.mark.usefixtures("virtual_clock")
@@ -301,3 +302,12 @@ def test_clocks_closed_out_of_order_from_two_threads_leave_the_system_clock() ->
         thread.join(timeout=10)
     assert first_closed.is_set()
     assert abs(now() - time.monotonic()) < 1  # no virtual offset left behind
+
+
+def test_a_read_deadline_runs_on_real_time(virtual_clock: VirtualClock) -> None:
+    """Another call's virtual wait does not cut short a read that is under way."""
+    clock = Clock.for_call(5.0, stream=True)
+    virtual_clock.sleep(100)  # another call waits out a Retry-After meanwhile
+    assert clock.check("rest") > 4
+    clock.tick()
+    assert clock.left() > 4

@@ -16,6 +16,7 @@ deadline too. A read of a ``requests`` body registers with the current
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from .._errors import APIConnectionError, APITimeoutError
 from .budget import remaining, timeout_phrase
 from .cancel import current_cancellation
-from .clock import now
 
 if TYPE_CHECKING:
     import socket
@@ -34,7 +34,12 @@ _PIECE = 65536
 
 
 class Clock:
-    """The deadline of one answer being read: the call's, then ``idle`` after each chunk."""
+    """The deadline of one answer being read: the call's, then ``idle`` after each chunk.
+
+    It runs on real time (``time.monotonic``): reads happen on the network, and a wait
+    on a virtual clock elsewhere (another call's retry) must not cut them short. It
+    starts from the seconds the call has left, read on the call's own clock.
+    """
 
     def __init__(self, deadline: float, idle: float | None = None) -> None:
         self.deadline = deadline
@@ -43,16 +48,16 @@ class Clock:
     @classmethod
     def for_call(cls, timeout: float, *, stream: bool = False) -> Clock:
         """A clock for the current call (``timeout`` is the backend's configured one)."""
-        return cls(now() + remaining(timeout), timeout if stream else None)
+        return cls(time.monotonic() + remaining(timeout), timeout if stream else None)
 
     def left(self) -> float:
         """Seconds left (zero or less when passed)."""
-        return self.deadline - now()
+        return self.deadline - time.monotonic()
 
     def tick(self) -> None:
         """A chunk arrived: a stream gets ``idle`` more seconds."""
         if self.idle is not None:
-            self.deadline = now() + self.idle
+            self.deadline = time.monotonic() + self.idle
 
     def expired(self, backend: str) -> APITimeoutError:
         """The error for a passed deadline, naming the timeout the user set."""
@@ -65,7 +70,7 @@ class Clock:
     def check(self, backend: str) -> float:
         """Seconds left, or :class:`APITimeoutError` when none are (a stream checks before
         every read)."""
-        left = self.deadline - now()
+        left = self.deadline - time.monotonic()
         if left <= 0:
             raise self.expired(backend)
         return left
