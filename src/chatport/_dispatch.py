@@ -135,7 +135,8 @@ class Attempts:
                     entry["backend"], entry.get("model") or model, entry.get("options")
                 )
             except UnsupportedFeatureError as exc:  # this fallback cannot take the request
-                self._last = exc
+                # skipped, not failed: the error the call ends with stays the last real one
+                self._last = self._last or exc
                 self._debug(
                     "fallback to backend %r, model %r skipped: it does not support %s",
                     entry["backend"],

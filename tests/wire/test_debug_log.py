@@ -109,8 +109,8 @@ def test_a_skipped_fallback_names_its_backend_and_model_only(
     module_workspace.set_faults(MODEL, Fault.error(500))
     options = {"route": "serving-endpoints"}  # options are never logged (they may hold keys)
     fallbacks = [{"backend": "responses", "model": SPARE, "options": options}]
-    with client(fallbacks=fallbacks) as c, pytest.raises(chatport.ChatportError):
-        c.complete("hello", n=2)
+    with client(fallbacks=fallbacks) as c, pytest.raises(chatport.ServerError):
+        c.complete("hello", n=2)  # the primary's error, not the skipped fallback's
     lines = decisions(debug_log, module_workspace)
     assert lines[2:] == [
         f"fallback to backend 'responses', model '{SPARE}' skipped: it does not support n > 1",
