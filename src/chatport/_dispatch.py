@@ -42,7 +42,6 @@ from ._errors import (
 from ._observe import CallObserver, as_chatport_error, describe_backend, is_stop
 from ._request import ChatRequest
 from ._retry import (
-    MAX_RETRY_AFTER,
     AttemptTicket,
     RetryPolicy,
     attempt_gate,
@@ -212,12 +211,11 @@ class Attempts:
             self._retry = True
             self._debug("attempt %d failed (%s): credential refreshed, trying again", *failure)
             return 0.0
-        wait = self.policy.delay(error, self._retries, attempt.deadline.at)
+        wait, why = self.policy.decide(error, self._retries, attempt.deadline.at)
         _report_wait(error, wait)
         if wait is not None:
             self._retries += 1
             self._retry = True
-            why = "the server's Retry-After" if server_wait(error) is not None else "backoff"
             self._debug(
                 "attempt %d failed (%s): retry %d of %d in %.3f s (%s)",
                 *failure,
@@ -227,24 +225,12 @@ class Attempts:
                 why,
             )
             return wait
-        reason = self._no_retry_reason(error)
         if not is_fallback_error(error) or not self._fallbacks:
-            self._debug("attempt %d failed (%s): giving up, %s", *failure, reason)
+            self._debug("attempt %d failed (%s): giving up, %s", *failure, why)
             raise error
-        self._debug("attempt %d failed (%s): %s; trying the fallbacks", *failure, reason)
+        self._debug("attempt %d failed (%s): %s; trying the fallbacks", *failure, why)
         self._last = error
         return 0.0
-
-    def _no_retry_reason(self, error: ChatportError) -> str:
-        """Why ``error`` is not tried again on the same entry, for the DEBUG log."""
-        if not self.policy.retryable(error):
-            return "not retryable"
-        if self._retries >= self.policy.max_retries:
-            return f"no retry left (max_retries = {self.policy.max_retries})"
-        retry_after = getattr(error, "retry_after", None)
-        if isinstance(retry_after, int | float) and retry_after > MAX_RETRY_AFTER:
-            return f"the server's Retry-After is over {MAX_RETRY_AFTER:g} s"
-        return "a retry could not finish before the call's deadline"
 
     def exhausted(self) -> ChatportError:
         """The error to raise when every entry of the chain has failed."""

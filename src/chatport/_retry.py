@@ -19,7 +19,7 @@ import contextvars
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ._deadline import now
 from ._errors import (
@@ -119,21 +119,31 @@ class RetryPolicy:
             return error.status_code in _RETRY_STATUSES
         return isinstance(error, APIError) and error.status_code in _RETRY_STATUSES
 
-    def delay(self, error: ChatportError, retries_done: int, deadline: float) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` to stop retrying
+    def decide(self, error: ChatportError, retries_done: int, deadline: float) -> Decision:
+        """Whether and how long to wait before trying ``error``'s request again, and why
         (``deadline`` is a :func:`~chatport._deadline.now` value)."""
-        if retries_done >= self.max_retries or not self.retryable(error):
-            return None
+        if not self.retryable(error):
+            return Decision(None, "not retryable")
+        if retries_done >= self.max_retries:
+            return Decision(None, f"no retry left (max_retries = {self.max_retries})")
         retry_after = getattr(error, "retry_after", None)
         if isinstance(retry_after, int | float) and retry_after > 0:
             if retry_after > MAX_RETRY_AFTER:
-                return None
-            wait = float(retry_after)
+                return Decision(None, f"the server's Retry-After is over {MAX_RETRY_AFTER:g} s")
+            wait, why = float(retry_after), "the server's Retry-After"
         else:
             wait = _jitter.uniform(0, min(self.max_delay, self.base_delay * 2**retries_done))
+            why = "backoff"
         if now() + wait >= deadline:
-            return None  # the retry could not finish before the deadline
-        return wait
+            return Decision(None, "a retry could not finish before the call's deadline")
+        return Decision(wait, why)
+
+
+class Decision(NamedTuple):
+    """A retry decision: the wait before the next attempt (``None``: no retry) and why."""
+
+    wait: float | None
+    why: str
 
 
 def is_fallback_error(error: ChatportError) -> bool:

@@ -176,10 +176,23 @@ def test_no_retry_that_cannot_finish_before_the_deadline(
 def test_policy_delays() -> None:
     policy = RetryPolicy(max_retries=2, timeout=100)
     deadline = now() + 100
-    assert policy.delay(rate_limited(2.0), 0, deadline) == 2.0
-    assert policy.delay(rate_limited(MAX_RETRY_AFTER + 1), 0, deadline) is None
-    assert policy.delay(rate_limited(1.0), 2, deadline) is None  # out of retries
-    waits = [policy.delay(chatport.APIConnectionError("x"), n, deadline) for n in (0, 1)]
+    assert policy.decide(rate_limited(2.0), 0, deadline) == (2.0, "the server's Retry-After")
+    assert policy.decide(rate_limited(MAX_RETRY_AFTER + 1), 0, deadline) == (
+        None,
+        f"the server's Retry-After is over {MAX_RETRY_AFTER:g} s",
+    )
+    assert policy.decide(rate_limited(1.0), 2, deadline) == (
+        None,
+        "no retry left (max_retries = 2)",
+    )
+    assert policy.decide(rate_limited(5.0), 0, now() + 3) == (
+        None,
+        "a retry could not finish before the call's deadline",
+    )
+    assert policy.decide(chatport.BadRequestError("x"), 0, deadline) == (None, "not retryable")
+    decisions = [policy.decide(chatport.APIConnectionError("x"), n, deadline) for n in (0, 1)]
+    assert all(why == "backoff" for _, why in decisions)
+    waits = [wait for wait, _ in decisions]
     assert all(w is not None and 0 <= w <= 0.25 * 2**n for n, w in enumerate(waits))
 
 
