@@ -42,10 +42,12 @@ faults = [{{latency = {LATENCY}}}]
 """
 
 
-def start_server(config: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(config: Path, *options: str) -> tuple[subprocess.Popen[str], str]:
+    """``chatport serve`` on ``config`` (plus ``options``) in its own process, once it
+    answers; the process and its URL."""
     chatport = Path(sys.executable).with_name("chatport")
     process = subprocess.Popen(
-        [str(chatport), "serve", "--port", "0", "--config", str(config)],
+        [str(chatport), "serve", "--port", "0", "--config", str(config), *options],
         stdout=subprocess.PIPE,
         text=True,
     )

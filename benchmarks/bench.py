@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_report as report
+from batch_bench import start_server
 from bench_report import Figure
 from bench_sides import (
     Side,
@@ -101,24 +102,11 @@ SMOKE = Scale(
 @contextmanager
 def local_workspace(folder: Path) -> Iterator[str]:
     """``chatport serve`` (the working tree's) in its own process; yields its URL."""
-    import httpx
-
     config = folder / "workspace.toml"
     config.write_text(WORKSPACE_CONFIG)
-    chatport = Path(sys.executable).with_name("chatport")
-    command = [str(chatport), "serve", "--port", "0", "--config", str(config)]
     # idle keep-alive connections stay open while the other side takes its turn
-    command += ["--idle-timeout", "600"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process, url = start_server(config, "--idle-timeout", "600")
     try:
-        assert process.stdout is not None
-        url = process.stdout.readline().split(" on ", 1)[1].strip()
-        for _ in range(200):
-            try:
-                httpx.get(url + "/.well-known/databricks-config", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.05)
         yield url
     finally:
         process.terminate()
