@@ -311,7 +311,7 @@ def _call_arguments(item: object, params: Mapping[str, Any]) -> tuple[object, di
             value = getattr(item, name)
             if name == "response_format" and item.output is not None:
                 value = item.output.model or value
-            if value not in (None, {}) and not (name == "extra" and not value):
+            if value not in (None, {}) and not (name in ("extra", "cache") and not value):
                 own[name] = dict(value) if name == "extra" else value
         return item.messages, {**params, **own}
     return item, dict(params)

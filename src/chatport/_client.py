@@ -27,7 +27,7 @@ from ._errors import (
 )
 from ._models import ModelInfo, model_info
 from ._observe import as_chatport_error, describe_backend, is_stop
-from ._request import ChatRequest
+from ._request import ChatRequest, merge_request_tags
 from ._retry import RetryPolicy
 from ._types import Chunk, Completion
 from .backends.base import Backend, BackendSettings
@@ -260,6 +260,10 @@ class Client:
         params: dict[str, Any],
     ) -> tuple[Backend, ChatRequest]:
         instance = self.backend(backend, options=options)
+        configured = self.config.get("request_tags")
+        if configured:
+            tags = merge_request_tags(configured, params.get("request_tags"))
+            params = {**params, "request_tags": tags}
         try:
             request = ChatRequest.build(
                 messages, model=model or self.config.model or "", stream=stream, **params
@@ -311,7 +315,8 @@ class Client:
         ``messages`` is a string, a :class:`Message`, an OpenAI-style dict or a list of
         them. ``params`` are request parameters: ``max_tokens``, ``temperature``,
         ``top_p``, ``stop``, ``n``, ``tools``, ``tool_choice``, ``response_format``,
-        ``extra``. ``options`` are backend options merged over ``[backends.NAME]``.
+        ``extra``, ``request_tags`` (merged key by key over the configured
+        ``request_tags``). ``options`` are backend options merged over ``[backends.NAME]``.
         Failures are retried and handed to fallbacks as the configuration says.
         """
         return run_sync(self._attempts(messages, backend, model, options, False, params))

@@ -28,7 +28,7 @@ __all__ = ["DEFAULTS", "SETTINGS", "Config", "find_config_file", "load_config"]
 
 @dataclass(frozen=True, slots=True)
 class _Setting:
-    kind: str  # "str", "number", "int", "bool", "fallbacks"
+    kind: str  # "str", "number", "int", "bool", "fallbacks", "tags"
     help: str
 
 
@@ -45,6 +45,7 @@ SETTINGS: Mapping[str, _Setting] = MappingProxyType(
         "token_env": _Setting("str", "name of the environment variable holding the token"),
         "databricks_profile": _Setting("str", "profile in ~/.databrickscfg to use"),
         "allow_insecure_http": _Setting("bool", "allow credentials over http:// to remote hosts"),
+        "request_tags": _Setting("tags", "Unity AI Gateway request tags sent with every call"),
     }
 )
 _TABLES = ("backends", "profiles", "plugins")
@@ -143,6 +144,8 @@ def _check_value(key: str, value: Any, where: str, path: str | None) -> Any:
             bad = "true or false"
     elif kind == "fallbacks":
         value = _check_fallbacks(value, where, path)
+    elif kind == "tags":
+        value = _check_tags(value, where, path)
     if bad:
         raise ConfigError(
             f"{where}: expected {bad}, got {type(value).__name__} {shown(value)}",
@@ -150,6 +153,30 @@ def _check_value(key: str, value: Any, where: str, path: str | None) -> Any:
             key=where,
         )
     return value
+
+
+def _check_tags(value: Any, where: str, path: str | None) -> Mapping[str, str]:
+    """A table of request tags: non-empty string keys, string values."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f'{where}: expected a table of strings like {{team = "ml"}}, got '
+            f"{type(value).__name__} {shown(value)}",
+            path=path,
+            key=where,
+        )
+    for key, tag in value.items():
+        item = f"{where}.{key}" if isinstance(key, str) and key else where
+        if not isinstance(key, str) or not key:
+            raise ConfigError(
+                f"{where}: a tag's key must be a non-empty string", path=path, key=where
+            )
+        if not isinstance(tag, str):
+            raise ConfigError(
+                f"{item}: expected a string, got {type(tag).__name__} {shown(tag)}",
+                path=path,
+                key=item,
+            )
+    return MappingProxyType(dict(value))
 
 
 def _check_fallbacks(value: Any, where: str, path: str | None) -> tuple[Mapping[str, Any], ...]:

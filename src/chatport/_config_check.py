@@ -79,7 +79,8 @@ def _allowed_values(info: BackendInfo, key: str) -> tuple[str, ...] | None:
         return tuple(declared[key])
     routes = getattr(info.cls, "routes", None)
     if key == "route" and isinstance(routes, Mapping):
-        return tuple(routes)
+        auto = ("auto",) if getattr(info.cls, "auto_routes", None) else ()
+        return (*routes, *auto)
     return None
 
 

@@ -9,10 +9,13 @@ Every error chatport raises derives from :class:`ChatportError`::
     ├── InvalidRequestError           bad messages or params, before anything is sent
     └── APIError                      .status_code, .backend, .request_id; the SDK error is __cause__
         ├── BadRequestError           400
+        │   └── GuardrailError        a guardrail blocked it; .stage, .guardrail, .findings
         ├── AuthenticationError       401
         ├── PermissionDeniedError     403
+        │   └── BudgetExceededError   a gateway budget reached its limit; .budget
         ├── NotFoundError             404 (endpoint does not exist)
-        ├── RateLimitError            429; .retry_after in seconds when the server said
+        ├── RateLimitError            429; .retry_after in seconds when the server said,
+        │                             .limit: "rpm", "tpm", "itpm", "otpm", "qps" or None
         ├── ServerError               5xx
         ├── APITimeoutError
         ├── APIConnectionError
@@ -27,7 +30,7 @@ message, ``str`` or ``repr``, even when the server repeats it (see
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from ._redact import mask_secrets
 
@@ -38,12 +41,16 @@ __all__ = [
     "AuthenticationError",
     "BackendNotFoundError",
     "BadRequestError",
+    "BudgetExceededError",
     "ChatportError",
     "ConfigError",
+    "GuardrailError",
+    "GuardrailStage",
     "InvalidRequestError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimitKind",
     "ResponseFormatError",
     "ServerError",
     "UnsupportedFeatureError",
@@ -182,12 +189,58 @@ class BadRequestError(APIError):
     """The server rejected the request (HTTP 400)."""
 
 
+#: Where a guardrail stopped a call: on the request (``"input"``) or on the answer.
+GuardrailStage: TypeAlias = Literal["input", "output"]
+#: The limit a 429 says was hit: requests (or queries) per minute, tokens per minute,
+#: input or output tokens per minute, queries per second.
+RateLimitKind: TypeAlias = Literal["rpm", "tpm", "itpm", "otpm", "qps"]
+
+
+class GuardrailError(BadRequestError):
+    """A Unity AI Gateway guardrail blocked the call. Never retried.
+
+    ``stage`` is ``"input"`` (the request was blocked before the model saw it) or
+    ``"output"`` (the answer was blocked, possibly in the middle of a stream).
+    ``guardrail`` is the guardrail's name when the answer gives one, else ``None``.
+    ``findings`` holds what the guardrail reported, one plain dict per finding (for
+    example ``{"flagged": True, "categories": {...}, "pii_detection": True}``), and is
+    ``()`` when the answer reports none. ``status_code`` is ``None`` for a block sent
+    inside a stream that had already started.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: GuardrailStage = "input",
+        guardrail: str | None = None,
+        findings: Iterable[dict[str, Any]] = (),
+        **kwargs: Any,
+    ) -> None:
+        self.stage: GuardrailStage = stage
+        self.guardrail = guardrail
+        self.findings: tuple[dict[str, Any], ...] = tuple(findings)
+        super().__init__(message, **kwargs)
+
+
 class AuthenticationError(APIError):
     """No valid credential was sent (HTTP 401)."""
 
 
 class PermissionDeniedError(APIError):
     """The credential is invalid, expired, or lacks permission (HTTP 403)."""
+
+
+class BudgetExceededError(PermissionDeniedError):
+    """A Unity AI Gateway budget reached its limit and blocks usage (HTTP 403). Never
+    retried: it lasts until the budget resets or an admin raises it.
+
+    ``budget`` is the budget's name when the answer gives one, else ``None``.
+    """
+
+    def __init__(self, message: str, *, budget: str | None = None, **kwargs: Any) -> None:
+        self.budget = budget
+        super().__init__(message, **kwargs)
 
 
 class NotFoundError(APIError):
@@ -198,10 +251,21 @@ class RateLimitError(APIError):
     """The server is rate limiting (HTTP 429).
 
     ``retry_after`` is the delay in seconds the server asked for, or ``None``.
+    ``limit`` is the limit the answer says was hit: ``"rpm"`` (requests or queries per
+    minute), ``"tpm"`` (tokens per minute), ``"itpm"`` / ``"otpm"`` (input / output
+    tokens per minute), ``"qps"`` (queries per second), or ``None`` when it does not say.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        limit: RateLimitKind | None = None,
+        **kwargs: object,
+    ) -> None:
         self.retry_after = retry_after
+        self.limit: RateLimitKind | None = limit
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 

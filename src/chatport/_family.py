@@ -57,7 +57,9 @@ class ModelProfile:
 
     ``model`` is the underlying model name where the metadata gives one (else the
     endpoint name); ``source`` says whether the profile came from the endpoint's
-    ``metadata`` or only from its ``name``.
+    ``metadata`` or only from its ``name``. ``task`` is the endpoint's serving task
+    from its metadata (``llm/v1/chat``; an agent's ``agent/v1/responses``,
+    ``agent/v2/chat`` or ``agent/v1/chat``), ``None`` when unknown.
     """
 
     endpoint: str
@@ -66,6 +68,7 @@ class ModelProfile:
     model: str
     source: Literal["metadata", "name"]
     external: bool = False
+    task: str | None = None
 
     @property
     def asks_for_stream_usage(self) -> bool:
@@ -120,6 +123,7 @@ def profile_from_metadata(endpoint: str, metadata: Mapping[str, Any]) -> ModelPr
     metadata was read and says what it is.
     """
     entity = _first_entity(metadata)
+    task = metadata.get("task") if isinstance(metadata.get("task"), str) else None
     external = entity.get("external_model")
     if isinstance(external, Mapping):
         model = str(external.get("name") or endpoint)
@@ -130,7 +134,7 @@ def profile_from_metadata(endpoint: str, metadata: Mapping[str, Any]) -> ModelPr
                 provider = str(bedrock.get("bedrock_provider") or "").lower()
         family = _PROVIDERS.get(provider) or _family_of_name(model)
         return ModelProfile(
-            endpoint, family, _reasoning_of(family, model), model, "metadata", external=True
+            endpoint, family, _reasoning_of(family, model), model, "metadata", True, task
         )
     foundation = entity.get("foundation_model")
     if isinstance(foundation, Mapping) and isinstance(foundation.get("name"), str):
@@ -138,5 +142,7 @@ def profile_from_metadata(endpoint: str, metadata: Mapping[str, Any]) -> ModelPr
         family = _family_of_name(model)
         if family == "other" and isinstance(foundation.get("display_name"), str):
             family = _family_of_name(foundation["display_name"])
-        return ModelProfile(endpoint, family, _reasoning_of(family, model), model, "metadata")
-    return ModelProfile(endpoint, "other", None, endpoint, "metadata")
+        return ModelProfile(
+            endpoint, family, _reasoning_of(family, model), model, "metadata", task=task
+        )
+    return ModelProfile(endpoint, "other", None, endpoint, "metadata", task=task)

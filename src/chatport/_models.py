@@ -35,7 +35,9 @@ class ModelInfo:
     ``google``, ``meta`` or ``other``); ``model`` is the underlying model's name;
     ``reasoning`` is how the family is asked to reason (``"thinking"``, ``"effort"``)
     or ``None``; ``endpoint_type`` is for example ``"FOUNDATION_MODEL_API"`` or
-    ``"EXTERNAL_MODEL"``; ``external`` says whether an external provider serves it.
+    ``"EXTERNAL_MODEL"``; ``external`` says whether an external provider serves it;
+    ``gateway`` says whether the endpoint sits behind AI Gateway (its metadata carries an
+    ``ai_gateway`` configuration: usage tracking, rate limits, guardrails, ...).
     Fields the workspace did not send (or sent in an unexpected shape) are ``None``.
     ``raw`` is the endpoint's metadata as listed (excluded from equality).
     """
@@ -48,6 +50,7 @@ class ModelInfo:
     reasoning: ReasoningStyle = None
     endpoint_type: str | None = None
     external: bool = False
+    gateway: bool = False
     raw: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
 
     @property
@@ -66,6 +69,7 @@ class ModelInfo:
             "reasoning": self.reasoning,
             "endpoint_type": self.endpoint_type,
             "external": self.external,
+            "gateway": self.gateway,
         }
 
 
@@ -81,6 +85,12 @@ def _underlying_model(metadata: Mapping[str, Any], profile: ModelProfile) -> str
     if isinstance(foundation, Mapping) and _text(foundation.get("name")):
         return profile.model
     return _text(entity.get("entity_name"))  # a custom model: its registered model
+
+
+def _behind_gateway(metadata: Mapping[str, Any]) -> bool:
+    """Whether the metadata holds an AI Gateway configuration (a non-empty ``ai_gateway``)."""
+    config = metadata.get("ai_gateway")
+    return isinstance(config, Mapping) and bool(config)
 
 
 def model_info(metadata: object) -> tuple[ModelInfo, ModelProfile] | None:
@@ -106,6 +116,7 @@ def model_info(metadata: object) -> tuple[ModelInfo, ModelProfile] | None:
         reasoning=profile.reasoning,
         endpoint_type=endpoint_type,
         external=profile.external or endpoint_type == "EXTERNAL_MODEL",
+        gateway=_behind_gateway(metadata),
         raw=MappingProxyType(dict(metadata)),
     )
     return info, profile

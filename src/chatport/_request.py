@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -15,9 +16,15 @@ from ._jsonvalue import check_json, encodable, json_path, json_problem
 from ._reasoning import Reasoning, check_reasoning
 from ._structured import OutputSpec, normalize_response_format
 from ._suggest import did_you_mean
-from ._types import Message
+from ._types import FilePart, ImagePart, Message, TextPart
 
-__all__ = ["REQUEST_PARAMS", "ChatRequest", "endpoint_name_problem"]
+__all__ = [
+    "REQUEST_PARAMS",
+    "ChatRequest",
+    "check_request_tags",
+    "endpoint_name_problem",
+    "merge_request_tags",
+]
 
 #: Parameters a caller may pass alongside ``messages`` and ``model``.
 REQUEST_PARAMS = (
@@ -31,6 +38,8 @@ REQUEST_PARAMS = (
     "response_format",
     "reasoning",
     "extra",
+    "request_tags",
+    "cache",
 )
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 
@@ -80,7 +89,10 @@ class ChatRequest:
     stored as the wire ``json_schema`` format, and ``output`` keeps the schema (and the
     class) the answer is validated against. ``reasoning`` is ``"low"``, ``"medium"``,
     ``"high"``, an int token budget, or ``False``; each backend spells it the way the
-    endpoint's model family takes it.
+    endpoint's model family takes it. ``request_tags`` (string keys and values) are sent
+    in a header for Unity AI Gateway's usage tracking, never in the body. ``cache=True``
+    asks for prompt caching up to the last message (a breakpoint there, besides any
+    ``cache=True`` on a message or text part); see :attr:`wants_cache`.
     """
 
     model: str
@@ -96,6 +108,8 @@ class ChatRequest:
     stream: bool = False
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     reasoning: Reasoning = None
+    request_tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    cache: bool = False
     output: OutputSpec | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,10 +146,38 @@ class ChatRequest:
     def needs_profile(self) -> bool:
         """Whether the wire body depends on what the endpoint is (its model family).
 
-        Streams do (usage must be asked for on some families) and so does
-        ``reasoning=``; a plain call does not, so it costs no metadata lookup.
+        Streams do (usage must be asked for on some families), and so do ``reasoning=``
+        and prompt caching (:attr:`wants_cache`) and media (:attr:`has_media`); a plain
+        call does not, so it costs no metadata lookup.
         """
-        return self.stream or self.reasoning not in (None, False)
+        return (
+            self.stream or self.reasoning not in (None, False) or self.wants_cache or self.has_media
+        )
+
+    @property
+    def has_media(self) -> bool:
+        """Whether a message carries an image or a file (sent and checked per family)."""
+        return any(
+            isinstance(part, ImagePart | FilePart)
+            for message in self.messages
+            if type(message.content) is tuple
+            for part in message.content
+        )
+
+    @property
+    def wants_cache(self) -> bool:
+        """Whether the call asks for prompt caching: ``cache=True``, or a breakpoint
+        (``cache=True``) on a message or a text part."""
+        if self.cache:
+            return True
+        for message in self.messages:
+            if message.cache:
+                return True
+            if isinstance(message.content, tuple) and any(
+                isinstance(part, TextPart) and part.cache for part in message.content
+            ):
+                return True
+        return False
 
     def to_dict(self) -> dict[str, Any]:
         """The OpenAI chat-completions body (without ``model`` and ``stream``).
@@ -186,6 +228,11 @@ def _normalize(request: ChatRequest) -> None:
         setattr_(request, "extra", MappingProxyType({}))
     elif isinstance(request.extra, dict):
         setattr_(request, "extra", MappingProxyType(copy.deepcopy(request.extra)))
+    if request.request_tags is None:
+        setattr_(request, "request_tags", MappingProxyType({}))
+    elif isinstance(request.request_tags, Mapping):
+        check_request_tags(request.request_tags)
+        setattr_(request, "request_tags", MappingProxyType(dict(request.request_tags)))
 
 
 def _validate(request: ChatRequest) -> None:
@@ -223,6 +270,15 @@ def _validate(request: ChatRequest) -> None:
         raise InvalidRequestError("must be a bool", field="stream")
     if not isinstance(request.extra, Mapping):
         raise InvalidRequestError("must be a dict", field="extra")
+    if not isinstance(request.cache, bool):
+        raise InvalidRequestError(
+            f"must be a bool, not {type(request.cache).__name__}", field="cache"
+        )
+    if not isinstance(request.request_tags, Mapping):
+        raise InvalidRequestError(
+            f"must be a dict of strings, not {type(request.request_tags).__name__}",
+            field="request_tags",
+        )
     check_reasoning(request.reasoning, request.extra)
     if not request.extra:
         return
@@ -256,6 +312,38 @@ def _check_json_values(request: ChatRequest) -> None:
         check_json(request.tool_choice, "tool_choice")
     if isinstance(request.extra, Mapping) and request.extra:
         _check_extra_json(request.extra)
+
+
+def check_request_tags(tags: Mapping[Any, Any]) -> None:
+    """Every request tag is a non-empty string key with a string value, valid UTF-8."""
+    for key, value in tags.items():
+        if type(key) is not str:
+            raise InvalidRequestError(
+                f"keys must be strings, not {type(key).__name__}", field="request_tags"
+            )
+        where = f"request_tags[{json.dumps(key)}]"
+        if not key:
+            raise InvalidRequestError("a tag's key may not be empty", field=where)
+        if not encodable(key):
+            check_json(key, where)
+        if type(value) is not str:
+            raise InvalidRequestError(f"must be a string, not {type(value).__name__}", field=where)
+        if not encodable(value):
+            check_json(value, where)
+
+
+def merge_request_tags(configured: object, call: object) -> object:
+    """The call's tags merged over the configured ones key by key (the call wins).
+
+    A call value that is not a mapping is returned as it is, for the request to refuse.
+    """
+    if not configured or not isinstance(configured, Mapping):
+        return call
+    if call is None:
+        return configured
+    if not isinstance(call, Mapping):
+        return call
+    return {**configured, **call}
 
 
 def _check_tool_json(tool: Mapping[str, Any], where: str) -> None:

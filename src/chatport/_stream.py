@@ -13,6 +13,7 @@ _USAGE_FIELDS = (
     "total_tokens",
     "reasoning_tokens",
     "cached_tokens",
+    "cache_write_tokens",
 )
 
 __all__ = ["StreamAssembler", "collect"]

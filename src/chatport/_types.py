@@ -8,7 +8,9 @@ other form (a string, a list of dicts and messages) become messages in
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, cast
@@ -22,6 +24,7 @@ __all__ = [
     "Choice",
     "Chunk",
     "Completion",
+    "FilePart",
     "FinishReason",
     "ImagePart",
     "Message",
@@ -49,10 +52,14 @@ class TextPart:
 
     ``signature`` is an opaque provider signature attached to the text (Gemini's
     ``thoughtSignature``); it is kept so the part can be sent back on the next turn.
+    ``cache=True`` makes the part a prompt-cache breakpoint: the prompt up to and
+    including it is cached where the model family takes explicit breakpoints (Claude);
+    :meth:`to_dict` never writes it (each backend spells it for the endpoint's family).
     """
 
     text: str
     signature: str | None = None
+    cache: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The OpenAI content-part shape (with ``thoughtSignature`` when there is one)."""
@@ -92,7 +99,80 @@ class ReasoningPart:
         return {"type": "reasoning", "summary": [summary]}
 
 
-Part: TypeAlias = TextPart | ImagePart | ReasoningPart
+@dataclass(frozen=True, slots=True, repr=False)
+class FilePart:
+    """A document, audio or video file (or an image given as bytes) for the model to read.
+
+    Exactly one of ``data`` (the file's bytes) and ``url`` (an ``http(s)://`` URL) is
+    given, with the file's ``media_type`` (``application/pdf``, ``audio/wav``,
+    ``video/mp4``...). Each backend sends it the way the endpoint's model family takes
+    it on its route, or refuses it before sending; see ``docs/media.md``.
+    """
+
+    data: bytes | None = None
+    url: str | None = None
+    media_type: str = ""
+    filename: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_file_part(self)
+
+    def __repr__(self) -> str:
+        source = f"{len(self.data)} bytes" if self.data is not None else f"url={self.url!r}"
+        name = f", filename={self.filename!r}" if self.filename is not None else ""
+        return f"FilePart({source}, media_type={self.media_type!r}{name})"
+
+    @property
+    def kind(self) -> Literal["image", "audio", "video", "document"]:
+        """What the file is, by its media type: ``image``, ``audio``, ``video`` or ``document``."""
+        major = self.media_type.partition("/")[0].lower()
+        if major in ("image", "audio", "video"):
+            return major  # type: ignore[return-value]
+        return "document"
+
+    @property
+    def location(self) -> str:
+        """The URL, or the bytes as a ``data:`` URL (base64)."""
+        if self.data is None:
+            return cast(str, self.url)
+        encoded = base64.b64encode(self.data).decode("ascii")
+        return f"data:{self.media_type};base64,{encoded}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The chat-completions content part: ``file`` (documents), ``image_url``,
+        ``audio_url`` or ``video_url`` (the shapes Databricks documents)."""
+        if self.kind == "document":
+            file: dict[str, Any] = (
+                {"file_data": self.location} if self.data is not None else {"file_url": self.url}
+            )
+            if self.filename is not None:
+                file["filename"] = self.filename
+            return {"type": "file", "file": file}
+        key = f"{self.kind}_url"
+        return {"type": key, key: {"url": self.location}}
+
+
+def _check_file_part(part: FilePart) -> None:
+    if (part.data is None) == (part.url is None):
+        raise InvalidRequestError("a FilePart takes exactly one of data= and url=", field="data")
+    if part.data is not None and not isinstance(part.data, bytes):
+        raise InvalidRequestError(f"must be bytes, not {type_name(part.data)}", field="data")
+    if part.url is not None and (
+        not isinstance(part.url, str) or not part.url.lower().startswith(("https://", "http://"))
+    ):
+        raise InvalidRequestError("must be an http:// or https:// URL", field="url")
+    media_type = part.media_type
+    if not isinstance(media_type, str) or "/" not in media_type.strip("/ "):
+        raise InvalidRequestError(
+            "needs a media type such as 'application/pdf'", field="media_type"
+        )
+    if part.filename is not None and not isinstance(part.filename, str):
+        raise InvalidRequestError(
+            f"must be a string, not {type_name(part.filename)}", field="filename"
+        )
+
+
+Part: TypeAlias = TextPart | ImagePart | FilePart | ReasoningPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +218,8 @@ class Message:
 
     ``content`` is a string or a tuple of parts; it may be ``None`` only on an assistant
     message that carries ``tool_calls``. Build one from an OpenAI-style dict with
-    :meth:`from_dict`.
+    :meth:`from_dict`. ``cache=True`` makes the end of the message a prompt-cache
+    breakpoint (see :class:`TextPart`).
     """
 
     role: Role
@@ -146,10 +227,12 @@ class Message:
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    cache: bool = False
 
     def __post_init__(self) -> None:
         if (  # a plain text message, the common case, has nothing more to check
             type(self.content) is str
+            and self.cache is False
             and type(self.role) is str
             and self.role in _PLAIN_ROLES
             and type(self.tool_calls) is tuple
@@ -200,7 +283,7 @@ class Message:
 
 # -- what a message may hold, and its OpenAI dict form ----------------------------------
 
-_MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
+_MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "cache"})
 
 
 def _check_message(message: Message) -> None:
@@ -219,7 +302,7 @@ def _check_message(message: Message) -> None:
             )
     elif isinstance(content, tuple):
         for index, part in enumerate(content):
-            if not isinstance(part, TextPart | ImagePart | ReasoningPart):
+            if not isinstance(part, TextPart | ImagePart | FilePart | ReasoningPart):
                 raise InvalidRequestError(
                     f"expected a content part, got {type_name(part)}",
                     field=f"content[{index}]",
@@ -229,11 +312,18 @@ def _check_message(message: Message) -> None:
                     "reasoning parts are allowed only on assistant messages",
                     field=f"content[{index}]",
                 )
+            if isinstance(part, TextPart) and not isinstance(part.cache, bool):
+                raise InvalidRequestError(
+                    f"must be a bool, not {type_name(part.cache)}",
+                    field=f"content[{index}].cache",
+                )
     elif not isinstance(content, str):
         raise InvalidRequestError(
             f"content must be a string or a list of parts, not {type_name(content)}",
             field="content",
         )
+    if not isinstance(message.cache, bool):
+        raise InvalidRequestError(f"must be a bool, not {type_name(message.cache)}", field="cache")
     if message.name is not None and not isinstance(message.name, str):
         raise InvalidRequestError(f"must be a string, not {type_name(message.name)}", field="name")
     if not isinstance(message.tool_calls, tuple) or not all(
@@ -254,7 +344,7 @@ def _check_message(message: Message) -> None:
 
 
 def _part_from_dict(data: object, where: str) -> Part:
-    if isinstance(data, TextPart | ImagePart | ReasoningPart):
+    if isinstance(data, TextPart | ImagePart | FilePart | ReasoningPart):
         return data
     if isinstance(data, str):
         return TextPart(data)
@@ -268,7 +358,11 @@ def _part_from_dict(data: object, where: str) -> Part:
         if not isinstance(text, str):
             raise InvalidRequestError("text must be a string", field=f"{where}.text")
         signature = data.get("thoughtSignature")
-        return TextPart(text, signature if isinstance(signature, str) and signature else None)
+        return TextPart(
+            text,
+            signature if isinstance(signature, str) and signature else None,
+            cache=_part_cache(data, where),
+        )
     if kind == "image_url":
         image = data.get("image_url")
         if isinstance(image, str):
@@ -279,10 +373,89 @@ def _part_from_dict(data: object, where: str) -> Part:
         return ImagePart(image["url"], detail if isinstance(detail, str) else None)
     if kind == "reasoning":
         return _reasoning_from_dict(data, where)
+    if kind in _FILE_KINDS:
+        return _file_from_dict(data, where)
     raise InvalidRequestError(
-        f"unknown content part type {kind!r}; expected text, image_url or reasoning",
+        f"unknown content part type {kind!r}; expected text, image_url, file or reasoning",
         field=f"{where}.type",
     )
+
+
+_FILE_KINDS = frozenset({"file", "audio_url", "video_url", "input_audio"})
+_DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", re.DOTALL)
+
+
+def _decoded(text: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise InvalidRequestError("is not valid base64", field=where) from None
+
+
+def _file_from_dict(data: Mapping[str, Any], where: str) -> FilePart:
+    """A :class:`FilePart` from the OpenAI ``file`` / ``audio_url`` / ``video_url`` /
+    ``input_audio`` shapes, or the neutral ``{"type": "file", "data" | "url", "media_type"}``."""
+    kind = data["type"]
+    if kind == "input_audio":
+        audio = data.get("input_audio")
+        if not isinstance(audio, Mapping) or not isinstance(audio.get("data"), str):
+            raise InvalidRequestError("needs input_audio.data", field=f"{where}.input_audio")
+        fmt = audio.get("format")
+        media_type = f"audio/{fmt}" if isinstance(fmt, str) and fmt else "audio/wav"
+        return FilePart(_decoded(audio["data"], f"{where}.input_audio.data"), None, media_type)
+    if kind in ("audio_url", "video_url"):
+        inner = data.get(kind)
+        url = inner.get("url") if isinstance(inner, Mapping) else inner
+        if not isinstance(url, str):
+            raise InvalidRequestError(f"needs {kind}.url as a string", field=f"{where}.{kind}")
+        return _located(url, data.get("media_type") or f"{kind[:5]}/*", None, f"{where}.{kind}")
+    inner = data.get("file")
+    if isinstance(inner, Mapping):  # the OpenAI shape
+        name = inner.get("filename")
+        if isinstance(inner.get("file_data"), str):
+            return _located(inner["file_data"], "application/pdf", name, f"{where}.file.file_data")
+        if isinstance(inner.get("file_url"), str):
+            media = data.get("media_type") or "application/pdf"
+            return _located(inner["file_url"], media, name, f"{where}.file.file_url")
+        raise InvalidRequestError("needs file.file_data (a data: URL)", field=f"{where}.file")
+    given = data.get("media_type")
+    if not isinstance(given, str):
+        raise InvalidRequestError("needs a media_type string", field=f"{where}.media_type")
+    name = data.get("filename")
+    raw = data.get("data")
+    if isinstance(raw, str):
+        raw = _decoded(raw, f"{where}.data")
+    try:
+        return FilePart(raw, data.get("url"), given, name)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(exc.reason, field=f"{where}.{exc.field}") from None
+
+
+def _located(url: str, media_type: Any, name: Any, where: str) -> FilePart:
+    """A file given as a URL: a ``data:`` URL is decoded into bytes."""
+    found = _DATA_URL.fullmatch(url)
+    try:
+        if found is not None:
+            return FilePart(_decoded(found[2], where), None, found[1], name)
+        return FilePart(None, url, media_type, name)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(exc.reason, field=where) from None
+
+
+def _part_cache(data: Mapping[str, Any], where: str) -> bool:
+    """A text part dict's breakpoint: ``"cache": true`` or ``cache_control`` (ephemeral)."""
+    cache = data.get("cache", False)
+    if not isinstance(cache, bool):
+        raise InvalidRequestError(f"must be a bool, not {type_name(cache)}", field=f"{where}.cache")
+    control = data.get("cache_control")
+    if control is None:
+        return cache
+    if not isinstance(control, Mapping) or dict(control) != {"type": "ephemeral"}:
+        raise InvalidRequestError(
+            'must be {"type": "ephemeral"} (chatport sends no other cache_control)',
+            field=f"{where}.cache_control",
+        )
+    return True
 
 
 def _reasoning_from_dict(data: Mapping[str, Any], where: str) -> ReasoningPart:
@@ -338,7 +511,7 @@ def message_from_dict(data: Mapping[str, Any]) -> Message:
         unknown = sorted(set(data) - _MESSAGE_KEYS)
         raise InvalidRequestError(
             f"unknown key {unknown[0]!r}; a message has role, content, name, tool_calls, "
-            "tool_call_id",
+            "tool_call_id, cache",
             field=unknown[0],
         )
     if "role" not in data:
@@ -373,6 +546,7 @@ def message_from_dict(data: Mapping[str, Any]) -> Message:
         name=data.get("name"),
         tool_calls=tool_calls,
         tool_call_id=data.get("tool_call_id"),
+        cache=data.get("cache", False),
     )
 
 
@@ -380,8 +554,10 @@ def message_from_dict(data: Mapping[str, Any]) -> Message:
 class Usage:
     """Token counts. ``total_tokens`` is derived when the other two are known.
 
-    ``reasoning_tokens`` (part of ``completion_tokens``) and ``cached_tokens`` (part of
-    ``prompt_tokens``) are ``None`` where the server does not report them.
+    ``reasoning_tokens`` (part of ``completion_tokens``), ``cached_tokens`` (prompt
+    tokens read from the prompt cache) and ``cache_write_tokens`` (prompt tokens written
+    to it; both part of ``prompt_tokens``) are ``None`` where the server does not report
+    them.
     """
 
     prompt_tokens: int | None = None
@@ -389,6 +565,7 @@ class Usage:
     total_tokens: int | None = None
     reasoning_tokens: int | None = None
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -407,8 +584,13 @@ class Usage:
         }
         if self.reasoning_tokens is not None:
             out["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        prompt_details: dict[str, int] = {}
         if self.cached_tokens is not None:
-            out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+            prompt_details["cached_tokens"] = self.cached_tokens
+        if self.cache_write_tokens is not None:
+            prompt_details["cache_write_tokens"] = self.cache_write_tokens
+        if prompt_details:
+            out["prompt_tokens_details"] = prompt_details
         return out
 
 

@@ -425,9 +425,10 @@ def models(ctx: click.Context, backend: str | None, show_all: bool, as_json: boo
     """List the workspace's chat models (serving endpoints) you can ask.
 
     Prints each endpoint's name (the -m/--model of `chatport ask`), task, state, model
-    family and underlying model. Only chat endpoints by default; --all adds embeddings,
-    completions, agents and custom models. With no workspace configured, it lists the
-    embedded local workspace's endpoints.
+    family, underlying model, and whether it sits behind AI Gateway (its metadata holds
+    an ai_gateway configuration: usage tracking, rate limits, guardrails). Only chat
+    endpoints by default; --all adds embeddings, completions, agents and custom models.
+    With no workspace configured, it lists the embedded local workspace's endpoints.
 
     \b
     Examples:
@@ -458,8 +459,12 @@ def models(ctx: click.Context, backend: str | None, show_all: bool, as_json: boo
         hint = "" if show_all else " chat"
         click.echo(f"chatport: the workspace lists no{hint} serving endpoints.", err=True)
         return
-    columns = ("name", "task", "state", "family", "model")
-    rows = [[getattr(info, column) or "-" for column in columns] for info in infos]
+    columns = ("name", "task", "state", "family", "model", "gateway")
+    rows = [
+        [getattr(info, column) or "-" for column in columns[:-1]]
+        + ["yes" if info.gateway else "no"]
+        for info in infos
+    ]
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
     for row in [[c.upper() for c in columns], *rows]:
         click.echo(
@@ -700,6 +705,12 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
     "--log", "log_path", type=click.Path(dir_okay=False), help="Append a JSONL request log here."
 )
 @click.option(
+    "--usage-log",
+    "usage_log",
+    type=click.Path(dir_okay=False),
+    help="Append a JSONL usage log (one record per model call, with its request tags) here.",
+)
+@click.option(
     "--endpoint",
     "extra_endpoints",
     multiple=True,
@@ -747,6 +758,7 @@ def serve(
     no_auth: bool,
     extra_endpoints: tuple[str, ...],
     log_path: str | None,
+    usage_log: str | None,
     oauth_specs: tuple[str, ...],
     max_body: int,
     header_timeout: float,
@@ -766,12 +778,14 @@ def serve(
 
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port: expected 0 (a free port) to 65535, got {port}", key="port")
-    if log_path is not None:
+    for option, path in (("log", log_path), ("usage-log", usage_log)):
+        if path is None:
+            continue
         try:
-            os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
         except OSError as exc:
             raise ConfigError(
-                f"--log: cannot write {log_path}: {exc.strerror or exc}", key="log"
+                f"--{option}: cannot write {path}: {exc.strerror or exc}", key=option
             ) from None
     endpoints = []
     for spec in extra_endpoints:
@@ -787,6 +801,8 @@ def serve(
         "config": workspace_config,
         "endpoints": endpoints,
     }
+    if usage_log is not None:
+        kwargs["usage_log"] = usage_log
     if no_auth:
         kwargs["token"] = None
     elif token:

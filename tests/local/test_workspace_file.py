@@ -54,7 +54,7 @@ WRONG_TYPES: dict[str, tuple[str, str]] = {
     "endpoints.NAME": ("[endpoints]\nm = 3\n", "endpoints.m: expected a table like [endpoints.m]"),
     "model": (
         EP + "model = 3\n",
-        "endpoints.m.model: expected one of echo, reasoning, scripted, got int 3",
+        "endpoints.m.model: expected one of echo, reasoning, scripted, chat-agent, responses-agent, got int 3",
     ),
     "served_model_name": (
         EP + "served_model_name = 3\n",
@@ -89,6 +89,17 @@ WRONG_TYPES: dict[str, tuple[str, str]] = {
         "endpoints.m.foundation_model: expected a non-empty string",
     ),
     "external": (EP + 'external = "yes"\n', "endpoints.m.external: expected true or false"),
+    "gateway": (EP + 'gateway = "yes"\n', "endpoints.m.gateway: expected true or false"),
+    "guardrails": (
+        EP + "guardrails = 3\n",
+        "endpoints.m.guardrails: expected a list of guardrails",
+    ),
+    "budget": (EP + "budget = 3\n", "endpoints.m.budget: expected a Budget or a table"),
+    "rate_limits": (
+        EP + "rate_limits = 3\n",
+        "endpoints.m.rate_limits: expected a list of rate limits",
+    ),
+    "usage_log": ("usage_log = 3\n", "usage_log: expected a file path, got int 3"),
     "status": (
         FAULT + 'status = "x"\n',
         "endpoints.m.faults[0].status: expected an HTTP error status",
@@ -319,6 +330,7 @@ token = "dapi-valid-file"
 default_endpoints = false
 token_lifetime = 60
 token_expires_in = 30
+usage_log = "usage.jsonl"
 
 [oauth_clients]
 file-client = "file-secret"
@@ -337,6 +349,10 @@ fixed_created = 1700000000
 family = "openai"
 foundation_model = "databricks-gpt-5"
 external = false
+gateway = true
+guardrails = [{ name = "no-codenames", stage = "input", action = "block", pattern = "^never$" }]
+budget = { name = "team", after = 1000 }
+rate_limits = [{ kind = "rpm", after = 1000 }]
 
 [[endpoints.m.faults]]
 status = 503
@@ -361,6 +377,7 @@ def test_valid_file_uses_every_key(tmp_path: Path) -> None:
     assert set(spec) == set(ENDPOINT_KEYS)
     assert faults == set(FAULT_KEYS)
     with LocalWorkspace(config=write(tmp_path, VALID)) as ws:
+        assert ws.usage == []  # the usage log file is beside the workspace file
         endpoint = ws.endpoint("m")
         assert [e.name for e in ws.endpoints] == ["m"]
         assert endpoint.faults[0] == Fault(503, 1, 1.0, 2.0, 0.0, 0, 0.0)
@@ -377,6 +394,7 @@ def test_valid_file_uses_every_key(tmp_path: Path) -> None:
         answer = httpx.post(url, json=body, headers=headers).json()
         assert answer["choices"][0]["message"]["content"] == "Sunny."
         assert (answer["id"], answer["created"]) == ("chatcmpl-fixed", 1700000000)
+    assert (tmp_path / "usage.jsonl").read_text().count("\n") == 3
 
 
 def test_serve_with_a_valid_file_answers_and_stops(tmp_path: Path) -> None:
@@ -435,6 +453,7 @@ BAD_ARGUMENTS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "default_endpoints": ({"default_endpoints": "no"}, "default_endpoints: expected true or false"),
     "log_path": ({"log_path": 3}, "log_path: expected a file path"),
+    "usage_log": ({"usage_log": 3}, "usage_log: expected a file path"),
     "seed": ({"seed": "x"}, "seed: expected a whole number"),
     "log_level": ({"log_level": "loud"}, "log_level: unknown log level 'loud'"),
     "max_logged": ({"max_logged": 0}, "max_logged: expected a whole number >= 1"),

@@ -469,7 +469,9 @@ def test_claude_top_level_cache_reads_are_cached_tokens() -> None:
     completion = completion_from_chat(
         chat({"role": "assistant", "content": "x"}, usage=CLAUDE_USAGE)
     )
-    assert completion.usage == Usage(12, 3, 15, reasoning_tokens=0, cached_tokens=7)
+    assert completion.usage == Usage(
+        12, 3, 15, reasoning_tokens=0, cached_tokens=7, cache_write_tokens=2
+    )
 
 
 def test_prompt_tokens_details_win_over_top_level_cache_reads() -> None:
@@ -483,7 +485,9 @@ def test_claude_streamed_cache_reads_are_cached_tokens() -> None:
     completion = _stream(
         [_chunk({"content": "a"}, usage=partial), _chunk({}, "stop", usage=CLAUDE_USAGE)]
     )
-    assert completion.usage == Usage(12, 3, 15, reasoning_tokens=0, cached_tokens=7)
+    assert completion.usage == Usage(
+        12, 3, 15, reasoning_tokens=0, cached_tokens=7, cache_write_tokens=2
+    )
 
 
 @pytest.mark.parametrize(

@@ -182,7 +182,8 @@ def test_serve_rejects_unknown_endpoint_model() -> None:
     assert result.exit_code == 2
     assert (
         result.stderr
-        == "error: endpoint 'x': unknown model 'gpt'; expected one of echo, reasoning, scripted\n"
+        == "error: endpoint 'x': unknown model 'gpt'; expected one of echo, reasoning, "
+        "scripted, chat-agent, responses-agent\n"
     )
 
 

@@ -25,6 +25,8 @@ TREE = {
     "APITimeoutError": chatport.APIError,
     "APIConnectionError": chatport.APIError,
     "ResponseFormatError": chatport.APIError,
+    "GuardrailError": chatport.BadRequestError,
+    "BudgetExceededError": chatport.PermissionDeniedError,
 }
 
 

@@ -37,6 +37,7 @@ EXTRA = [
     Endpoint("agent-chat-model", task="agent/v1/chat"),
     Endpoint("agent-chat-agent", task="agent/v2/chat"),
     Endpoint("agent-responses", task="agent/v1/responses"),
+    Endpoint("off-gateway", gateway=False),
 ]
 NOT_CHAT = {"emb", "agent-chat-agent", "agent-responses"}
 CANARY = "dapi-CANARY-models-51c2e8"
@@ -73,6 +74,9 @@ def test_models_through_every_backend(module_workspace: LocalWorkspace, backend:
     assert by_name["databricks-claude-sonnet-4-5"].reasoning == "thinking"
     assert by_name["databricks-gpt-5"].reasoning == "effort"
     assert by_name["databricks-meta-llama-3-3-70b-instruct"].reasoning is None
+    # behind AI Gateway: the metadata's ai_gateway configuration says so
+    assert all(by_name[name].gateway for name in FAMILIES)
+    assert by_name["off-gateway"].gateway is False
     # one listing call, on the backend's own route (mlflow's client adds a slash), sent
     # by its own client (mlflow's goes through databricks-sdk's auth layer)
     path = "/api/2.0/serving-endpoints/" if backend == "mlflow" else "/api/2.0/serving-endpoints"
@@ -137,6 +141,7 @@ def test_model_info_to_dict_is_json_ready(module_workspace: LocalWorkspace) -> N
         "reasoning",
         "endpoint_type",
         "external",
+        "gateway",
     }
     assert (data["name"], data["family"], data["external"]) == ("databricks-gpt-5", "openai", False)
     assert info.raw["name"] == "databricks-gpt-5"
@@ -246,8 +251,20 @@ def test_an_answer_without_an_endpoint_list_is_refused(raw: _Answer, backend: st
 
 ODD = {
     "endpoints": [
-        {"name": "odd", "task": 5, "state": "weird", "config": [], "endpoint_type": None},
-        {"name": "state-odd", "state": {"ready": 1}, "config": {"served_entities": []}},
+        {
+            "name": "odd",
+            "task": 5,
+            "state": "weird",
+            "config": [],
+            "endpoint_type": None,
+            "ai_gateway": ["usage_tracking_config"],
+        },
+        {
+            "name": "state-odd",
+            "state": {"ready": 1},
+            "config": {"served_entities": []},
+            "ai_gateway": {},
+        },
         {"task": "llm/v1/chat"},  # no name: cannot be asked, not listed
         {"name": "", "task": "llm/v1/chat"},
         {
@@ -255,6 +272,7 @@ ODD = {
             "task": "llm/v1/chat",
             "endpoint_type": "EXTERNAL_MODEL",
             "state": {"ready": "NOT_READY"},
+            "ai_gateway": {"rate_limits": [{"calls": 10, "key": "endpoint"}]},
             "config": {
                 "served_entities": [
                     {"external_model": {"provider": "anthropic", "name": "claude-sonnet-4-5"}}
@@ -290,6 +308,7 @@ def test_odd_metadata_becomes_none(raw: _Answer, backend: str) -> None:
         reasoning="thinking",
         endpoint_type="EXTERNAL_MODEL",
         external=True,
+        gateway=True,
     )
     assert every["custom"] == ModelInfo("custom", model="main.ml.model")
 
@@ -324,7 +343,7 @@ def test_a_transport_failure_is_a_connection_error(monkeypatch: pytest.MonkeyPat
 
 def table(stdout: str) -> dict[str, list[str]]:
     header, *rows = stdout.splitlines()
-    assert header.split() == ["NAME", "TASK", "STATE", "FAMILY", "MODEL"]
+    assert header.split() == ["NAME", "TASK", "STATE", "FAMILY", "MODEL", "GATEWAY"]
     return {row.split()[0]: row.split() for row in rows}
 
 
@@ -337,6 +356,7 @@ def test_cli_models_table_json_and_all(workdir: Path, module_workspace: LocalWor
     assert not set(rows) & NOT_CHAT
     assert rows["databricks-gpt-5"][1:4] == ["llm/v1/chat", "READY", "openai"]
     assert rows["databricks-meta-llama-3-3-70b-instruct"][3] == "meta"
+    assert (rows["databricks-gpt-5"][-1], rows["off-gateway"][-1]) == ("yes", "no")
     assert result.stderr == ""
     assert listing_requests(module_workspace) == [("GET", "/api/2.0/serving-endpoints")]
 
@@ -351,6 +371,10 @@ def test_cli_models_table_json_and_all(workdir: Path, module_workspace: LocalWor
     assert set(by_name) >= set(FAMILIES)
     assert by_name["databricks-claude-sonnet-4-5"]["family"] == "anthropic"
     assert by_name["databricks-claude-sonnet-4-5"]["reasoning"] == "thinking"
+    assert (by_name["databricks-gpt-5"]["gateway"], by_name["off-gateway"]["gateway"]) == (
+        True,
+        False,
+    )
     assert [row["name"] for row in data] == sorted(by_name)
     for result in (runner.invoke(cli, ["models", "--all", "--json"]),):
         assert "emb" in {row["name"] for row in json.loads(result.stdout)}

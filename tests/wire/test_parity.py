@@ -112,9 +112,25 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "tools": TOOLS,
         "reasoning": "low",
     },
+    # agent endpoints (docs/agents.md): each client reaches the agents its API speaks
+    "chat-agent": {
+        "model": "parity-chat-agent",
+        "messages": [{"role": "user", "content": "ask the chat agent"}],
+        "extra": {"custom_inputs": {"user": "parity"}},
+    },
+    "responses-agent": {
+        "model": "parity-responses-agent",
+        "messages": [{"role": "user", "content": "ask the responses agent"}],
+        "extra": {"custom_inputs": {"user": "parity"}},
+    },
 }
 #: Scenarios a backend declares unsupported, and the error's text.
-UNSUPPORTED = {("responses", "n-2"): "n > 1", ("responses", "stop"): "stop"}
+UNSUPPORTED = {
+    ("responses", "n-2"): "n > 1",
+    ("responses", "stop"): "stop",
+    ("responses", "chat-agent"): "ChatAgent",
+    ("openai", "responses-agent"): "ResponsesAgent",
+}
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +147,8 @@ def module_workspace_options() -> dict[str, Any]:
             Endpoint("parity-oss", "reasoning", family="openai", signature=False, **FIXED),
             Endpoint("parity-claude", "reasoning", family="anthropic", **FIXED),
             Endpoint("parity-llama", "echo", family="meta", **FIXED),
+            Endpoint("parity-chat-agent", "chat-agent"),
+            Endpoint("parity-responses-agent", "responses-agent"),
         ]
     }
 
@@ -187,8 +205,8 @@ def test_reference_is_what_the_scenarios_describe(reference: dict[str, Completio
     for name in ("usage-only-on-request", "cumulative-usage-claude", "cumulative-usage-llama"):
         usage = reference[name].usage
         words = len(SCENARIOS[name]["messages"][-1]["content"].split())
-        # Claude endpoints report their cache reads and a reasoning count even without thinking
-        claude_only = (0, 0) if name == "cumulative-usage-claude" else (None, None)
+        # Claude endpoints report cache reads, writes and a reasoning count without thinking
+        claude_only = (0, 0, 0) if name == "cumulative-usage-claude" else (None, None, None)
         assert usage == chatport.Usage(words, words, 2 * words, *claude_only), name
         assert reference[name].reasoning is None
     claude = reference["reasoning-claude"]
@@ -204,6 +222,11 @@ def test_reference_is_what_the_scenarios_describe(reference: dict[str, Completio
     both = reference["reasoning-and-tools"]
     assert both.reasoning is not None
     assert both.tool_calls[0].name == "lookup"
+    for name in ("chat-agent", "responses-agent"):  # the agent's own tool call stays in raw
+        agent = reference[name]
+        question = SCENARIOS[name]["messages"][0]["content"]
+        assert (agent.text, agent.tool_calls, agent.finish_reason) == (question, (), "stop")
+        assert agent.raw["custom_outputs"]["custom_inputs"] == {"user": "parity"}
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -88,3 +88,11 @@ def test_the_version_is_the_one_pyproject_declares() -> None:
     builtin = [info for info in chatport._plugins.plugin_infos() if info.builtin]
     assert builtin  # the built-in backends are plugins chatport itself provides
     assert {(info.package, info.version) for info in builtin} == {("chatport", declared)}
+
+
+def test_the_governance_errors_are_public() -> None:
+    """Issue 22's names, fixed in the public contract."""
+    assert issubclass(chatport.GuardrailError, chatport.BadRequestError)
+    assert issubclass(chatport.BudgetExceededError, chatport.PermissionDeniedError)
+    assert chatport.RateLimitError("x").limit is None
+    assert {"GuardrailError", "BudgetExceededError"} <= set(chatport.__all__)

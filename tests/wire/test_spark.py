@@ -144,8 +144,12 @@ def test_every_row_is_answered_in_place_and_failed_rows_carry_their_error(
     assert failed == fault.triggered  # every injected 400 is exactly one failed row
     assert 0 < failed < ROWS // 4
     assert answered + failed == ROWS
-    sent = [r for r in module_workspace.requests if FLAKY in r.path]
+    sent = [r for r in module_workspace.requests if r.path.endswith(f"/{FLAKY}/invocations")]
     assert len(sent) == ROWS  # each prompt once (a 400 is not retried), nulls never
+    # a first 400 from an endpoint of unknown shape reads its metadata once per worker
+    # process, to tell an agent endpoint's refusal from a genuine one (docs/agents.md)
+    looked_up = [r for r in module_workspace.requests if r.path.startswith("/api/2.0/")]
+    assert all(r.path == f"/api/2.0/serving-endpoints/{FLAKY}" for r in looked_up)
 
 
 def test_a_column_of_message_arrays(spark: SparkSession) -> None:
@@ -354,3 +358,27 @@ def test_importing_chatport_spark_imports_neither_pyspark_nor_pandas(tmp_path: P
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == RESULT_SCHEMA
+
+
+# -- request tags -------------------------------------------------------------------------
+# In this module: Spark's Python workers keep the environment of the first session a
+# process starts, so a second module's workspace would not reach them.
+
+
+def test_every_row_carries_the_request_tags(
+    spark: SparkSession, module_workspace: LocalWorkspace
+) -> None:
+    module_workspace.clear_usage()
+    frame = spark.createDataFrame([(i, f"row {i}") for i in range(6)], "id long, prompt string")
+    answer = chat_udf("rest", ECHO, config={}, request_tags={"job": "nightly", "team": "ml"})
+    rows = frame.withColumn("answer", answer("prompt")).select("prompt", "answer.*").collect()
+    assert all(row.error is None and row.text == row.prompt for row in rows)
+    records = [r for r in module_workspace.usage if r.endpoint_name == ECHO]
+    assert len(records) == 6
+    assert all(r.request_tags == {"job": "nightly", "team": "ml"} for r in records)
+
+
+def test_bad_request_tags_are_refused_on_the_driver() -> None:
+    with pytest.raises(chatport.ConfigError) as info:
+        chat_udf("rest", ECHO, config={}, request_tags={"job": 1})
+    assert info.value.key == "request_tags.job"

@@ -365,14 +365,14 @@ def test_one_client_reused_and_rebuilt_after_close(workspace: LocalWorkspace) ->
     backend = AnthropicBackend(settings(workspace))
     request = ChatRequest.build("hello", model="claude-echo")
     assert backend.complete(request).text == "hello"
-    first = backend._clients.built
+    first = backend._clients("serving-endpoints").built
     assert first is not None
     assert backend.complete(request).text == "hello"
-    assert backend._clients.built is first
+    assert backend._clients("serving-endpoints").built is first
     backend.close()
-    assert backend._clients.built is None
+    assert backend._clients("serving-endpoints").built is None
     assert backend.complete(request).text == "hello"
-    assert backend._clients.built is not first
+    assert backend._clients("serving-endpoints").built is not first
     backend.close()
 
 

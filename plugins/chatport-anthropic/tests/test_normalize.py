@@ -84,7 +84,7 @@ def test_cache_tokens_are_part_of_the_prompt() -> None:
     completion = completion_from_message(
         message([{"type": "text", "text": "x"}], usage=usage), "anthropic"
     )
-    assert completion.usage == chatport.Usage(47, 5, 52, cached_tokens=30)
+    assert completion.usage == chatport.Usage(47, 5, 52, cached_tokens=30, cache_write_tokens=7)
 
 
 def test_thinking_tokens_are_reasoning_tokens() -> None:

@@ -150,7 +150,9 @@ def test_scenarios_are_what_they_say(env: LocalWorkspace) -> None:
         done = {name: run(client, "sync", s) for name, s in SCENARIOS.items()}
     assert done["plain-with-system"].text == "one two three"
     plain = done["plain-with-system"]
-    assert plain.usage == chatport.Usage(5, 3, 8, reasoning_tokens=0, cached_tokens=0)
+    assert plain.usage == chatport.Usage(
+        5, 3, 8, reasoning_tokens=0, cached_tokens=0, cache_write_tokens=0
+    )
     assert plain.created == 1_700_000_000  # the workspace's fixed clock, via Date
     assert done["claude-sends-usage"].reasoning is None
     signed = done["reasoning-with-signature"]

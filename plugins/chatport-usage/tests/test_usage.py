@@ -313,3 +313,75 @@ def test_control_characters_in_a_log_are_never_printed(
     assert "line 2: not JSON" in result.stderr
     as_json = CliRunner().invoke(cli, ["usage", str(log), "--json"])
     assert json.loads(as_json.stdout)["rows"][0]["model"] == model  # JSON escapes instead
+
+
+# -- a local workspace usage log, grouped by request tag -----------------------------------
+
+
+def _usage_line(endpoint: str, status: int, tokens: int | None, **tags: str) -> str:
+    record = {
+        "request_id": "r",
+        "event_time": "2026-11-20T09:00:00.000+00:00",
+        "endpoint_name": endpoint,
+        "route": f"/serving-endpoints/{endpoint}/invocations",
+        "status_code": status,
+        "input_tokens": tokens,
+        "output_tokens": tokens,
+        "total_tokens": None if tokens is None else 2 * tokens,
+        "latency_ms": 1,
+        "request_tags": tags,
+    }
+    return json.dumps(record) + "\n"
+
+
+def test_a_workspace_usage_log_is_read_and_grouped_by_tag(tmp_path: Path) -> None:
+    log = tmp_path / "usage.jsonl"
+    log.write_text(
+        _usage_line("bot", 200, 10, team="ml")
+        + _usage_line("bot", 200, 5, team="ml", project="x")
+        + _usage_line("bot", 429, None, team="ops")
+        + _usage_line("bot", 200, 1)
+    )
+    plain = CliRunner().invoke(cli, ["usage", str(log), "--json"])
+    assert plain.exit_code == 0, plain.output
+    (row,) = json.loads(plain.output)["rows"]
+    assert (row["backend"], row["model"], row["calls"], row["errors"]) == ("workspace", "bot", 3, 1)
+    assert (row["prompt_tokens"], row["completion_tokens"], row["total_tokens"]) == (16, 16, 32)
+
+    grouped = CliRunner().invoke(cli, ["usage", str(log), "--by-tag", "team", "--json"])
+    assert grouped.exit_code == 0, grouped.output
+    summary = json.loads(grouped.output)
+    assert summary["by_tag"] == "team"
+    rows = {
+        (r["tag"], r["model"]): (r["calls"], r["errors"], r["prompt_tokens"])
+        for r in summary["rows"]
+    }
+    assert rows == {
+        ("ml", "bot"): (2, 0, 15),
+        ("ops", "bot"): (0, 1, 0),
+        ("(untagged)", "bot"): (1, 0, 1),
+    }
+    table = CliRunner().invoke(cli, ["usage", str(log), "--by-tag", "team"])
+    assert table.exit_code == 0, table.output
+    assert table.output.splitlines()[0].startswith("tag team")
+
+
+def test_by_tag_on_a_log_without_tags_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    record = {"event": "completion", "backend": "rest", "model": "m", "usage": None}
+    log.write_text(json.dumps(record) + "\n")
+    result = CliRunner().invoke(cli, ["usage", str(log), "--by-tag", "team"])
+    assert result.exit_code == 2
+    assert "records no request tags" in result.output
+    assert "--usage-log" in result.output
+
+
+def test_a_workspace_record_with_bad_counts_is_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "usage.jsonl"
+    bad = json.loads(_usage_line("bot", 200, 3))
+    bad["input_tokens"] = "many"
+    log.write_text(json.dumps(bad) + "\n" + _usage_line("bot", 200, 2, team="ml"))
+    result = CliRunner().invoke(cli, ["usage", str(log), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["skipped_lines"] == 1
+    assert "line 1: prompt_tokens is not a whole number" in result.stderr

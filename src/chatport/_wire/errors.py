@@ -14,7 +14,10 @@ httpx's ``map_httpcore_exceptions`` does) and maps what is left, transport failu
 
 The error bodies read are the shapes real endpoints send: Databricks
 (``error_code``/``message``), OpenAI and Google (``{"error": {...}}``), and an external
-model's error nested under ``external_model_error``.
+model's error nested under ``external_model_error``. Unity AI Gateway's governance
+answers become their own classes (:mod:`.governance`): a guardrail block a
+:class:`GuardrailError` (also when sent inside a stream: :func:`error_from_event`), a
+budget block a :class:`BudgetExceededError`, and a 429 says which limit was hit.
 """
 
 from __future__ import annotations
@@ -35,18 +38,22 @@ from .._errors import (
     APIError,
     APITimeoutError,
     AuthenticationError,
+    BudgetExceededError,
     ChatportError,
+    GuardrailError,
     RateLimitError,
     ResponseFormatError,
     error_for_status,
 )
 from .._redact import CREDENTIAL_HEADERS, mask_secrets, redact
+from .governance import budget_name, guardrail_block, is_budget_block, rate_limit_kind
 
 __all__ = [
     "ERROR_CODE_STATUS",
     "ResponseCapture",
     "connection_failed",
     "decode_json",
+    "error_from_event",
     "error_from_response",
     "httpx_errors",
     "map_transport_error",
@@ -188,9 +195,70 @@ def error_from_response(
     if not 400 <= status < 600:
         return ResponseFormatError(f"unexpected answer status: {message}", **kwargs)
     cls = error_for_status(status)
+    server_text = _server_text(body)
     if cls is RateLimitError:
-        return RateLimitError(message, retry_after=retry_after_from(headers), **kwargs)
+        limit = rate_limit_kind(described)
+        return RateLimitError(message, retry_after=retry_after_from(headers), limit=limit, **kwargs)
+    if status < 500 and server_text is not None:
+        governed = _governance_error(status, server_text, message, kwargs)
+        if governed is not None:
+            return governed
     return cls(message, **kwargs)
+
+
+def _server_text(body: Any) -> str | None:
+    """The server's own message, before any code is put in front of it."""
+    if not isinstance(body, Mapping):
+        return None
+    error = body.get("error")
+    if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    if isinstance(body.get("message"), str):
+        return str(body["message"])
+    return error if isinstance(error, str) else None
+
+
+def _governance_error(
+    status: int, text: str, message: str, kwargs: dict[str, Any]
+) -> APIError | None:
+    """A guardrail block (any 4xx) or a budget block (a 403), else ``None``. ``text`` is
+    the server's message, ``message`` the error's usual one."""
+    block = guardrail_block(text)
+    if block is not None:
+        return GuardrailError(
+            f"HTTP {status}: {block.summary}",
+            stage=block.stage,
+            guardrail=block.guardrail,
+            findings=block.findings,
+            **kwargs,
+        )
+    if status == 403 and is_budget_block(text):
+        return BudgetExceededError(message, budget=budget_name(text), **kwargs)
+    return None
+
+
+def error_from_event(data: Any, backend: str | None) -> APIError:
+    """The chatport error for an ``error`` a stream (or a 200 answer) carries.
+
+    A guardrail block is a :class:`GuardrailError` (``status_code`` ``None``: the answer
+    had started); anything else is an :class:`APIError` with the server's message.
+    """
+    text = _server_text(data)
+    if text is None and isinstance(data, Mapping):
+        inner = data.get("error")
+        text = _server_text(inner) if isinstance(inner, Mapping) else None
+    if text is not None:
+        block = guardrail_block(text)
+        if block is not None:
+            return GuardrailError(
+                block.summary,
+                stage=block.stage,
+                guardrail=block.guardrail,
+                findings=block.findings,
+                backend=backend,
+            )
+    shown = text if text is not None else _describe(data) if isinstance(data, Mapping) else data
+    return APIError(f"the server reported an error: {shown}", backend=backend)
 
 
 def raise_for_status(
@@ -454,9 +522,13 @@ def _from_sdk_error(exc: Any, backend: str) -> APIError:
     message = str(exc)
     if status is None:
         return APIError(f"the workspace client failed: {message}", backend=backend)
-    return error_for_status(status)(
-        f"HTTP {status}: {message}", status_code=status, backend=backend
-    )
+    kwargs: dict[str, Any] = {"status_code": status, "backend": backend}
+    if status == 429:
+        return RateLimitError(f"HTTP 429: {message}", limit=rate_limit_kind(message), **kwargs)
+    governed = _governance_error(status, message, f"HTTP {status}: {message}", kwargs)
+    if governed is not None:
+        return governed
+    return error_for_status(status)(f"HTTP {status}: {message}", **kwargs)
 
 
 def _timed_out(name: str, backend: str) -> APITimeoutError:

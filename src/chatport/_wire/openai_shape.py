@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import APIError, ResponseFormatError
+from .._errors import ResponseFormatError
 from .._family import ModelProfile
 from .._reasoning import chat_reasoning
 from .._request import ChatRequest
@@ -30,6 +30,9 @@ from .._types import (
     Usage,
     assistant_message,
 )
+from .caching import EXPLICIT_CACHE_FAMILIES, mark_chat_breakpoints
+from .errors import error_from_event
+from .media import chat_messages
 
 __all__ = [
     "ChunkParser",
@@ -85,19 +88,26 @@ def usage_from(data: object) -> Usage | None:
     top-level ``cache_read_input_tokens`` Claude endpoints on Databricks send (read by
     databricks-ai-bridge's ``ChatDatabricks``; litellm issue #36933). Either way they
     are part of ``prompt_tokens``: a cache hit reports the same ``prompt_tokens`` as
-    the cold call (litellm PR #36943).
+    the cold call (litellm PR #36943). Cache writes are
+    ``prompt_tokens_details.cache_write_tokens`` (the openai SDK's ``CompletionUsage``)
+    or, without that, the top-level ``cache_creation_input_tokens`` Claude endpoints
+    send beside their reads.
     """
     if data is None or not isinstance(data, Mapping):  # most stream chunks carry none
         return None
     cached = detail(data, "prompt_tokens_details", "cached_tokens")
     if cached is None:
         cached = _int_or_none(data.get("cache_read_input_tokens"))
+    written = detail(data, "prompt_tokens_details", "cache_write_tokens")
+    if written is None:
+        written = _int_or_none(data.get("cache_creation_input_tokens"))
     return Usage(
         _int_or_none(data.get("prompt_tokens")),
         _int_or_none(data.get("completion_tokens")),
         _int_or_none(data.get("total_tokens")),
         detail(data, "completion_tokens_details", "reasoning_tokens"),
         cached,
+        written,
     )
 
 
@@ -107,11 +117,17 @@ def chat_body(request: ChatRequest, profile: ModelProfile | None, backend: str) 
     ``reasoning=`` is spelled the endpoint family's way, and a stream asks for usage
     (``stream_options.include_usage``) where the family reports it only on request,
     unless the caller set ``stream_options`` in ``extra``. ``profile`` is ``None`` when
-    the request needs neither (see :meth:`ChatRequest.needs_profile`).
+    the request needs neither (see :meth:`ChatRequest.needs_profile`). Prompt-cache
+    breakpoints become ``cache_control`` on Claude's content blocks (see
+    :mod:`chatport._wire.caching`); other families cache on their own and get nothing.
     """
     body = request.to_dict()
     if profile is not None:
         body.update(chat_reasoning(request, profile, backend))
+        if request.has_media:
+            chat_messages(request, profile, body["messages"], backend)
+        if profile.family in EXPLICIT_CACHE_FAMILIES:
+            mark_chat_breakpoints(request, body["messages"])
         if request.stream and profile.asks_for_stream_usage and "stream_options" not in body:
             body["stream_options"] = {"include_usage": True}
     return body
@@ -231,17 +247,67 @@ def _error_in_body(data: Mapping[str, Any], backend: str | None) -> None:
     error = data.get("error")
     if error is None:
         return
-    if isinstance(error, Mapping | str):
-        message = error.get("message", str(error)) if isinstance(error, Mapping) else error
-        raise APIError(f"the server reported an error: {message}", backend=backend)
+    if isinstance(error, Mapping | str):  # a guardrail block is a GuardrailError
+        raise error_from_event(data, backend)
+
+
+def _agent_turn(messages: list[Any]) -> tuple[str, tuple[ToolCall, ...]]:
+    """The text of a ChatAgent answer's assistant messages and its pending tool calls.
+
+    The text is every assistant message's text, joined in order (what the stream's
+    deltas add up to). Tool calls the answer itself answers (a ``tool`` message with
+    their id: the agent ran them) stay in ``raw`` only; the others are the caller's.
+    """
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    answered: set[str] = set()
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, Mapping):
+            raise ResponseFormatError(f"{where} is not an object")
+        role = message.get("role")
+        if role == "tool" and isinstance(message.get("tool_call_id"), str):
+            answered.add(message["tool_call_id"])
+        elif role == "assistant":
+            text, _, _, _ = _summary(_content_parts(message.get("content"), where))
+            texts.append(text)
+            calls.extend(_tool_calls(message.get("tool_calls"), where))
+    if not texts:
+        raise ResponseFormatError("the agent's answer has no assistant message")
+    return "".join(texts), tuple(call for call in calls if call.id not in answered)
+
+
+def _completion_from_agent(data: Mapping[str, Any], backend: str | None, raw: Any) -> Completion:
+    """A ChatAgent answer (``messages``, ``finish_reason``, ``custom_outputs``)."""
+    try:
+        text, calls = _agent_turn(data["messages"])
+    except ResponseFormatError as exc:
+        exc.backend = backend
+        raise
+    finish = normalize_finish_reason(data.get("finish_reason"))
+    return Completion(
+        text=text,
+        tool_calls=calls,
+        finish_reason=finish or ("tool_calls" if calls else "stop"),
+        usage=usage_from(data.get("usage")) or Usage(),
+        message=assistant_message(text, None, None, calls),
+        raw=raw,
+    )
 
 
 def completion_from_chat(data: object, backend: str | None = None, raw: Any = None) -> Completion:
-    """Normalize one OpenAI ``chat.completion`` object (already decoded JSON)."""
+    """Normalize one OpenAI ``chat.completion`` object (already decoded JSON).
+
+    An agent endpoint's ChatAgent answer (``messages`` instead of ``choices``) is
+    normalized too: see :func:`_agent_turn`; ``raw`` keeps it whole (``custom_outputs``,
+    ``databricks_output``).
+    """
     if not isinstance(data, Mapping):
         raise ResponseFormatError("the response is not a JSON object", backend=backend)
     _error_in_body(data, backend)
     raw_choices = data.get("choices")
+    if raw_choices is None and isinstance(data.get("messages"), list):
+        return _completion_from_agent(data, backend, data if raw is None else raw)
     if not isinstance(raw_choices, list) or not raw_choices:
         raise ResponseFormatError("the response has no choices", backend=backend)
     try:
@@ -282,6 +348,10 @@ class ChunkParser:
         self.finished = False
         #: Whether any chunk carried a choice (or an agent endpoint's ``delta``).
         self.answered = False
+        self._agent = False
+        self._agent_calls: dict[str, ToolCall] = {}
+        self._agent_answered: set[str] = set()
+        self._agent_finish: FinishReason | None = None
 
     def _take_tool_deltas(self, deltas: object) -> None:
         if not isinstance(deltas, list):
@@ -325,8 +395,7 @@ class ChunkParser:
                 "a stream chunk has choices that are not a list", backend=self.backend
             )
         if not choices and isinstance(data.get("delta"), dict):
-            # an agent endpoint's chunk: one message delta, at the top level
-            choices = [{"index": 0, "delta": data["delta"]}]
+            return self._agent_chunk(data)
         text, reasoning, signature, text_signature = "", "", None, None
         finish: FinishReason | None = None
         for choice in choices:
@@ -387,8 +456,46 @@ class ChunkParser:
             text_signature=text_signature,
         )
 
+    def _agent_chunk(self, data: dict[str, Any]) -> Chunk | None:
+        """A ChatAgent chunk: one message ``delta`` at the top level.
+
+        Assistant text streams as it arrives. Tool calls are kept by id and those a
+        ``tool`` delta answers (the agent ran them) are dropped; the rest, with the
+        finish reason, come in :meth:`finish`, as :func:`completion_from_chat` reads
+        the whole answer.
+        """
+        self.answered = self._agent = True
+        delta = data["delta"]
+        text = ""
+        try:
+            if delta.get("role") == "tool":
+                if isinstance(delta.get("tool_call_id"), str):
+                    self._agent_answered.add(delta["tool_call_id"])
+            elif delta.get("role") in ("assistant", None):
+                text, _, _, _ = _summary(_content_parts(delta.get("content"), "delta"))
+                for call in _tool_calls(delta.get("tool_calls"), "delta"):
+                    self._agent_calls[call.id] = call
+        except ResponseFormatError as exc:
+            exc.backend = self.backend
+            raise
+        reason = data.get("finish_reason")
+        if reason is not None:
+            self._agent_finish = normalize_finish_reason(reason)
+            self.finished = True
+        usage = usage_from(data.get("usage"))
+        if not (text or usage):
+            return None
+        return Chunk(text=text, usage=usage)
+
     def finish(self) -> Chunk | None:
-        """A last chunk with any tool calls still pending when the stream ended."""
+        """A last chunk with any tool calls still pending when the stream ended (and,
+        for an agent's stream, its finish reason)."""
+        if self._agent:
+            calls = tuple(
+                call for key, call in self._agent_calls.items() if key not in self._agent_answered
+            )
+            finish = self._agent_finish or ("tool_calls" if calls else "stop")
+            return Chunk(tool_calls=calls, finish_reason=finish)
         if not self._calls:
             return None
         return Chunk(tool_calls=self._assembled_calls())

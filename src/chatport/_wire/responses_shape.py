@@ -3,20 +3,23 @@
 ``output`` items map to the same :class:`Completion` the chat normalizer gives: message
 ``output_text`` parts are the text, reasoning summaries the reasoning (an item's
 ``encrypted_content`` is kept as the signature), ``function_call`` items the tool calls.
-``input_tokens``/``output_tokens`` are prompt/completion tokens, and an ``incomplete``
+``input_tokens``/``output_tokens`` are prompt/completion tokens (``input_tokens_details``
+holds the cache reads and writes), and an ``incomplete``
 status for ``max_output_tokens`` is ``finish_reason="length"``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
 
 from .._errors import APIError, ResponseFormatError
+from .._family import ModelProfile
 from .._request import ChatRequest
 from .._types import (
     Chunk,
     Completion,
+    FilePart,
     FinishReason,
     ImagePart,
     Message,
@@ -26,12 +29,16 @@ from .._types import (
     Usage,
     assistant_message,
 )
+from .errors import error_from_event
+from .media import check_media, responses_item
 from .openai_shape import arguments_text, detail
+
+_Media: TypeAlias = Callable[[ImagePart | FilePart], dict[str, Any]]
 
 __all__ = ["ResponseEventParser", "completion_from_response", "responses_body"]
 
 
-def _input_content(message: Message) -> Any:
+def _input_content(message: Message, media: _Media) -> Any:
     if isinstance(message.content, str) or message.content is None:
         return message.content or ""
     parts: list[dict[str, Any]] = []
@@ -39,12 +46,12 @@ def _input_content(message: Message) -> Any:
         if isinstance(part, TextPart):
             kind = "output_text" if message.role == "assistant" else "input_text"
             parts.append({"type": kind, "text": part.text})
-        elif isinstance(part, ImagePart):
-            parts.append({"type": "input_image", "image_url": part.url})
+        elif isinstance(part, ImagePart | FilePart):
+            parts.append(media(part))
     return parts
 
 
-def _input_items(request: ChatRequest) -> list[dict[str, Any]]:
+def _input_items(request: ChatRequest, media: _Media) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for message in request.messages:
         if message.role == "tool":
@@ -65,7 +72,7 @@ def _input_items(request: ChatRequest) -> list[dict[str, Any]]:
                     }
                 )
             continue
-        items.append({"role": message.role, "content": _input_content(message)})
+        items.append({"role": message.role, "content": _input_content(message, media)})
     return items
 
 
@@ -88,9 +95,21 @@ def _text_format(response_format: Mapping[str, Any]) -> dict[str, Any]:
     return {"format": {"type": kind}}
 
 
-def responses_body(request: ChatRequest) -> dict[str, Any]:
-    """The Responses-API parameters for ``request`` (without ``model`` and ``stream``)."""
-    body: dict[str, Any] = {"input": _input_items(request)}
+def responses_body(
+    request: ChatRequest, profile: ModelProfile | None = None, backend: str = "responses"
+) -> dict[str, Any]:
+    """The Responses-API parameters for ``request`` (without ``model`` and ``stream``).
+
+    Images and files become ``input_image`` / ``input_file`` items, checked first against
+    what the endpoint's family takes (``profile``; see :mod:`chatport._wire.media`).
+    """
+    if profile is not None and request.has_media:
+        check_media(request, profile, "responses", backend)
+
+    def media(part: ImagePart | FilePart) -> dict[str, Any]:
+        return responses_item(request, part, profile, backend)
+
+    body: dict[str, Any] = {"input": _input_items(request, media)}
     if request.max_tokens is not None:
         body["max_output_tokens"] = request.max_tokens
     if request.temperature is not None:
@@ -120,6 +139,7 @@ def _usage(data: object) -> Usage:
         _int(data.get("total_tokens")),
         detail(data, "output_tokens_details", "reasoning_tokens"),
         detail(data, "input_tokens_details", "cached_tokens"),
+        detail(data, "input_tokens_details", "cache_write_tokens"),
     )
 
 
@@ -148,11 +168,26 @@ def _text_of(value: object, where: str) -> str:
 _OUTPUT_KINDS = frozenset({"message", "reasoning", "function_call"})
 
 
+def _answered_calls(output: list[Any]) -> set[str]:
+    """The call ids of the ``function_call_output`` items in ``output``: an agent's
+    answer carries the calls it ran itself with their outputs."""
+    return {
+        item["call_id"]
+        for item in output
+        if isinstance(item, Mapping)
+        and item.get("type") == "function_call_output"
+        and isinstance(item.get("call_id"), str)
+    }
+
+
 def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[ToolCall, ...]]:
+    """Text, reasoning, signature and the tool calls left for the caller (a call with
+    its output in the same answer was run by the agent: it stays in ``raw`` only)."""
     texts: list[str] = []
     reasoning: list[str] = []
     signature: str | None = None
     calls: list[ToolCall] = []
+    answered = _answered_calls(output)
     for index, item in enumerate(output):
         if not isinstance(item, Mapping):
             raise ResponseFormatError(f"output[{index}] is not an object")
@@ -174,6 +209,8 @@ def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[
             if not isinstance(name, str):
                 raise ResponseFormatError(f"output[{index}] is a function call without a name")
             call_id = item.get("call_id") or item.get("id") or f"call_{index}"
+            if call_id in answered:
+                continue
             arguments = arguments_text(item.get("arguments"), f"output[{index}]") or "{}"
             calls.append(ToolCall(str(call_id), name, arguments))
     return "".join(texts), ("".join(reasoning) if reasoning else None), signature, tuple(calls)
@@ -224,7 +261,9 @@ class ResponseEventParser:
     Text, reasoning and the reasoning signature stream as their delta events arrive.
     What a stream only reports in its final ``response.completed`` event (some
     providers send no delta events for reasoning or tool calls) is taken from there,
-    so the assembled result equals the non-streamed one.
+    so the assembled result equals the non-streamed one. An agent endpoint's
+    ``response.completed`` may carry no ``response`` object (only ``databricks_output``):
+    the answer is then the ``response.output_item.done`` items the stream sent.
     """
 
     def __init__(self, backend: str | None = None) -> None:
@@ -236,6 +275,7 @@ class ResponseEventParser:
         self._streamed_text = False
         self._streamed_reasoning = False
         self._streamed_signature = False
+        self._items: list[Mapping[str, Any]] = []
 
     def _chunk(self, **fields: Any) -> Chunk:
         return Chunk(id=self._id, model=self._model, created=self._created, **fields)
@@ -262,17 +302,24 @@ class ResponseEventParser:
             return self._chunk(reasoning=self._delta(event))
         if kind == "response.output_item.done":
             item = event.get("item")
+            if isinstance(item, Mapping):
+                self._items.append(item)
             if isinstance(item, Mapping) and isinstance(item.get("encrypted_content"), str):
                 self._streamed_signature = True
                 return self._chunk(signature=item["encrypted_content"])
             return None
         if kind in ("response.completed", "response.incomplete", "response.failed"):
-            return self._final(event.get("response"))
-        if kind == "error":
-            raise APIError(
-                f"the server reported an error: {event.get('message')}", backend=self.backend
-            )
+            response = event.get("response")
+            if response is None and kind == "response.completed" and self._answered_so_far():
+                response = {"output": list(self._items)}  # an agent's end: no response object
+            return self._final(response)
+        if kind == "error":  # a guardrail block is a GuardrailError
+            raise error_from_event(event, self.backend)
         return None
+
+    def _answered_so_far(self) -> bool:
+        """Whether the events so far carried any of the answer (deltas or output items)."""
+        return self._streamed_text or self._streamed_reasoning or bool(self._items)
 
     def _delta(self, event: Mapping[str, Any]) -> str:
         try:

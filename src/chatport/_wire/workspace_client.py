@@ -143,10 +143,15 @@ class WorkspaceCalls:
             ) from None
 
     def _prepare(
-        self, method: str, path: str, body: Mapping[str, Any] | None, accept: str
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        accept: str,
+        extra: Mapping[str, str] | None = None,
     ) -> _Request:
         client = self.client()
-        headers = {**(self._static or {}), "Accept": accept}
+        headers = {**(self._static or {}), **(extra or {}), "Accept": accept}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -154,9 +159,16 @@ class WorkspaceCalls:
         capture = ResponseCapture(self._backend.settings.auth_headers)
         return _Request(client, method, path, headers, data, capture)
 
-    def request_json(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """The decoded JSON answer of one request, read whole before the deadline."""
-        request = self._prepare(method, path, body, "application/json")
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """The decoded JSON answer of one request, read whole before the deadline;
+        ``headers`` are this request's own (see :func:`~chatport._wire.headers.request_headers`)."""
+        request = self._prepare(method, path, body, "application/json", headers)
         clock = Clock.for_call(self._backend.settings.timeout)
 
         def run() -> tuple[int, Any, bytes]:
@@ -172,9 +184,16 @@ class WorkspaceCalls:
         raise_for_status(status, headers, lambda: content, self.name)
         return decode_json(status, headers, content, self.name)
 
-    def stream_pieces(self, path: str, body: Mapping[str, Any], clock: Clock) -> Iterator[bytes]:
-        """The body of a streamed answer, in pieces each read within ``clock``."""
-        request = self._prepare("POST", path, body, "text/event-stream")
+    def stream_pieces(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        clock: Clock,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[bytes]:
+        """The body of a streamed answer, in pieces each read within ``clock``, with
+        this request's own ``headers``."""
+        request = self._prepare("POST", path, body, "text/event-stream", headers)
         with requests_errors(self.name, request.capture), self._named_if_unreachable(request):
             response = self._backend.run_with_deadline(
                 request.send, clock.check(self.name), discard=_close

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._deadline import Clock, ahttp_pieces, http_pieces, remaining
+from .._errors import APIError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .._wire.errors import decode_json, openai_errors, raise_for_status
+from .._wire.headers import request_headers
 from .._wire.openai_sdk import ROUTES, OpenAIClients, SDKCall, split_known
 from .._wire.sse import EventStream, aread_events, read_events
 from .base import Backend, BackendSettings, Capabilities
@@ -44,10 +47,13 @@ class OpenAISDKBackend(Backend):
 
     #: The ``route`` option's values and their base paths.
     routes: ClassVar[Mapping[str, str]] = MappingProxyType(ROUTES)
+    #: ``route = "auto"``: the gateway route tried first and the route used for the
+    #: endpoints the gateway does not serve (``None``: no ``auto``).
+    auto_routes: ClassVar[tuple[str, str] | None] = ("ai-gateway", "serving-endpoints")
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self._clients = OpenAIClients(settings, self.routes)
+        self._clients = OpenAIClients(settings, self.routes, auto=self.auto_routes)
 
     def _resource(self, client: Any) -> Any:
         raise NotImplementedError
@@ -75,21 +81,67 @@ class OpenAISDKBackend(Backend):
         kwargs["timeout"] = remaining(self.settings.timeout)
         if extra:
             kwargs["extra_body"] = extra
+        headers = request_headers(request)
+        if headers:
+            kwargs["extra_headers"] = headers
         return kwargs
 
+    def _call(
+        self, request: ChatRequest, profile: ModelProfile | None, route: str | None = None
+    ) -> SDKCall:
+        """The prepared call, on ``route`` or else the route its endpoint is sent on now."""
+        call = self._prepare(request, profile)
+        if route is not None:
+            return dataclasses.replace(call, route=route)
+        if call.route is None:
+            return dataclasses.replace(call, route=self._clients.route_for(request.model))
+        return call
+
+    def _fallback_route(self, request: ChatRequest, call: SDKCall, error: APIError) -> str | None:
+        """Under ``route = "auto"``, the route to send ``call`` to again after ``error``."""
+        memory = self._clients.memory
+        if memory is None or call.route is None:
+            return None
+        return memory.fallback_after(request.model, call.route, error)
+
     def complete(self, request: ChatRequest) -> Completion:
-        """One call, its body read before the call's deadline; chatport normalizes it."""
-        call = self._prepare(request, self._profile_for(request))
-        client = self._clients.sync()
+        """One call, its body read before the call's deadline; chatport normalizes it.
+
+        Under ``route = "auto"`` a call the gateway does not serve is sent again at once
+        on the fallback route (:mod:`chatport._wire.routing`).
+        """
+        profile = self._profile_for(request)
+        call = self._call(request, profile)
+        try:
+            return self._complete_on(call)
+        except APIError as error:
+            fallback = self._fallback_route(request, call, error)
+            if fallback is None:
+                raise
+        return self._complete_on(self._call(request, profile, fallback))
+
+    def _complete_on(self, call: SDKCall) -> Completion:
+        client = self._clients.sync(call.route)
         clock = Clock.for_call(self.settings.timeout)
         with openai_errors(self.name), self._open(client, call, stream=False) as http:
             body = b"".join(http_pieces(http, clock, self.name))
         return self._normalize(decode_json(http.status_code, http.headers, body, self.name))
 
     async def acomplete(self, request: ChatRequest) -> Completion:
-        """One call with ``AsyncOpenAI``, within the call's deadline."""
-        call = self._prepare(request, await self._aprofile_for(request))
-        client = await self._clients.async_()
+        """One call with ``AsyncOpenAI``, within the call's deadline (routed as
+        :meth:`complete`)."""
+        profile = await self._aprofile_for(request)
+        call = self._call(request, profile)
+        try:
+            return await self._acomplete_on(call)
+        except APIError as error:
+            fallback = self._fallback_route(request, call, error)
+            if fallback is None:
+                raise
+        return await self._acomplete_on(self._call(request, profile, fallback))
+
+    async def _acomplete_on(self, call: SDKCall) -> Completion:
+        client = await self._clients.async_(call.route)
         with openai_errors(self.name):
             async with asyncio.timeout(remaining(self.settings.timeout)):
                 if call.path is None:
@@ -100,7 +152,7 @@ class OpenAISDKBackend(Backend):
                         call.path,
                         cast_to=_response_type(),
                         body=call.body(False),
-                        options={"timeout": call.kwargs["timeout"]},
+                        options=call.options(),
                     )
         status, headers = http.status_code, http.headers
         raise_for_status(status, headers, lambda: http.content, self.name)
@@ -119,7 +171,7 @@ class OpenAISDKBackend(Backend):
             call.path,
             cast_to=_response_type(),
             body=call.body(stream),
-            options={"timeout": call.kwargs["timeout"]},
+            options=call.options(),
             stream=True,
         )
         try:
@@ -142,7 +194,7 @@ class OpenAISDKBackend(Backend):
             call.path,
             cast_to=_response_type(),
             body=call.body(True),
-            options={"timeout": call.kwargs["timeout"]},
+            options=call.options(),
             stream=True,
         )
         try:
@@ -153,22 +205,52 @@ class OpenAISDKBackend(Backend):
             await http.aclose()
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A streamed call; chatport reads the event stream itself, to its deadlines."""
-        call = self._prepare(request, self._profile_for(request))
+        """A streamed call; chatport reads the event stream itself, to its deadlines.
+
+        Routed as :meth:`complete`: a gateway that does not serve the endpoint says so
+        before the first chunk, so nothing was yielded when the call is sent again.
+        """
+        profile = self._profile_for(request)
+        call = self._call(request, profile)
+        try:
+            yield from self._stream_on(call)
+            return
+        except APIError as error:
+            fallback = self._fallback_route(request, call, error)
+            if fallback is None:
+                raise
+        yield from self._stream_on(self._call(request, profile, fallback))
+
+    def _stream_on(self, call: SDKCall) -> Iterator[Chunk]:
         events = self._events()
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        with openai_errors(self.name), self._open(self._clients.sync(), call, stream=True) as http:
+        client = self._clients.sync(call.route)
+        with openai_errors(self.name), self._open(client, call, stream=True) as http:
             yield from read_events(events, http_pieces(http, clock, self.name), clock)
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        """A streamed call with ``AsyncOpenAI``; closing it closes the connection."""
-        call = self._prepare(request, await self._aprofile_for(request))
+        """A streamed call with ``AsyncOpenAI``; closing it closes the connection
+        (routed as :meth:`stream`)."""
+        profile = await self._aprofile_for(request)
+        call = self._call(request, profile)
+        try:
+            async for chunk in self._astream_on(call):
+                yield chunk
+            return
+        except APIError as error:
+            fallback = self._fallback_route(request, call, error)
+            if fallback is None:
+                raise
+        async for chunk in self._astream_on(self._call(request, profile, fallback)):
+            yield chunk
+
+    async def _astream_on(self, call: SDKCall) -> AsyncIterator[Chunk]:
         events = self._events()
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with openai_errors(self.name):
             async with contextlib.AsyncExitStack() as stack:
                 async with asyncio.timeout(clock.check(self.name)):
-                    client = await self._clients.async_()
+                    client = await self._clients.async_(call.route)
                     http = await stack.enter_async_context(self._aopen_stream(client, call))
                 pieces = ahttp_pieces(http, clock, self.name)
                 async for chunk in aread_events(events, pieces, clock):

@@ -5,16 +5,28 @@ answer (:mod:`chatport._wire.workspace_client` holds the requests themselves).""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._deadline import Clock
+from .._errors import BadRequestError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
+from .._wire.agent_shape import (
+    AgentApi,
+    agent_api,
+    completion_from_invocation,
+    invocation_body,
+    invocation_events,
+    relearn,
+)
 from .._wire.endpoint_list import endpoints_from_body
-from .._wire.openai_shape import chat_body, completion_from_chat
-from .._wire.sse import ChatEventStream, read_events
+from .._wire.headers import request_headers
+from .._wire.sse import read_events
 from .._wire.workspace_client import WorkspaceCalls, build_workspace_client, invocations_path
 from .base import Backend, BackendSettings, Capabilities
+
+if TYPE_CHECKING:
+    from .._family import ModelProfile
 
 __all__ = ["WorkspaceClientBackend", "build_workspace_client"]
 
@@ -46,10 +58,28 @@ class WorkspaceClientBackend(Backend):
         return None
 
     def complete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call, its answer read before the call's deadline."""
-        body = chat_body(request, self.request_profile(request), self.name)
-        data = self._calls.request_json("POST", invocations_path(request.model), body)
-        return completion_from_chat(data, self.name, raw=self._raw(data))
+        """One ``/invocations`` call, its answer read before the call's deadline.
+
+        An agent endpoint gets its own shape; a plain call learns it from the endpoint's
+        metadata only after a ``400`` (see :class:`~chatport.backends.rest.RestBackend`).
+        """
+        profile = self.request_profile(request)
+        known = self.known_profile(request.model)
+        try:
+            return self._complete_once(request, profile, agent_api(known))
+        except BadRequestError:
+            learned = relearn(known, agent_api(known), lambda: self.profile(request.model))
+            if learned is None:
+                raise
+        return self._complete_once(request, profile, learned)
+
+    def _complete_once(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
+    ) -> Completion:
+        body = invocation_body(request, profile, self.name, agent)
+        path = invocations_path(request.model)
+        data = self._calls.request_json("POST", path, body, request_headers(request))
+        return completion_from_invocation(data, self.name, raw=self._raw(data))
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
         """A streamed ``/invocations`` call.
@@ -57,10 +87,13 @@ class WorkspaceClientBackend(Backend):
         The first chunk must arrive before the call's deadline, each next one within
         ``timeout`` seconds of the one before.
         """
-        events = ChatEventStream(self.name)
-        body = {**chat_body(request, self.request_profile(request), self.name), "stream": True}
+        profile = self.request_profile(request)
+        agent = agent_api(self.known_profile(request.model))
+        events = invocation_events(self.name, agent)
+        body = {**invocation_body(request, profile, self.name, agent), "stream": True}
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        pieces = self._calls.stream_pieces(invocations_path(request.model), body, clock)
+        path = invocations_path(request.model)
+        pieces = self._calls.stream_pieces(path, body, clock, request_headers(request))
         yield from read_events(events, pieces, clock)
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from .._deadline import (
 from .._family import ModelProfile, profile_from_metadata, profile_from_name
 from .._request import ChatRequest
 from .._types import Chunk, Completion
+from .._wire.media import aprefetch
 
 __all__ = ["Backend", "BackendSettings", "Capabilities", "completion_to_chunk"]
 
@@ -244,6 +245,10 @@ class Backend:
         cache: dict[str, ModelProfile] = self.__dict__.setdefault("_profiles", {})
         return cache
 
+    def known_profile(self, endpoint: str) -> ModelProfile | None:
+        """The profile of ``endpoint`` if it was already looked up, else ``None`` (no request)."""
+        return self._profile_cache().get(endpoint)
+
     def endpoint_metadata(self, endpoint: str) -> Mapping[str, Any] | None:
         """The serving-endpoint metadata of ``endpoint``, or ``None`` when it cannot be read.
 
@@ -275,8 +280,14 @@ class Backend:
         return self.profile(request.model) if request.needs_profile else None
 
     async def arequest_profile(self, request: ChatRequest) -> ModelProfile | None:
-        """The async twin of :meth:`request_profile`."""
-        return await self.aprofile(request.model) if request.needs_profile else None
+        """The async twin of :meth:`request_profile`; it also fetches, off the event loop,
+        the remote images the endpoint's family takes only as data."""
+        if not request.needs_profile:
+            return None
+        profile = await self.aprofile(request.model)
+        if request.has_media:
+            await aprefetch(request, profile, self.name)
+        return profile
 
     async def aprofile(self, endpoint: str) -> ModelProfile:
         """:meth:`profile` for async code: a first lookup runs in a worker thread."""

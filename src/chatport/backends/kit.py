@@ -10,6 +10,8 @@ with a deprecation warning. chatport's own backends use the same functions.
 * :func:`error_from_response`: the chatport error for an HTTP error answer, from its
   status, headers and body, whatever the body's shape (Databricks, OpenAI, Anthropic,
   Google); a 429 carries ``retry_after`` from :func:`retry_after_from`.
+* :func:`error_from_event`: the chatport error for an ``error`` event inside a stream
+  that had started (a guardrail block is a :class:`~chatport.GuardrailError`).
 * :func:`map_transport_error`: the chatport error for a failure with no answer
   (timeouts and connection failures of httpx, requests and Python itself).
 * :func:`sanitize_exception`: call it on an SDK's exception before raising a chatport
@@ -27,36 +29,72 @@ with a deprecation warning. chatport's own backends use the same functions.
   :class:`~chatport.APIConnectionError`, never a silent truncation), through an
   :class:`EventStream`: :class:`ChatEventStream` reads OpenAI chat-completion chunks,
   and a backend for another event format writes its own.
+* :func:`request_headers`: the headers a request adds to its HTTP call (today the
+  Unity AI Gateway request tags, in :data:`REQUEST_TAGS_HEADER`), empty when it adds
+  none. Every backend sends them, streamed or not.
+* :func:`cache_breakpoints`: a request's prompt-cache breakpoints in prompt order, as
+  (message index, part index or ``None`` for string content) pairs: the ``cache=True``
+  messages and text parts, and for a call's ``cache=True`` the end of the last message
+  with text or an image. Raises :class:`~chatport.InvalidRequestError` past Claude's
+  four. A backend for a family with explicit breakpoints marks each one.
+* :class:`RouteMemory` and :data:`AUTO`: ``route = "auto"``, AI Gateway first and the
+  fallback route for the endpoints the gateway answers it does not serve
+  (``404 ENDPOINT_NOT_FOUND``, or ``501``), remembered per endpoint. Send a call on
+  ``memory.route_for(endpoint)``; after an error, ``memory.fallback_after(endpoint,
+  route, error)`` is the route to send it to again at once, or ``None``.
+* :func:`check_media`, :func:`messages_block`, :func:`prefetch_media` and
+  :func:`aprefetch_media`: images and files per family and route (see
+  ``docs/media.md``). ``check_media(request, profile, route, backend)`` refuses what
+  the family cannot take before sending; ``messages_block`` is an Anthropic Messages
+  ``image`` / ``document`` block; ``aprefetch_media`` fetches, off the event loop, the
+  remote images a family takes only as data.
 """
 
 from __future__ import annotations
 
 from .._deadline import Clock, ahttp_pieces, http_pieces
+from .._wire.caching import breakpoints as cache_breakpoints
 from .._wire.clients import ClientHolder
 from .._wire.errors import (
+    error_from_event,
     error_from_response,
     map_transport_error,
     parse_retry_after,
     retry_after_from,
     sanitize_exception,
 )
+from .._wire.headers import REQUEST_TAGS_HEADER, request_headers
+from .._wire.media import aprefetch as aprefetch_media
+from .._wire.media import check_media, messages_block
+from .._wire.media import prefetch as prefetch_media
+from .._wire.routing import AUTO, RouteMemory
 from .._wire.sse import ChatEventStream, EventStream, aread_events, read_events
 from .._wire.transport import check_host, check_url
 
 __all__ = [
+    "AUTO",
+    "REQUEST_TAGS_HEADER",
     "ChatEventStream",
     "ClientHolder",
     "Clock",
     "EventStream",
+    "RouteMemory",
     "ahttp_pieces",
+    "aprefetch_media",
     "aread_events",
+    "cache_breakpoints",
     "check_host",
+    "check_media",
     "check_url",
+    "error_from_event",
     "error_from_response",
     "http_pieces",
     "map_transport_error",
+    "messages_block",
     "parse_retry_after",
+    "prefetch_media",
     "read_events",
+    "request_headers",
     "retry_after_from",
     "sanitize_exception",
 ]

@@ -15,7 +15,11 @@ from .._errors import UnsupportedFeatureError
 from .._reasoning import responses_reasoning
 from .._request import ChatRequest
 from .._types import Completion
+from .._wire.agent_shape import agent_api, refuse_agent
+from .._wire.caching import EXPLICIT_CACHE_FAMILIES
+from .._wire.media import aprefetch
 from .._wire.responses_shape import completion_from_response, responses_body
+from .._wire.routing import AUTO
 from .._wire.sse import ResponsesEventStream
 from ..hookspecs import hookimpl
 from ._openai_sdk import OpenAISDKBackend, SDKCall
@@ -39,11 +43,14 @@ _KNOWN = frozenset(
         "reasoning",
     }
 )
-#: The ``route`` option's values and the base path of each. Open Responses is
-#: ``POST /serving-endpoints/open-responses``, reached through the client's generic post.
+#: The ``route`` option's values and the base path of each: the serving-endpoints
+#: passthrough, AI Gateway's unified (MLflow) route and its OpenAI-native route, and Open
+#: Responses, ``POST /serving-endpoints/open-responses``, reached through the client's
+#: generic post. ``"auto"`` is also taken (:meth:`ResponsesBackend.route_for`).
 RESPONSES_ROUTES = {
     "serving-endpoints": "/serving-endpoints",
     "ai-gateway": "/ai-gateway/mlflow/v1",
+    "ai-gateway-openai": "/ai-gateway/openai/v1",
     "open-responses": "/serving-endpoints",
 }
 _OPEN_RESPONSES_PATH = "/open-responses"
@@ -76,20 +83,40 @@ class ResponsesBackend(OpenAISDKBackend):
         super().__init__(settings)
         self._route: str | None = settings.option("route")
 
-    def route_for(self, profile: ModelProfile | None) -> str:
-        """The route serving an endpoint with this profile (the option, if set, wins)."""
+    def route_for(self, profile: ModelProfile | None, endpoint: str | None = None) -> str:
+        """The route serving an endpoint with this profile (the option, if set, wins).
+
+        Under ``route = "auto"`` an OpenAI model goes to the gateway's Responses route
+        first, and to ``/serving-endpoints`` once the gateway said it does not serve it;
+        every other model to Open Responses (the gateway's Responses routes are a
+        passthrough for OpenAI models only).
+        """
+        if agent_api(profile) == "responses" and self._route in (None, AUTO):
+            return "serving-endpoints"  # documented: responses.create(model=<agent endpoint>)
+        if self._route == AUTO:
+            if profile is not None and profile.family != "openai":
+                return "open-responses"
+            return self._clients.route_for(endpoint) if endpoint else "ai-gateway"
         if self._route is not None or profile is None:
             return self._route or "serving-endpoints"
         return "serving-endpoints" if profile.family == "openai" else "open-responses"
 
     def _needs_profile(self, request: ChatRequest) -> bool:
-        return self._route is None or request.reasoning not in (None, False)
+        return (
+            self._route in (None, AUTO)
+            or request.reasoning not in (None, False)
+            or request.wants_cache
+            or request.has_media
+        )
 
     def _profile_for(self, request: ChatRequest) -> ModelProfile | None:
         return self.profile(request.model) if self._needs_profile(request) else None
 
     async def _aprofile_for(self, request: ChatRequest) -> ModelProfile | None:
-        return await self.aprofile(request.model) if self._needs_profile(request) else None
+        profile = await self.aprofile(request.model) if self._needs_profile(request) else None
+        if request.has_media:  # remote images some families take only as data
+            await aprefetch(request, profile, self.name)
+        return profile
 
     def _resource(self, client: Any) -> Any:
         return client.responses
@@ -103,7 +130,8 @@ class ResponsesBackend(OpenAISDKBackend):
                 message=f"backend {self.name!r} does not support stop: the Responses API "
                 "has no stop sequences",
             )
-        route = self.route_for(profile)
+        refuse_agent(self.name, profile or self.known_profile(request.model), "responses")
+        route = self.route_for(profile, request.model)
         stateful = [name for name in _STATEFUL if name in request.extra]
         if route == "open-responses" and stateful:
             raise UnsupportedFeatureError(
@@ -116,17 +144,35 @@ class ResponsesBackend(OpenAISDKBackend):
                     "conversation in the messages"
                 ),
             )
-        body = responses_body(request)
+        if profile is not None and profile.family in EXPLICIT_CACHE_FAMILIES:
+            _refuse_breakpoints(self.name, request)
+        body = responses_body(request, profile, self.name)
         if profile is not None:
             body.update(responses_reasoning(request, profile, self.name))
         kwargs = self._sdk_arguments(request, body, _KNOWN)
-        return SDKCall(kwargs, _OPEN_RESPONSES_PATH if route == "open-responses" else None)
+        path = _OPEN_RESPONSES_PATH if route == "open-responses" else None
+        return SDKCall(kwargs, path, route)
 
     def _normalize(self, data: Any) -> Completion:
         return completion_from_response(data, self.name)
 
     def _events(self) -> ResponsesEventStream:
         return ResponsesEventStream(self.name)
+
+
+def _refuse_breakpoints(backend: str, request: ChatRequest) -> None:
+    """Claude caches only at ``cache_control`` breakpoints, which Responses input lacks."""
+    if request.wants_cache:
+        raise UnsupportedFeatureError(
+            backend,
+            "cache",
+            ("rest", "openai", "mlflow", "databricks-sdk", "anthropic"),
+            message=(
+                f"prompt caching for {request.model!r} (a Claude model) needs cache_control "
+                "breakpoints, which the Responses API cannot carry; use a chat backend "
+                "(rest, openai, mlflow, databricks-sdk) or the anthropic plugin, or drop cache="
+            ),
+        )
 
 
 @hookimpl

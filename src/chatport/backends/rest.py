@@ -15,13 +15,23 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from .._deadline import Clock, ahttp_pieces, http_pieces, remaining, uncharged
+from .._errors import BadRequestError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
+from .._wire.agent_shape import (
+    AgentApi,
+    agent_api,
+    arelearn,
+    completion_from_invocation,
+    invocation_body,
+    invocation_events,
+    relearn,
+)
 from .._wire.async_pools import AsyncPools
 from .._wire.clients import ClientHolder
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
-from .._wire.openai_shape import chat_body, completion_from_chat
-from .._wire.sse import ChatEventStream, aread_events, read_events
+from .._wire.headers import request_headers
+from .._wire.sse import aread_events, read_events
 from .._wire.transport import check_host, workspace_auth
 from ..hookspecs import hookimpl
 from .base import Backend, BackendSettings, Capabilities
@@ -126,18 +136,28 @@ class RestBackend(Backend):
                 self._paths[request.model] = path
         return path
 
-    def _send(self, request: ChatRequest, profile: ModelProfile | None) -> dict[str, Any]:
-        """The keyword arguments of the httpx call for ``request``.
+    def _agent(self, request: ChatRequest) -> AgentApi | None:
+        """The agent API of the request's endpoint, if its profile is known (no request)."""
+        return agent_api(self.known_profile(request.model))
+
+    def _send(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None = None
+    ) -> dict[str, Any]:
+        """The keyword arguments of the httpx call for ``request``, in the shape of its
+        endpoint (an agent's, see :mod:`chatport._wire.agent_shape`).
 
         A retry's timeout is the time left; a first attempt takes the client's own.
         """
-        body = chat_body(request, profile, self.name)
+        body = invocation_body(request, profile, self.name, agent)
         if request.stream:
             body["stream"] = True
         arguments: dict[str, Any] = {
             "url": self._path(request),
             "content": _COMPACT.encode(body).encode(),
         }
+        headers = request_headers(request)
+        if headers:
+            arguments["headers"] = headers
         left = remaining(self.settings.timeout)
         if left < self.settings.timeout - 0.001:
             arguments["timeout"] = _timeout(left)
@@ -146,23 +166,55 @@ class RestBackend(Backend):
     def _completion(self, response: httpx.Response, body: bytes) -> Completion:
         status, headers = response.status_code, response.headers
         raise_for_status(status, headers, lambda: body, self.name)
-        return completion_from_chat(decode_json(status, headers, body, self.name), self.name)
+        return completion_from_invocation(decode_json(status, headers, body, self.name), self.name)
 
     # -- calls ------------------------------------------------------------------------
 
     def complete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call, its body read before the call's deadline."""
+        """One ``/invocations`` call, its body read before the call's deadline.
+
+        A plain call reads no endpoint metadata: when the endpoint refuses the chat
+        shape (``400``), its metadata says whether it is an agent taking another shape,
+        and the call is sent once more in that shape (remembered for the endpoint).
+        """
+        profile = self.request_profile(request)
+        known = self.known_profile(request.model)
+        try:
+            return self._complete_once(request, profile, agent_api(known))
+        except BadRequestError:
+            learned = relearn(known, agent_api(known), lambda: self.profile(request.model))
+            if learned is None:
+                raise
+        return self._complete_once(request, profile, learned)
+
+    def _complete_once(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
+    ) -> Completion:
         client = self._clients.sync()
-        arguments = self._send(request, self.request_profile(request))
+        arguments = self._send(request, profile, agent)
         clock = Clock.for_call(self.settings.timeout)
         with httpx_errors(self.name), client.stream("POST", **arguments) as response:
             body = b"".join(http_pieces(response, clock, self.name))
         return self._completion(response, body)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call on the event loop (no threads), within the deadline."""
+        """One ``/invocations`` call on the event loop (no threads), within the deadline
+        (an agent's shape learnt as :meth:`complete` does)."""
+        profile = await self.arequest_profile(request)
+        known = self.known_profile(request.model)
+        try:
+            return await self._acomplete_once(request, profile, agent_api(known))
+        except BadRequestError:
+            learned = await arelearn(known, agent_api(known), lambda: self.aprofile(request.model))
+            if learned is None:
+                raise
+        return await self._acomplete_once(request, profile, learned)
+
+    async def _acomplete_once(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
+    ) -> Completion:
         pools = await self._clients.async_()
-        arguments = self._send(request, await self.arequest_profile(request))
+        arguments = self._send(request, profile, agent)
         with httpx_errors(self.name):
             async with asyncio.timeout(remaining(self.settings.timeout)), pools.client() as client:
                 response = await client.post(**arguments)
@@ -175,8 +227,10 @@ class RestBackend(Backend):
         ``timeout`` seconds of the one before.
         """
         client = self._clients.sync()
-        events = ChatEventStream(self.name)
-        arguments = self._send(request, self.request_profile(request))
+        profile = self.request_profile(request)
+        agent = self._agent(request)
+        events = invocation_events(self.name, agent)
+        arguments = self._send(request, profile, agent)
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with httpx_errors(self.name), client.stream("POST", **arguments) as response:
             pieces = http_pieces(response, clock, self.name)
@@ -188,8 +242,10 @@ class RestBackend(Backend):
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """The async twin of :meth:`stream`; closing it closes the connection."""
         pools = await self._clients.async_()
-        events = ChatEventStream(self.name)
-        arguments = self._send(request, await self.arequest_profile(request))
+        profile = await self.arequest_profile(request)
+        agent = self._agent(request)
+        events = invocation_events(self.name, agent)
+        arguments = self._send(request, profile, agent)
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with httpx_errors(self.name):
             async with contextlib.AsyncExitStack() as stack:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from .endpoints import DEFAULT_ENDPOINTS, MODELS, Endpoint, Fault
 from .server import LocalWorkspace, LocalWorkspaceError, is_loopback
 from .state import LoggedRequest
+from .usage import UsageRecord
 
 __all__ = [
     "DEFAULT_ENDPOINTS",
@@ -24,5 +25,6 @@ __all__ = [
     "LocalWorkspace",
     "LocalWorkspaceError",
     "LoggedRequest",
+    "UsageRecord",
     "is_loopback",
 ]

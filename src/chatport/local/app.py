@@ -21,6 +21,7 @@ from .limits import with_body_limits
 from .request_ids import with_request_ids
 from .routes import ROUTE_GROUPS, RouteContext, error_response
 from .state import WorkspaceState
+from .usage import with_usage_log
 
 __all__ = ["build_app"]
 
@@ -43,7 +44,6 @@ def build_app(
     routes.append(
         Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     )
-    app = with_body_limits(
-        Starlette(routes=routes), max_body=state.max_body, idle_timeout=idle_timeout
-    )
+    served = with_usage_log(Starlette(routes=routes), state.usage, ctx.authenticate)
+    app = with_body_limits(served, max_body=state.max_body, idle_timeout=idle_timeout)
     return with_dates(with_request_ids(state.logging_middleware(app)))

@@ -76,12 +76,16 @@ def merge_extra_params(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _check_part(part: Any, where: str, role: str, signed_text: bool) -> None:
+def _check_part(part: Any, where: str, role: str, signed_text: bool, cache: bool) -> None:
     if not isinstance(part, dict):
         raise bad_request(f"{where}: content parts must be objects")
+    if "cache_control" in part and not cache:
+        raise extra_inputs(f"{where}.cache_control")
     kind = part.get("type")
     if kind == "text":
         allowed = {"type", "text", "citations"}
+        if cache:
+            allowed.add("cache_control")  # checked by caching.chat_cache_counts
         if signed_text and role == "assistant":
             allowed.add("thoughtSignature")  # Gemini's signed text parts, replayed
         if set(part) - allowed:
@@ -92,6 +96,8 @@ def _check_part(part: Any, where: str, role: str, signed_text: bool) -> None:
         image = part.get("image_url")
         if not isinstance(image, dict) or not isinstance(image.get("url"), str):
             raise bad_request(f"{where}.image_url: url is required")
+    elif kind in ("file", "audio_url", "video_url"):
+        pass  # checked per family (chatport.local.media)
     elif kind == "reasoning":
         if role != "assistant":
             raise bad_request(f"{where}: reasoning blocks are only allowed on assistant messages")
@@ -104,7 +110,7 @@ def _check_part(part: Any, where: str, role: str, signed_text: bool) -> None:
         raise bad_request(f"{where}.type: unsupported content type {kind!r}")
 
 
-def _check_message(message: Any, index: int, signed_text: bool) -> None:
+def _check_message(message: Any, index: int, signed_text: bool, cache: bool) -> None:
     where = f"messages.{index}"
     if not isinstance(message, dict):
         raise bad_request(f"{where}: messages must be objects")
@@ -122,7 +128,7 @@ def _check_message(message: Any, index: int, signed_text: bool) -> None:
         if not content:
             raise bad_request(f"{where}.content: content must not be empty")
         for part_index, part in enumerate(content):
-            _check_part(part, f"{where}.content.{part_index}", role, signed_text)
+            _check_part(part, f"{where}.content.{part_index}", role, signed_text, cache)
     elif not isinstance(content, str):
         raise bad_request(f"{where}.content: must be a string or a list of content blocks")
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
@@ -167,11 +173,13 @@ def _check_tools(tools: Any) -> None:
 
 
 def check_chat_body(
-    body: Any, *, model_required: bool, signed_text: bool = False
+    body: Any, *, model_required: bool, signed_text: bool = False, cache_control: bool = False
 ) -> dict[str, Any]:
     """Validate a chat-completions body as strictly as the real service; return it merged.
 
-    ``signed_text`` accepts Gemini's ``thoughtSignature`` on replayed assistant text parts.
+    ``signed_text`` accepts Gemini's ``thoughtSignature`` on replayed assistant text parts,
+    ``cache_control`` Claude's prompt-cache breakpoints on content parts (checked by
+    :mod:`chatport.local.caching`); other families refuse them as extra inputs.
     """
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
@@ -187,7 +195,7 @@ def check_chat_body(
     if not isinstance(messages, list) or not messages:
         raise bad_request("messages: at least one message is required")
     for index, message in enumerate(messages):
-        _check_message(message, index, signed_text)
+        _check_message(message, index, signed_text, cache_control)
     checked: dict[str, Any] = body
     if body.get("max_completion_tokens") is not None and body.get("max_tokens") is None:
         body["max_tokens"] = body["max_completion_tokens"]
@@ -248,8 +256,8 @@ def reasoning_tokens(choices: list[Answer]) -> int:
     return sum(len((choice.reasoning or "").split()) for choice in choices)
 
 
-#: The prompt-side cache counts Claude endpoints put at the top of ``usage`` (always 0
-#: here: the local workspace caches nothing). Real Databricks Claude answers carry them
+#: The prompt-side cache counts Claude endpoints put at the top of ``usage`` (0 when
+#: nothing is cached; see :mod:`chatport.local.caching`). Real Databricks Claude answers carry them
 #: streamed and not (litellm issue #36933 / PR #36943; databricks-ai-bridge's
 #: ``ChatDatabricks`` reads them), and their ``prompt_tokens`` already includes them.
 CLAUDE_CACHE_FIELDS: Mapping[str, int] = MappingProxyType(
@@ -257,13 +265,19 @@ CLAUDE_CACHE_FIELDS: Mapping[str, int] = MappingProxyType(
 )
 
 
-def usage(prompt: int, choices: list[Answer], *, claude: bool = False) -> dict[str, Any]:
+def usage(
+    prompt: int,
+    choices: list[Answer],
+    *,
+    claude: bool = False,
+    cache: Mapping[str, int] = CLAUDE_CACHE_FIELDS,
+) -> dict[str, Any]:
     """The OpenAI ``usage`` object for ``choices``.
 
     Reasoning tokens appear when there were any; a Claude endpoint (``claude``) always
     reports them (0 without thinking, as a real one does: litellm PR #36943 captured
     ``"completion_tokens_details": {"reasoning_tokens": 0}`` from ``system.ai.claude-*``)
-    and adds its cache counts (:data:`CLAUDE_CACHE_FIELDS`).
+    and adds its cache counts (``cache``, :data:`CLAUDE_CACHE_FIELDS` by default).
     """
     completion = sum(choice.completion_tokens for choice in choices)
     result: dict[str, Any] = {
@@ -272,7 +286,7 @@ def usage(prompt: int, choices: list[Answer], *, claude: bool = False) -> dict[s
         "total_tokens": prompt + completion,
     }
     if claude:
-        result.update(CLAUDE_CACHE_FIELDS)
+        result.update(cache)
     if claude or any(choice.reasoning is not None for choice in choices):
         result["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens(choices)}
     return result
@@ -287,8 +301,10 @@ def chat_response(
     with_usage: bool,
     *,
     claude: bool = False,
+    cache: Mapping[str, int] = CLAUDE_CACHE_FIELDS,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object (``claude``: usage the way Claude endpoints send it)."""
+    """A ``chat.completion`` object (``claude``: usage the way Claude endpoints send it,
+    with the ``cache`` counts)."""
     body: dict[str, Any] = {
         "id": response_id,
         "object": "chat.completion",
@@ -300,7 +316,7 @@ def chat_response(
         ],
     }
     if with_usage:
-        body["usage"] = usage(prompt, choices, claude=claude)
+        body["usage"] = usage(prompt, choices, claude=claude, cache=cache)
     return body
 
 
@@ -342,13 +358,14 @@ def chat_chunks(
     usage_mode: UsageMode,
     *,
     claude: bool = False,
+    cache: Mapping[str, int] = CLAUDE_CACHE_FIELDS,
 ) -> Iterator[dict[str, Any]]:
     """The ``chat.completion.chunk`` objects of a streamed answer.
 
     ``usage_mode`` places usage: ``last`` on the final finish chunk, ``every`` on every
     chunk (``completion_tokens: null`` until the final finish chunk), ``separate`` in an
     extra chunk with ``"choices": []`` after the finish chunks, ``none`` nowhere. With
-    ``claude`` every usage object carries the cache counts, and the final one the
+    ``claude`` every usage object carries the ``cache`` counts, and the final one the
     reasoning tokens (see :func:`usage`).
     """
     base = {
@@ -357,14 +374,14 @@ def chat_chunks(
         "created": created,
         "model": model,
     }
-    full = usage(prompt, choices, claude=claude)
+    full = usage(prompt, choices, claude=claude, cache=cache)
     partial: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": None,
         "total_tokens": None,
     }
     if claude:
-        partial.update(CLAUDE_CACHE_FIELDS)
+        partial.update(cache)
     running = {"usage": partial} if usage_mode == "every" else {}
     for index, choice in enumerate(choices):
         for delta in _deltas(choice):

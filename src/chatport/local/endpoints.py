@@ -11,9 +11,11 @@ from typing import Any, Literal, TypeAlias
 
 from .._errors import ConfigError
 from . import checks
+from .agents import AGENT_TASKS
 from .checks import Rule
 from .families import EXTERNAL_MODELS, FAMILIES, FOUNDATION_MODELS, PROVIDERS, Family, display_name
 from .faults import Fault
+from .governance import Budget, Guardrail, RateLimit, budget_rule, guardrails_rule, rate_limits_rule
 
 __all__ = [
     "DEFAULT_ENDPOINTS",
@@ -25,9 +27,9 @@ __all__ = [
     "endpoints_from_table",
 ]
 
-ModelKind: TypeAlias = Literal["echo", "reasoning", "scripted"]
-#: The local models an endpoint can serve.
-MODELS: tuple[str, ...] = ("echo", "reasoning", "scripted")
+ModelKind: TypeAlias = Literal["echo", "reasoning", "scripted", "chat-agent", "responses-agent"]
+#: The local models an endpoint can serve (the agents: :mod:`chatport.local.agents`).
+MODELS: tuple[str, ...] = ("echo", "reasoning", "scripted", *AGENT_TASKS)
 _LAST_DATE = 253402300799  # 9999-12-31T23:59:59Z: the last time an HTTP Date can carry
 
 
@@ -79,6 +81,10 @@ _RULES: dict[str, Rule] = {
     "family": checks.optional(checks.choice(FAMILIES, "family")),
     "foundation_model": checks.optional(checks.string),
     "external": checks.boolean,
+    "gateway": checks.boolean,
+    "guardrails": guardrails_rule,
+    "budget": budget_rule,
+    "rate_limits": rate_limits_rule,
 }
 #: The keys of an ``[endpoints.NAME]`` table in a local-workspace file.
 ENDPOINT_KEYS: tuple[str, ...] = tuple(_RULES)
@@ -94,7 +100,9 @@ class Endpoint:
     ``model`` is ``echo`` (answers with the last user message), ``reasoning`` (a
     reasoning block with a signature, then the echo) or ``scripted`` (``rules`` first,
     then the ``replies`` queue, then ``"OK"``). Every model calls the first tool when the
-    request offers tools. ``omit_usage`` and ``null_id`` mimic endpoints that leave
+    request offers tools. ``chat-agent`` and ``responses-agent`` are agent endpoints
+    (:mod:`chatport.local.agents`); their ``task`` defaults to their agent's task.
+    ``omit_usage`` and ``null_id`` mimic endpoints that leave
     usage out and send ``"id": null``; ``fixed_id`` and ``fixed_created`` make every
     answer carry the same id and timestamp (for comparing clients' results).
 
@@ -105,7 +113,15 @@ class Endpoint:
     when asked (``thinking`` on chat, ``reasoning.effort`` on Open Responses); in every
     other family it always reasons. ``foundation_model`` is the served model reported
     by the metadata API (default: the family's representative model) and ``external``
-    reports an external-model endpoint of the family's provider instead.
+    reports an external-model endpoint of the family's provider instead. ``gateway``
+    says whether the endpoint sits behind AI Gateway: its metadata carries an
+    ``ai_gateway`` configuration and the ``/ai-gateway/...`` routes serve it; when false,
+    those routes answer ``404 ENDPOINT_NOT_FOUND`` for it, as a gateway that does not
+    know the name does.
+
+    ``guardrails``, ``budget`` and ``rate_limits`` are Unity AI Gateway governance,
+    checked on every chat route (:mod:`chatport.local.governance`); in a file they are
+    tables (``guardrails = [{stage = "input", action = "mask"}]``).
 
     Every field is checked on construction: a wrong type or value raises
     :class:`~chatport.ConfigError` naming the dotted key (``endpoints.NAME.fixed_created``),
@@ -127,6 +143,10 @@ class Endpoint:
     family: Family | None = None
     foundation_model: str | None = None
     external: bool = False
+    gateway: bool = True
+    guardrails: list[Guardrail] = field(default_factory=list)
+    budget: Budget | None = None
+    rate_limits: list[RateLimit] = field(default_factory=list)
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -142,6 +162,8 @@ class Endpoint:
         for key, rule in _RULES.items():
             setattr(self, key, rule(getattr(self, key), checks.dotted(where, key), None))
         self.calls = _CALLS(self.calls, checks.dotted(where, "calls"), None)
+        if self.model in AGENT_TASKS and self.task == "llm/v1/chat":
+            self.task = AGENT_TASKS[self.model]  # an agent reports its own task
         if self.family is None and (self.foundation_model is not None or self.external):
             key = "external" if self.external else "foundation_model"
             raise ConfigError(
@@ -211,6 +233,8 @@ class Endpoint:
         }
         if endpoint_type is not None:
             info["endpoint_type"] = endpoint_type
+        if self.gateway:
+            info["ai_gateway"] = {"usage_tracking_config": {"enabled": True}}
         return info
 
 

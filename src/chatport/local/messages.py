@@ -294,14 +294,21 @@ def _blocks(choice: Answer) -> list[dict[str, Any]]:
 
 
 def message_object(
-    message_id: str | None, model: str, choice: Answer, prompt: int
+    message_id: str | None,
+    model: str,
+    choice: Answer,
+    prompt: int,
+    cache: tuple[int, int] = (0, 0),
 ) -> dict[str, Any]:
     """A complete ``message`` object.
 
     Its usage breaks ``output_tokens`` down as the Messages API does
     (``output_tokens_details.thinking_tokens``, 0 without thinking): the same count the
     chat-completions route reports as ``completion_tokens_details.reasoning_tokens``.
+    ``cache`` is the (written, read) prompt-cache counts; as in Anthropic's usage,
+    ``input_tokens`` counts only the prompt tokens after the last cache breakpoint.
     """
+    written, read = cache
     stop_reason = _STOP_REASONS.get(choice.finish_reason)
     if stop_reason is None:
         stop_reason = "end_turn" if choice.stop_sequence is None else "stop_sequence"
@@ -314,10 +321,10 @@ def message_object(
         "stop_reason": stop_reason,
         "stop_sequence": choice.stop_sequence if stop_reason == "stop_sequence" else None,
         "usage": {
-            "input_tokens": prompt,
+            "input_tokens": max(0, prompt - written - read),
             "output_tokens": choice.completion_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": written,
+            "cache_read_input_tokens": read,
             "output_tokens_details": {"thinking_tokens": reasoning_tokens([choice])},
         },
     }

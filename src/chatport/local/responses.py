@@ -201,7 +201,8 @@ def response_object(
             "total_tokens": prompt + choice.completion_tokens,
         }
         if claude:
-            body["usage"]["input_tokens_details"] = {"cached_tokens": 0}
+            # the openai SDK's InputTokensDetails carries both cache counts
+            body["usage"]["input_tokens_details"] = {"cached_tokens": 0, "cache_write_tokens": 0}
         if claude or choice.reasoning is not None:  # as on chat
             body["usage"]["output_tokens_details"] = {
                 "reasoning_tokens": len((choice.reasoning or "").split())

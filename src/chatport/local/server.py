@@ -22,6 +22,7 @@ from .endpoints import default_endpoints as _default_endpoints  # a parameter sh
 from .limits import DEFAULT_MAX_BODY
 from .settings import check_argument, load_workspace_file
 from .state import LoggedRequest, WorkspaceState
+from .usage import UsageRecord
 
 __all__ = ["LocalWorkspace", "LocalWorkspaceError", "is_loopback", "load_workspace_file"]
 
@@ -68,7 +69,9 @@ class LocalWorkspace:
     (``token_expires_in`` is what clients are told). ``port=0`` picks a free port.
 
     ``ws.requests`` keeps the last ``max_logged`` requests, without their bodies unless
-    ``log_bodies``. A request body over ``max_body`` bytes is refused (413); a
+    ``log_bodies``. ``ws.usage`` keeps a usage record of each model call with its
+    Unity AI Gateway request tags, also appended as JSON lines to ``usage_log``. A
+    request body over ``max_body`` bytes is refused (413); a
     connection that has not sent its request headers within ``header_timeout`` seconds,
     or a body that stalls for ``idle_timeout`` seconds (408), is closed, as is a
     connection idle that long between requests.
@@ -91,6 +94,7 @@ class LocalWorkspace:
         token_expires_in: int | None = None,
         default_endpoints: bool = True,
         log_path: str | os.PathLike[str] | None = None,
+        usage_log: str | os.PathLike[str] | None = None,
         seed: int = 0,
         log_level: str = "critical",
         max_logged: int = 10_000,
@@ -110,6 +114,7 @@ class LocalWorkspace:
         token_expires_in = check_argument("token_expires_in", token_expires_in)
         default_endpoints = check_argument("default_endpoints", default_endpoints)
         log_path = check_argument("log_path", log_path)
+        usage_log = check_argument("usage_log", usage_log)
         seed = check_argument("seed", seed)
         log_level = check_argument("log_level", log_level)
         max_logged = check_argument("max_logged", max_logged)
@@ -147,6 +152,7 @@ class LocalWorkspace:
             max_logged=max_logged,
             log_bodies=log_bodies,
             max_body=max_body,
+            usage_log=usage_log if usage_log is not None else settings.get("usage_log"),
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -346,6 +352,16 @@ class LocalWorkspace:
     def clear_requests(self) -> None:
         """Forget the requests received so far."""
         self._state.clear_requests()
+
+    @property
+    def usage(self) -> list[UsageRecord]:
+        """The usage log: one record per model call (the last ``max_logged``), shaped
+        like a row of ``system.ai_gateway.usage`` with its ``request_tags``, oldest first."""
+        return self._state.usage.records()
+
+    def clear_usage(self) -> None:
+        """Forget the usage records kept in memory (a ``usage_log`` file keeps its lines)."""
+        self._state.usage.clear()
 
     def __repr__(self) -> str:
         return f"<LocalWorkspace {self.url} endpoints={len(self.endpoints)}>"

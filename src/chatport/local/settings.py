@@ -51,6 +51,15 @@ def _file_path(value: Any, where: str, path: str | None) -> str | os.PathLike[st
     return value
 
 
+def _path_in_file(value: Any, where: str, path: str | None) -> str | os.PathLike[str]:
+    """A file path written in the workspace file: a relative one is relative to the file's
+    own folder (as a path in a config file is read), not to where the server starts."""
+    value = _file_path(value, where, path)
+    if path is None or os.path.isabs(value):
+        return value
+    return os.path.join(os.path.dirname(os.path.abspath(path)), value)
+
+
 def _seed(value: Any, where: str, path: str | None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise checks.expected("a whole number", value, where, path)
@@ -65,6 +74,7 @@ _FILE_RULES: dict[str, Rule] = {
     "default_endpoints": checks.boolean,
     "oauth_clients": _clients,
     "endpoints": _file_endpoints,
+    "usage_log": _path_in_file,
 }
 #: The top-level keys of a local-workspace file.
 FILE_KEYS: tuple[str, ...] = tuple(_FILE_RULES)
@@ -80,6 +90,7 @@ _ARGUMENT_RULES: dict[str, Rule] = {
     "token_expires_in": checks.optional(checks.integer(0)),
     "default_endpoints": checks.boolean,
     "log_path": checks.optional(_file_path),
+    "usage_log": checks.optional(_file_path),
     "seed": _seed,
     "log_level": checks.choice(LOG_LEVELS, "log level"),
     "max_logged": checks.integer(1),

@@ -24,6 +24,7 @@ from .errors import WireError, status_error
 from .limits import DEFAULT_MAX_BODY
 from .payload import parse_json
 from .request_ids import request_id
+from .usage import UsageLog
 
 __all__ = ["MASK", "LoggedRequest", "WorkspaceState", "mask_form", "secret_header"]
 
@@ -166,8 +167,11 @@ class WorkspaceState:
         max_logged: int = 10_000,
         log_bodies: bool = False,
         max_body: int = DEFAULT_MAX_BODY,
+        usage_log: str | os.PathLike[str] | None = None,
     ) -> None:
         self._lock = threading.Lock()
+        #: every model call with its request tags (:mod:`.usage`)
+        self.usage = UsageLog(usage_log, max_logged)
         self._endpoints = {e.name: e for e in endpoints}
         self.token = token
         self.oauth_clients = dict(oauth_clients)

@@ -10,11 +10,19 @@ from typing import Any, ClassVar
 
 import chatport
 from chatport import Backend, BackendSettings, Capabilities, ChatRequest, Chunk, Completion
-from chatport.backends.kit import ClientHolder, check_host, check_url
+from chatport.backends.kit import (
+    AUTO,
+    ClientHolder,
+    RouteMemory,
+    aprefetch_media,
+    check_host,
+    check_url,
+    request_headers,
+)
 
 from ._errors import MappedErrors
 from ._normalize import StreamState, completion_from_message, created_from
-from ._request import DEFAULT_MAX_TOKENS, messages_body
+from ._request import DEFAULT_MAX_TOKENS, claude_profile, messages_body
 
 __all__ = ["ROUTES", "AnthropicBackend", "base_url"]
 
@@ -26,22 +34,24 @@ ROUTES: Mapping[str, str] = MappingProxyType(
 _UNUSED_KEY = "unused"
 
 
-def base_url(settings: BackendSettings) -> str:
-    """The anthropic client's ``base_url`` for ``settings`` (``route`` and ``gateway_url``)."""
-    route = settings.option("route", "serving-endpoints")
+def base_url(settings: BackendSettings, route: str | None = None) -> str:
+    """The anthropic client's ``base_url`` for ``settings`` (``route`` and ``gateway_url``);
+    ``route`` names one route when the option is ``"auto"``."""
+    option = settings.option("route", "serving-endpoints")
     where = f"backends.{settings.name}"
-    if route not in ROUTES:
+    if option not in (*ROUTES, AUTO):
         raise chatport.ConfigError(
-            f"{where}.route must be one of {', '.join(ROUTES)}, not {route!r}",
+            f"{where}.route must be one of {', '.join((*ROUTES, AUTO))}, not {option!r}",
             key=f"{where}.route",
         )
+    route = route or ("ai-gateway" if option == AUTO else option)
     gateway = settings.option("gateway_url")
-    if gateway is not None:
-        if route != "ai-gateway":
-            raise chatport.ConfigError(
-                f'{where}.gateway_url is an AI Gateway host: set route = "ai-gateway" too',
-                key=f"{where}.gateway_url",
-            )
+    if gateway is not None and option not in ("ai-gateway", AUTO):
+        raise chatport.ConfigError(
+            f'{where}.gateway_url is an AI Gateway host: set route = "ai-gateway" too',
+            key=f"{where}.gateway_url",
+        )
+    if gateway is not None and route == "ai-gateway":
         url = check_url(
             gateway, key=f"{where}.gateway_url", allow_insecure_http=settings.allow_insecure_http
         )
@@ -72,14 +82,36 @@ class AnthropicBackend(Backend):
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
-        self._base_url = base_url(settings)
+        base_url(settings)  # the options are checked before anything is sent
         self._max_tokens = int(settings.option("default_max_tokens", DEFAULT_MAX_TOKENS))
-        self._clients: ClientHolder[Any, Any] = ClientHolder(
-            build=self._build_client,
-            close=lambda client: client.close(),
-            build_async=self._build_async_client,
-            aclose=lambda client: client.close(),
-        )
+        route = settings.option("route", "serving-endpoints")
+        #: Under ``route = "auto"``, the route each endpoint is sent to (the kit's).
+        self._memory = RouteMemory("ai-gateway", "serving-endpoints") if route == AUTO else None
+        self._route = "ai-gateway" if route == AUTO else route
+        self._holders: dict[str, ClientHolder[Any, Any]] = {}
+
+    def _route_for(self, endpoint: str) -> str:
+        return self._memory.route_for(endpoint) if self._memory is not None else self._route
+
+    def _fallback(self, endpoint: str, route: str, error: chatport.APIError) -> str | None:
+        """Under ``route = "auto"``, the route to send a call to again after ``error``."""
+        return None if self._memory is None else self._memory.fallback_after(endpoint, route, error)
+
+    def _clients(self, route: str) -> ClientHolder[Any, Any]:
+        """The sync and per-loop async clients of ``route``, built on first use."""
+        holder = self._holders.get(route)
+        if holder is None:
+            url = base_url(self.settings, route)
+            holder = self._holders.setdefault(
+                route,
+                ClientHolder(
+                    build=lambda: self._build_client(url),
+                    close=lambda client: client.close(),
+                    build_async=lambda: self._build_async_client(url),
+                    aclose=lambda client: client.close(),
+                ),
+            )
+        return holder
 
     # -- clients ------------------------------------------------------------------------
 
@@ -95,26 +127,26 @@ class AnthropicBackend(Backend):
         del token
         return request
 
-    def _client_options(self, http_client: Any) -> dict[str, Any]:
+    def _client_options(self, http_client: Any, url: str) -> dict[str, Any]:
         return {
             "api_key": _UNUSED_KEY,
-            "base_url": self._base_url,
+            "base_url": url,
             "max_retries": 0,
             "timeout": self.settings.timeout,
             "http_client": http_client,
         }
 
-    def _build_client(self) -> Any:
+    def _build_client(self, url: str) -> Any:
         import anthropic
 
         http = anthropic.DefaultHttpxClient(auth=self._authorize)
-        return anthropic.Anthropic(**self._client_options(http))
+        return anthropic.Anthropic(**self._client_options(http, url))
 
-    def _build_async_client(self) -> Any:
+    def _build_async_client(self, url: str) -> Any:
         import anthropic
 
         http = anthropic.DefaultAsyncHttpxClient(auth=self._authorize)
-        return anthropic.AsyncAnthropic(**self._client_options(http))
+        return anthropic.AsyncAnthropic(**self._client_options(http, url))
 
     def _call(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         """The ``messages.create`` keyword arguments (the timeout is the time left).
@@ -130,6 +162,9 @@ class AnthropicBackend(Backend):
         kwargs["timeout"] = self.time_left()
         if extra:
             kwargs["extra_body"] = extra
+        headers = request_headers(request)
+        if headers:  # Unity AI Gateway's request tags, as its docs send them
+            kwargs["extra_headers"] = headers
         if stream:
             kwargs["stream"] = True
         return kwargs
@@ -140,27 +175,62 @@ class AnthropicBackend(Backend):
     # the answer's headers give ``created`` (its Date), ``parse()`` the usual result.
 
     def complete(self, request: ChatRequest) -> Completion:
-        """One Messages call."""
+        """One Messages call (under ``route = "auto"``, sent again at once on the
+        fallback route when the gateway does not serve the endpoint)."""
+        route = self._route_for(request.model)
+        try:
+            return self._complete_on(request, route)
+        except chatport.APIError as error:
+            fallback = self._fallback(request.model, route, error)
+            if fallback is None:
+                raise
+        return self._complete_on(request, fallback)
+
+    def _complete_on(self, request: ChatRequest, route: str) -> Completion:
         with MappedErrors(self.name):
-            create = self._clients.sync().messages.with_raw_response.create
+            create = self._clients(route).sync().messages.with_raw_response.create
             raw = create(**self._call(request, stream=False))
             message = raw.parse()
             return completion_from_message(message, self.name, created_from(raw.headers))
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One Messages call with ``AsyncAnthropic``, within the call's deadline."""
+        route = self._route_for(request.model)
+        try:
+            return await self._acomplete_on(request, route)
+        except chatport.APIError as error:
+            fallback = self._fallback(request.model, route, error)
+            if fallback is None:
+                raise
+        return await self._acomplete_on(request, fallback)
+
+    async def _acomplete_on(self, request: ChatRequest, route: str) -> Completion:
         async with MappedErrors(self.name):
+            if request.has_media:  # remote images are fetched off the event loop
+                await aprefetch_media(request, claude_profile(request.model), self.name)
             kwargs = self._call(request, stream=False)
-            client = await self._clients.async_()
+            client = await self._clients(route).async_()
             async with asyncio.timeout(kwargs["timeout"]):
                 raw = await client.messages.with_raw_response.create(**kwargs)
                 message = await _parsed(raw)
             return completion_from_message(message, self.name, created_from(raw.headers))
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A streamed Messages call; the connection closes when the stream does."""
+        """A streamed Messages call; the connection closes when the stream does. A
+        gateway that does not serve the endpoint says so before the first chunk."""
+        route = self._route_for(request.model)
+        try:
+            yield from self._stream_on(request, route)
+            return
+        except chatport.APIError as error:
+            fallback = self._fallback(request.model, route, error)
+            if fallback is None:
+                raise
+        yield from self._stream_on(request, fallback)
+
+    def _stream_on(self, request: ChatRequest, route: str) -> Iterator[Chunk]:
         with MappedErrors(self.name):
-            create = self._clients.sync().messages.with_raw_response.create
+            create = self._clients(route).sync().messages.with_raw_response.create
             raw = create(**self._call(request, stream=True))
             state = StreamState(self.name, created_from(raw.headers))
             events = raw.parse()
@@ -174,9 +244,24 @@ class AnthropicBackend(Backend):
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """A streamed call with ``AsyncAnthropic``: the first event before the deadline,
         then each next one within ``timeout`` seconds of the one before."""
+        route = self._route_for(request.model)
+        try:
+            async for chunk in self._astream_on(request, route):
+                yield chunk
+            return
+        except chatport.APIError as error:
+            fallback = self._fallback(request.model, route, error)
+            if fallback is None:
+                raise
+        async for chunk in self._astream_on(request, fallback):
+            yield chunk
+
+    async def _astream_on(self, request: ChatRequest, route: str) -> AsyncIterator[Chunk]:
         async with MappedErrors(self.name):
+            if request.has_media:  # remote images are fetched off the event loop
+                await aprefetch_media(request, claude_profile(request.model), self.name)
             kwargs = self._call(request, stream=True)
-            client = await self._clients.async_()
+            client = await self._clients(route).async_()
             async with asyncio.timeout(kwargs["timeout"]):
                 raw = await client.messages.with_raw_response.create(**kwargs)
                 events = await _parsed(raw)
@@ -197,9 +282,11 @@ class AnthropicBackend(Backend):
     # -- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the sync client."""
-        self._clients.close()
+        """Close the sync clients."""
+        for holder in list(self._holders.values()):
+            holder.close()
 
     async def aclose(self) -> None:
-        """Close the sync client and this event loop's async client."""
-        await self._clients.aclose()
+        """Close the sync clients and this event loop's async clients."""
+        for holder in list(self._holders.values()):
+            await holder.aclose()

@@ -6,7 +6,12 @@ from collections.abc import Mapping
 from types import TracebackType
 
 import chatport
-from chatport.backends.kit import error_from_response, map_transport_error, sanitize_exception
+from chatport.backends.kit import (
+    error_from_event,
+    error_from_response,
+    map_transport_error,
+    sanitize_exception,
+)
 
 __all__ = ["MappedErrors", "map_error"]
 
@@ -35,6 +40,8 @@ def map_error(exc: BaseException, backend: str) -> chatport.APIError | None:
 
     if isinstance(exc, anthropic.APIStatusError):
         response = exc.response
+        if response.status_code < 400:  # an ``error`` event inside a stream that started
+            return error_from_event(exc.body, backend)
         return error_from_response(exc.status_code, response.headers, response.content, backend)
     if isinstance(exc, anthropic.APIConnectionError):  # its timeouts too: the cause says
         cause = exc.__cause__

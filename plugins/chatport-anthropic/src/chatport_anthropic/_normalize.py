@@ -53,7 +53,8 @@ def usage_from(usage: Any, delta: Any = None) -> Usage:
     """chatport's usage from a Messages ``usage`` (and a stream's ``message_delta`` usage).
 
     Cache reads and writes are part of ``prompt_tokens``; ``cached_tokens`` is
-    ``cache_read_input_tokens``; ``reasoning_tokens`` is
+    ``cache_read_input_tokens``, ``cache_write_tokens`` is
+    ``cache_creation_input_tokens``; ``reasoning_tokens`` is
     ``output_tokens_details.thinking_tokens`` (part of ``output_tokens``). A
     ``message_delta`` carries cumulative counts, so each of its counts wins over the one
     ``message_start`` gave; the thinking count is the one that goes with the output count
@@ -74,6 +75,7 @@ def usage_from(usage: Any, delta: Any = None) -> Usage:
         completion_tokens=output,
         reasoning_tokens=thinking,
         cached_tokens=read,
+        cache_write_tokens=written,
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import chatport
-from chatport import ChatRequest, ImagePart, Message, ReasoningPart, TextPart
+from chatport import ChatRequest, FilePart, ImagePart, Message, ReasoningPart, TextPart
+from chatport._family import ModelProfile
+from chatport.backends.kit import cache_breakpoints, check_media, messages_block
 
 __all__ = [
     "ANSWER_ROOM",
@@ -53,30 +55,46 @@ def _thinking(request: ChatRequest) -> tuple[dict[str, Any] | None, int | None]:
     return {"type": "enabled", "budget_tokens": budget}, max_tokens
 
 
-def _image(part: ImagePart) -> dict[str, Any]:
-    if part.url.startswith("data:"):
-        header, _, data = part.url.partition(",")
-        media_type = header.removeprefix("data:").split(";")[0]
-        source = {"type": "base64", "media_type": media_type, "data": data}
-        return {"type": "image", "source": source}
-    return {"type": "image", "source": {"type": "url", "url": part.url}}
+def claude_profile(endpoint: str) -> ModelProfile:
+    """What the Messages route serves: a Claude model."""
+    return ModelProfile(endpoint, "anthropic", None, endpoint, "name")
 
 
-def _user_blocks(message: Message) -> list[dict[str, Any]]:
+#: Part indexes of one message that are cache breakpoints (``None``: its string content).
+Marks = frozenset[int | None]
+_NO_MARKS: Marks = frozenset()
+
+
+def _marked(block: dict[str, Any], marks: Marks, position: int | None) -> dict[str, Any]:
+    """``block`` with Claude's ``cache_control`` when ``position`` is a breakpoint."""
+    if position in marks:
+        block["cache_control"] = {"type": "ephemeral"}
+    return block
+
+
+#: Turns an image or file part into its Messages block (see :func:`messages_block`).
+_Media = Callable[[ImagePart | FilePart], dict[str, Any]]
+
+
+def _user_blocks(
+    message: Message, marks: Marks = _NO_MARKS, media: _Media | None = None
+) -> list[dict[str, Any]]:
     if message.content is None:
         return []
     if isinstance(message.content, str):
-        return [{"type": "text", "text": message.content}] if message.content else []
+        if not message.content:
+            return []
+        return [_marked({"type": "text", "text": message.content}, marks, None)]
     blocks: list[dict[str, Any]] = []
-    for part in message.content:
+    for position, part in enumerate(message.content):
         if isinstance(part, TextPart) and part.text:
-            blocks.append({"type": "text", "text": part.text})
-        elif isinstance(part, ImagePart):
-            blocks.append(_image(part))
+            blocks.append(_marked({"type": "text", "text": part.text}, marks, position))
+        elif isinstance(part, ImagePart | FilePart) and media is not None:
+            blocks.append(_marked(media(part), marks, position))
     return blocks
 
 
-def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
+def _assistant_blocks(message: Message, marks: Marks = _NO_MARKS) -> list[dict[str, Any]]:
     """Thinking (with its signature, for replay), text and tool calls, in order.
 
     A reasoning part with a signature and no text is a ``redacted_thinking`` block; one
@@ -86,7 +104,8 @@ def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     content = message.content
     parts = (TextPart(content),) if isinstance(content, str) else (content or ())
-    for part in parts:
+    for index, part in enumerate(parts):
+        position = None if isinstance(content, str) else index
         if isinstance(part, ReasoningPart) and part.signature:
             if part.text:
                 blocks.append(
@@ -95,7 +114,7 @@ def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
             else:
                 blocks.append({"type": "redacted_thinking", "data": part.signature})
         elif isinstance(part, TextPart) and part.text:
-            blocks.append({"type": "text", "text": part.text})
+            blocks.append(_marked({"type": "text", "text": part.text}, marks, position))
     for call in message.tool_calls:
         blocks.append(
             {"type": "tool_use", "id": call.id, "name": call.name, "input": call.parsed()}
@@ -114,33 +133,74 @@ def _add(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]
 
 
 def _simplify(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A turn that is a single text block is sent as a plain string."""
+    """A turn that is a single text block (and no breakpoint) is sent as a plain string."""
     for message in messages:
         content = message["content"]
-        if len(content) == 1 and content[0]["type"] == "text":
+        if len(content) == 1 and content[0]["type"] == "text" and len(content[0]) == 2:
             message["content"] = content[0]["text"]
     return messages
 
 
-def convert_messages(messages: Sequence[Message]) -> tuple[str | None, list[dict[str, Any]]]:
-    """The top-level ``system`` text and the Messages-API turns of ``messages``."""
-    system: list[str] = []
+def _system_blocks(message: Message, marks: Marks) -> list[dict[str, Any]]:
+    """A system message as text blocks (one a text part), to carry breakpoints."""
+    if isinstance(message.content, tuple):
+        return [
+            _marked({"type": "text", "text": part.text}, marks, position)
+            for position, part in enumerate(message.content)
+            if isinstance(part, TextPart) and part.text
+        ]
+    text = message.text
+    return [_marked({"type": "text", "text": text}, marks, None)] if text else []
+
+
+def _system(
+    messages: Sequence[Message], marks: Mapping[int, Marks]
+) -> str | list[dict[str, Any]] | None:
+    """The top-level ``system``: the texts joined, or text blocks when one is cached."""
+    indexes = [i for i, message in enumerate(messages) if message.role == "system"]
+    if not indexes:
+        return None
+    if not any(i in marks for i in indexes):
+        return "\n\n".join(messages[i].text for i in indexes)
+    blocks: list[dict[str, Any]] = []
+    for i in indexes:
+        blocks.extend(_system_blocks(messages[i], marks.get(i, _NO_MARKS)))
+    return blocks
+
+
+def convert_messages(
+    messages: Sequence[Message],
+    breakpoints: Sequence[tuple[int, int | None]] = (),
+    media: _Media | None = None,
+) -> tuple[str | list[dict[str, Any]] | None, list[dict[str, Any]]]:
+    """The top-level ``system`` and the Messages-API turns of ``messages``.
+
+    ``breakpoints`` (from :func:`chatport.backends.kit.cache_breakpoints`) put
+    ``cache_control`` on their blocks; a cached system prompt is sent as text blocks.
+    ``media`` turns image and file parts into blocks (they are left out without it).
+    """
+    marks: dict[int, Marks] = {}
+    for index, position in breakpoints:
+        marks[index] = marks.get(index, _NO_MARKS) | {position}
     turns: list[dict[str, Any]] = []
-    for message in messages:
+    for index, message in enumerate(messages):
+        mine = marks.get(index, _NO_MARKS)
         if message.role == "system":
-            system.append(message.text)
-        elif message.role == "user":
-            _add(turns, "user", _user_blocks(message))
+            continue
+        if message.role == "user":
+            _add(turns, "user", _user_blocks(message, mine, media))
         elif message.role == "assistant":
-            _add(turns, "assistant", _assistant_blocks(message))
+            _add(turns, "assistant", _assistant_blocks(message, mine))
         else:  # a tool result goes back in a user turn
-            result = {
+            result: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": message.tool_call_id,
                 "content": message.text,
             }
+            if mine:
+                result["cache_control"] = {"type": "ephemeral"}
             _add(turns, "user", [result])
-    return ("\n\n".join(system) if system else None), _simplify(turns)
+    return _system(messages, marks), _simplify(turns)
 
 
 def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,8 +235,21 @@ def _tool_choice(choice: str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def messages_body(request: ChatRequest, default_max_tokens: int) -> dict[str, Any]:
-    """The Messages request body for ``request`` (without ``model`` and ``stream``)."""
-    system, turns = convert_messages(request.messages)
+    """The Messages request body for ``request`` (without ``model`` and ``stream``).
+
+    Prompt-cache breakpoints are explicit ``cache_control`` blocks, as on the chat
+    route (a call's ``cache=True`` marks the end of the last message), rather than
+    Anthropic's top-level automatic ``cache_control``, which Databricks does not document.
+    """
+    marks = cache_breakpoints(request) if request.wants_cache else ()
+    profile = claude_profile(request.model)
+    if request.has_media:
+        check_media(request, profile, "messages", "anthropic")
+
+    def media(part: ImagePart | FilePart) -> dict[str, Any]:
+        return messages_block(request, part, profile, "anthropic")
+
+    system, turns = convert_messages(request.messages, marks, media)
     if not turns:
         raise chatport.InvalidRequestError(
             "the Messages API needs at least one user or assistant message", field="messages"

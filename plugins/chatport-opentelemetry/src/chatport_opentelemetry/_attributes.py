@@ -114,8 +114,7 @@ def response_attributes(completion: chatport.Completion) -> Attributes:
         (USAGE_OUTPUT_TOKENS, usage.completion_tokens),
         (USAGE_CACHE_READ_INPUT_TOKENS, usage.cached_tokens),
         (USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
-        # Usage.cache_write_tokens where this chatport has it
-        (USAGE_CACHE_CREATION_INPUT_TOKENS, getattr(usage, "cache_write_tokens", None)),
+        (USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_write_tokens),
     ):
         if isinstance(value, int) and not isinstance(value, bool):
             attributes[name] = value

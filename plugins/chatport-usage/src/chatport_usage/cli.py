@@ -24,12 +24,21 @@ def _config(ctx: click.Context) -> chatport.Config:
 @click.command("usage")
 @click.argument("log", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the totals as JSON.")
+@click.option(
+    "--by-tag",
+    "by_tag",
+    metavar="KEY",
+    help="Group the rows by this request tag's value instead of the backend (needs a "
+    "log whose records carry request tags: a local workspace usage log).",
+)
 @click.pass_context
-def usage_command(ctx: click.Context, log: Path | None, as_json: bool) -> None:
+def usage_command(ctx: click.Context, log: Path | None, as_json: bool, by_tag: str | None) -> None:
     """Tokens and cost per backend and model.
 
     LOG is a chatport-jsonl-log file (default: the [plugins.jsonl-log] path of your
-    config, if any); without one, the calls this process made. Prices come from the
+    config, if any) or a local workspace usage log (chatport serve --usage-log, whose
+    rows count under the backend "workspace"); without one, the calls this process
+    made. --by-tag KEY groups the rows by the value of the request tag KEY. Prices come from the
     table shipped with chatport-usage and [plugins.usage.prices] in your config; a model
     with no price is shown as unpriced, never as free. A log line that is not a record,
     or whose token counts are not whole numbers, is skipped and named on standard error.
@@ -48,20 +57,27 @@ def usage_command(ctx: click.Context, log: Path | None, as_json: bool) -> None:
     read = LogRead()
     tally: Tally
     if log is not None:
-        read = _read(log)
+        read = _read(log, by_tag)
         tally, source = read.tally, str(log)
     else:
         tally, source = process_tally(), "this process's calls"
-    summary = summarize(tally.rows(), prices, source)
+    if by_tag is not None and not read.tagged:
+        raise click.UsageError(
+            printable(
+                f"--by-tag: {source} records no request tags (chatport-jsonl-log records do "
+                "not carry them); give a local workspace usage log (chatport serve --usage-log)"
+            )
+        )
+    summary = summarize(tally.rows(), prices, source, by_tag=by_tag)
     summary["skipped_lines"] = len(read.skipped)
     click.echo(json.dumps(summary, indent=2) if as_json else render_table(summary))
     if read.skipped:
         click.echo(_skipped(read, source), err=True)
 
 
-def _read(log: Path) -> LogRead:
+def _read(log: Path, by_tag: str | None) -> LogRead:
     try:
-        return read_log_file(log)
+        return read_log_file(log, by_tag)
     except OSError as exc:
         raise click.FileError(printable(str(log)), hint=exc.strerror or str(exc)) from None
 

@@ -21,15 +21,16 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub("", text)
 
 
-def _row(totals: Totals, price: Price | None) -> dict[str, Any]:
+def _row(totals: Totals, price: Price | None, by_tag: str | None) -> dict[str, Any]:
     tokens = totals.tokens
     cost = None
     if price is not None:
         cost = price.cost(
             tokens["prompt_tokens"], tokens["cached_tokens"], tokens["completion_tokens"]
         )
+    group = {"backend": totals.backend} if by_tag is None else {"tag": totals.backend}
     return {
-        "backend": totals.backend,
+        **group,
         "model": totals.model,
         "calls": totals.calls,
         "errors": totals.errors,
@@ -42,18 +43,25 @@ def _row(totals: Totals, price: Price | None) -> dict[str, Any]:
     }
 
 
-def summarize(rows: list[Totals], prices: Mapping[str, Price], source: str) -> dict[str, Any]:
+def summarize(
+    rows: list[Totals], prices: Mapping[str, Price], source: str, *, by_tag: str | None = None
+) -> dict[str, Any]:
     """Rows with their cost (``None`` when the model has no price) and the totals.
 
     The total cost covers priced models only; ``unpriced_models`` lists the others,
-    whose cost is unknown, not zero.
+    whose cost is unknown, not zero. With ``by_tag`` (the rows keyed by that request
+    tag's value), each row has ``tag`` instead of ``backend`` and the summary names the
+    key in ``by_tag``.
     """
-    priced = [_row(totals, prices.get(totals.model)) for totals in rows]
+    priced = [_row(totals, prices.get(totals.model), by_tag) for totals in rows]
     keys = ("calls", "errors", "unmetered_calls", "abandoned", *rows[0].tokens) if rows else ()
     total: dict[str, Any] = {key: sum(row[key] for row in priced) for key in keys}
     total["cost_usd"] = sum(row["cost_usd"] for row in priced if row["priced"])
     total["unpriced_models"] = sorted({row["model"] for row in priced if not row["priced"]})
-    return {"source": source, "rows": priced, "total": total}
+    summary: dict[str, Any] = {"source": source, "rows": priced, "total": total}
+    if by_tag is not None:
+        summary["by_tag"] = by_tag
+    return summary
 
 
 _COLUMNS = (
@@ -83,10 +91,14 @@ def render_table(summary: Mapping[str, Any]) -> str:
     rows = summary["rows"]
     if not rows:
         return printable(f"no calls recorded ({summary['source']})")
-    total = {**summary["total"], "backend": "total", "model": "", "priced": True}
-    lines = [[title for title, _ in _COLUMNS]]
-    lines += [[_cell(row, key) for _, key in _COLUMNS] for row in [*rows, total]]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(_COLUMNS))]
+    columns = _COLUMNS
+    by_tag = summary.get("by_tag")
+    if by_tag is not None:  # the first column is the tag's value
+        columns = ((f"tag {by_tag}", "tag"), *_COLUMNS[1:])
+    total = {**summary["total"], columns[0][1]: "total", "model": "", "priced": True}
+    lines = [[printable(title) for title, _ in columns]]
+    lines += [[_cell(row, key) for _, key in columns] for row in [*rows, total]]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     text = [
         "  ".join(
             cell.ljust(w) if i < 2 else cell.rjust(w)

@@ -1,4 +1,11 @@
-"""Token totals per backend and model, from this process's calls or a JSONL log."""
+"""Token totals per backend and model, from this process's calls or a JSONL log.
+
+A log is a chatport-jsonl-log file or a local workspace's usage log (``chatport serve
+--usage-log``, one record per model call shaped like a row of Unity AI Gateway's
+``system.ai_gateway.usage``); each line's shape says which. Rows of a workspace log
+count under the backend ``workspace``. Grouped by a request tag (``by_tag``), rows are
+keyed by that tag's value instead of the backend.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MAX_TOKENS", "LogRead", "Tally", "Totals", "read_log", "read_log_file", "scan_log"]
+__all__ = [
+    "MAX_TOKENS",
+    "UNTAGGED",
+    "WORKSPACE",
+    "LogRead",
+    "Tally",
+    "Totals",
+    "read_log",
+    "read_log_file",
+    "scan_log",
+]
 
 _FIELDS = (
     "prompt_tokens",
@@ -16,6 +33,7 @@ _FIELDS = (
     "total_tokens",
     "reasoning_tokens",
     "cached_tokens",
+    "cache_write_tokens",
 )
 
 #: The largest token count one call may report; a log line holding more is skipped.
@@ -67,6 +85,7 @@ def _flat(usage: Mapping[str, object]) -> dict[str, object]:
     for holder, name in (
         ("completion_tokens_details", "reasoning_tokens"),
         ("prompt_tokens_details", "cached_tokens"),
+        ("prompt_tokens_details", "cache_write_tokens"),
     ):
         details = usage.get(holder)
         if counts[name] is None and isinstance(details, Mapping):
@@ -133,10 +152,39 @@ class Tally:
 
 @dataclass
 class LogRead:
-    """What a log gave: the totals, and each line skipped with its number and why."""
+    """What a log gave: the totals, and each line skipped with its number and why.
+
+    ``tagged`` counts the records that carried a ``request_tags`` field (the workspace
+    usage log always does; chatport-jsonl-log records do not).
+    """
 
     tally: Tally = field(default_factory=Tally)
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    tagged: int = 0
+
+
+#: The backend name rows of a local workspace usage log are counted under.
+WORKSPACE = "workspace"
+#: What ``by_tag`` groups a record without that tag under.
+UNTAGGED = "(untagged)"
+_WORKSPACE_KEYS = frozenset({"request_id", "endpoint_name", "status_code", "request_tags"})
+
+
+def _workspace_usage(record: dict[str, object]) -> dict[str, object]:
+    """A workspace usage record's token counts in the ``Usage.to_dict()`` shape."""
+    return {
+        "prompt_tokens": record.get("input_tokens"),
+        "completion_tokens": record.get("output_tokens"),
+        "total_tokens": record.get("total_tokens"),
+    }
+
+
+def _group(record: dict[str, object], by_tag: str | None, backend: str) -> str:
+    if by_tag is None:
+        return backend
+    tags = record.get("request_tags")
+    value = tags.get(by_tag) if isinstance(tags, dict) else None
+    return value if isinstance(value, str) else UNTAGGED
 
 
 def _record(line: str) -> tuple[dict[str, object] | None, str]:
@@ -147,18 +195,23 @@ def _record(line: str) -> tuple[dict[str, object] | None, str]:
         return None, "nested too deeply"
     except ValueError:
         return None, "not JSON"
+    if isinstance(record, dict) and record.keys() >= _WORKSPACE_KEYS:
+        if not isinstance(record["request_tags"], dict):
+            return None, '"request_tags" is not an object'
+        return record, _bad_count(_workspace_usage(record))
     if not isinstance(record, dict) or record.get("event") not in (
         "completion",
         "error",
         "abandoned",
     ):
-        return None, "not a chatport-jsonl-log record"
+        return None, "not a chatport-jsonl-log record or a workspace usage record"
     return record, _bad_count(record.get("usage"))
 
 
-def scan_log(lines: Iterable[str]) -> LogRead:
-    """Totals from chatport-jsonl-log lines; a line that is not a record, or whose token
-    counts are not whole numbers from 0 to :data:`MAX_TOKENS`, is skipped and listed."""
+def scan_log(lines: Iterable[str], by_tag: str | None = None) -> LogRead:
+    """Totals from chatport-jsonl-log or workspace usage-log lines; a line that is not a
+    record, or whose token counts are not whole numbers from 0 to :data:`MAX_TOKENS`, is
+    skipped and listed. ``by_tag`` keys the rows by that request tag's value."""
     read = LogRead()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -167,7 +220,19 @@ def scan_log(lines: Iterable[str]) -> LogRead:
         if record is None or problem:
             read.skipped.append((number, problem))
             continue
-        backend, model = str(record.get("backend", "?")), str(record.get("model", "?"))
+        if isinstance(record.get("request_tags"), dict):
+            read.tagged += 1
+        if "event" not in record:  # a workspace usage record
+            group = _group(record, by_tag, WORKSPACE)
+            model = str(record.get("endpoint_name") or "?")
+            status = record.get("status_code")
+            if isinstance(status, int) and 200 <= status < 300:
+                read.tally.completion(group, model, _workspace_usage(record))
+            else:
+                read.tally.error(group, model)
+            continue
+        backend = _group(record, by_tag, str(record.get("backend", "?")))
+        model = str(record.get("model", "?"))
         usage = record.get("usage")
         counts = usage if isinstance(usage, dict) else None
         if record["event"] == "completion":
@@ -185,7 +250,7 @@ def read_log(lines: Iterable[str]) -> tuple[Tally, int]:
     return read.tally, len(read.skipped)
 
 
-def read_log_file(path: Path) -> LogRead:
+def read_log_file(path: Path, by_tag: str | None = None) -> LogRead:
     """:func:`scan_log` on a file."""
     with path.open(encoding="utf-8", errors="replace") as handle:
-        return scan_log(handle)
+        return scan_log(handle, by_tag)

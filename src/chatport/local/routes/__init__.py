@@ -8,6 +8,7 @@ app's catch-all comes after them all.
 - :mod:`.responses`: the OpenAI Responses API
 - :mod:`.open_responses`: ``/serving-endpoints/open-responses``
 - :mod:`.messages`: the Anthropic Messages API
+- :mod:`.gemini`: the Gemini API (``generateContent``)
 - :mod:`.endpoints`: ``/api/2.0/serving-endpoints`` (endpoint metadata)
 - :mod:`.oauth`: host metadata, OIDC discovery and the token route
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 from starlette.routing import Route
 
-from . import chat, endpoints, messages, oauth, open_responses, responses
+from . import chat, endpoints, gemini, messages, oauth, open_responses, responses
 from ._context import RouteContext, error_response
 
 __all__ = ["ROUTE_GROUPS", "RouteContext", "error_response"]
@@ -29,6 +30,7 @@ ROUTE_GROUPS: tuple[Callable[[RouteContext], list[Route]], ...] = (
     responses.routes,
     open_responses.routes,
     messages.routes,
+    gemini.routes,
     endpoints.routes,
     oauth.routes,
 )

@@ -93,9 +93,25 @@ class RouteContext:
 
     def model_endpoint(self, request: Request, model: str) -> Endpoint:
         """The endpoint a body's ``model`` names. Only AI Gateway routes take the
-        gateway's ``system.ai.*`` names (``/serving-endpoints/...`` knows endpoints only)."""
-        on_gateway = request.url.path.startswith("/ai-gateway/")
-        return self.state.endpoint(model, gateway_alias=on_gateway)
+        gateway's ``system.ai.*`` names (``/serving-endpoints/...`` knows endpoints only);
+        they answer ``404 ENDPOINT_NOT_FOUND`` for a name the gateway does not serve."""
+        if not request.url.path.startswith("/ai-gateway/"):
+            return self.state.endpoint(model, gateway_alias=False)
+        try:
+            endpoint = self.state.endpoint(model, gateway_alias=True)
+        except WireError as error:
+            if error.status != 404:
+                raise
+            endpoint = None
+        if endpoint is None or not endpoint.gateway:  # the gateway does not know the name
+            raise WireError(
+                404,
+                {
+                    "error_code": "ENDPOINT_NOT_FOUND",
+                    "message": f"ENDPOINT_NOT_FOUND: AI Gateway has no endpoint named {model!r}.",
+                },
+            )
+        return endpoint
 
     def faults(self, endpoint: Endpoint) -> CallFaults:
         """The faults that fire on this call to ``endpoint``."""

@@ -1,0 +1,143 @@
+"""Agent endpoints on Model Serving: which request shape an endpoint takes, and its answer.
+
+An agent endpoint's metadata names its interface in ``task``: ``agent/v1/responses``
+(a ResponsesAgent: ``input`` items in, ``output`` items out) or ``agent/v2/chat`` and
+``agent/v1/chat`` (a ChatAgent or a ChatModel: ``messages`` in). Backends that post to
+``/invocations`` send each agent its own shape; the openai clients reach the agents
+their API speaks (docs/agents.md). Answers in either agent shape become the same
+:class:`Completion` (:func:`completion_from_invocation`), ``raw`` keeping the whole
+answer with its ``custom_outputs`` and ``databricks_output``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from typing import Any, Literal, TypeAlias
+
+from .._errors import UnsupportedFeatureError
+from .._family import ModelProfile
+from .._request import ChatRequest
+from .._types import Completion
+from .openai_shape import chat_body, completion_from_chat
+from .responses_shape import completion_from_response, responses_body
+from .sse import ChatEventStream, ResponsesEventStream
+
+__all__ = [
+    "AGENT_TASKS",
+    "AgentApi",
+    "agent_api",
+    "arelearn",
+    "completion_from_invocation",
+    "invocation_body",
+    "invocation_events",
+    "refuse_agent",
+    "relearn",
+]
+
+#: The API an agent endpoint takes: ``responses`` (``input``) or ``chat`` (``messages``).
+AgentApi: TypeAlias = Literal["responses", "chat"]
+#: Each agent task of the serving-endpoints metadata and the API it takes.
+AGENT_TASKS: Mapping[str, AgentApi] = {
+    "agent/v1/responses": "responses",
+    "agent/v2/chat": "chat",
+    "agent/v1/chat": "chat",
+}
+#: The built-in backends that reach each kind of agent.
+_REACHED_BY: Mapping[AgentApi, tuple[str, ...]] = {
+    "responses": ("responses", "rest", "mlflow", "databricks-sdk"),
+    "chat": ("openai", "rest", "mlflow", "databricks-sdk"),
+}
+_KIND: Mapping[AgentApi, str] = {
+    "responses": "a ResponsesAgent endpoint",
+    "chat": "a ChatAgent or ChatModel endpoint",
+}
+
+
+def agent_api(profile: ModelProfile | None) -> AgentApi | None:
+    """The API of an agent endpoint with this profile; ``None`` for any other endpoint
+    (or one whose metadata was not read)."""
+    if profile is None or profile.task is None:
+        return None
+    return AGENT_TASKS.get(profile.task)
+
+
+def refuse_agent(backend: str, profile: ModelProfile | None, speaks: AgentApi) -> None:
+    """Refuse, before sending, an agent endpoint that a client speaking only ``speaks``
+    cannot query, naming the backends that can."""
+    api = agent_api(profile)
+    if api is None or api == speaks or profile is None:
+        return
+    others = [name for name in _REACHED_BY[api] if name != backend]
+    raise UnsupportedFeatureError(
+        backend,
+        "this agent endpoint",
+        others,
+        message=(
+            f"endpoint {profile.endpoint!r} is {_KIND[api]} (task {profile.task!r}), which "
+            f"backend {backend!r} cannot query: its client speaks the "
+            f"{'Responses' if speaks == 'responses' else 'chat-completions'} API only; "
+            f"use one of: {', '.join(others)}"
+        ),
+    )
+
+
+def relearn(
+    known: ModelProfile | None, sent: AgentApi | None, lookup: Callable[[], ModelProfile]
+) -> AgentApi | None:
+    """After a ``400`` to a call sent without the endpoint's profile: the agent API the
+    endpoint takes when it is not what was sent (``sent``: ``None`` is the chat shape).
+
+    ``known`` is the profile the backend held before sending; when it had one, the
+    refusal was not about the shape and ``None`` is returned without a request.
+    Otherwise ``lookup`` reads the endpoint's metadata once (the backend caches it).
+    """
+    if known is not None:
+        return None
+    learned = agent_api(lookup())
+    return learned if learned is not None and learned != (sent or "chat") else None
+
+
+async def arelearn(
+    known: ModelProfile | None,
+    sent: AgentApi | None,
+    lookup: Callable[[], Awaitable[ModelProfile]],
+) -> AgentApi | None:
+    """The async twin of :func:`relearn`."""
+    if known is not None:
+        return None
+    learned = agent_api(await lookup())
+    return learned if learned is not None and learned != (sent or "chat") else None
+
+
+def invocation_body(
+    request: ChatRequest, profile: ModelProfile | None, backend: str, agent: AgentApi | None
+) -> dict[str, Any]:
+    """The ``/invocations`` body for ``request`` (without ``stream``): a ResponsesAgent's
+    ``input`` items, else the chat-completions body (a ChatAgent takes ``messages``)."""
+    if agent == "responses":
+        return responses_body(request, profile, backend)
+    return chat_body(request, profile, backend)
+
+
+def completion_from_invocation(data: object, backend: str, raw: Any = None) -> Completion:
+    """An ``/invocations`` answer: a chat completion, a ChatAgent's ``messages`` or a
+    ResponsesAgent's ``output`` items, told apart by the answer itself."""
+    if (
+        isinstance(data, Mapping)
+        and data.get("choices") is None
+        and isinstance(data.get("output"), list)
+    ):
+        completion = completion_from_response(data, backend)
+        if raw is not None:
+            completion = replace(completion, raw=raw)
+        return completion
+    return completion_from_chat(data, backend, raw=raw)
+
+
+def invocation_events(
+    backend: str, agent: AgentApi | None
+) -> ChatEventStream | ResponsesEventStream:
+    """The reader of an ``/invocations`` stream: Responses events for a ResponsesAgent,
+    chat chunks (or a ChatAgent's ``delta`` chunks) otherwise."""
+    return ResponsesEventStream(backend) if agent == "responses" else ChatEventStream(backend)

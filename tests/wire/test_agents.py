@@ -1,0 +1,261 @@
+"""Agent endpoints on Model Serving, through every built-in backend over real HTTP.
+
+The local workspace serves a ChatAgent (task ``agent/v2/chat``) and a ResponsesAgent
+(task ``agent/v1/responses``); each runs a tool itself, then answers, with
+``custom_outputs`` and ``databricks_output``. Every backend that can reach an agent
+gives the same ``Completion`` sync, async, streamed and async-streamed; one that cannot
+says so with ``UnsupportedFeatureError`` naming the backends that can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import pytest
+
+import chatport
+from chatport import Completion, Usage
+from chatport._wire.openai_shape import completion_from_chat
+from chatport._wire.responses_shape import ResponseEventParser, completion_from_response
+from chatport.local import Endpoint, Fault, LocalWorkspace
+
+from ..backends import BUILT_IN
+
+MODES = ["sync", "async", "stream", "astream"]
+AGENTS = {"chat": "chat-agent-ep", "responses": "responses-agent-ep"}
+#: The backend whose client cannot speak each agent's API.
+UNREACHABLE = {"chat": "responses", "responses": "openai"}
+QUESTION = "what does the agent know"
+METADATA_PREFIX = "/api/2.0/serving-endpoints/"
+
+
+@pytest.fixture(scope="module")
+def module_workspace_options() -> dict[str, Any]:
+    return {
+        "endpoints": [
+            Endpoint(AGENTS["chat"], "chat-agent"),
+            Endpoint(AGENTS["responses"], "responses-agent"),
+            Endpoint("plain-echo", "echo"),
+            Endpoint("refusing", "echo"),
+        ]
+    }
+
+
+def run(client: chatport.Client, mode: str, model: str, **params: Any) -> Completion:
+    if mode == "sync":
+        return client.complete(QUESTION, model=model, **params)
+    if mode == "async":
+        return asyncio.run(client.acomplete(QUESTION, model=model, **params))
+    if mode == "stream":
+        return chatport.collect(client.stream(QUESTION, model=model, **params))
+
+    async def collect() -> Completion:
+        chunks = [c async for c in client.astream(QUESTION, model=model, **params)]
+        return chatport.collect(chunks)
+
+    return asyncio.run(collect())
+
+
+def comparable(completion: Completion) -> Completion:
+    return dataclasses.replace(completion, backend=None, raw=None, latency_s=None)
+
+
+def posts(workspace: LocalWorkspace) -> list[Any]:
+    return [r for r in workspace.requests if r.method == "POST"]
+
+
+def metadata_reads(workspace: LocalWorkspace) -> list[Any]:
+    return [r for r in workspace.requests if r.path.startswith(METADATA_PREFIX)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("backend", BUILT_IN)
+@pytest.mark.parametrize("kind", ["chat", "responses"])
+def test_agent_answers_alike_on_every_backend(
+    module_workspace: LocalWorkspace, kind: str, backend: str, mode: str
+) -> None:
+    model = AGENTS[kind]
+    with chatport.Client(backend=backend, config={}) as client:
+        if UNREACHABLE[kind] == backend:
+            label = "ChatAgent" if kind == "chat" else "ResponsesAgent"
+            with pytest.raises(chatport.UnsupportedFeatureError, match=label) as caught:
+                run(client, mode, model)
+            assert backend not in caught.value.supported_by
+            assert "rest" in caught.value.supported_by
+            return
+        result = run(client, mode, model)
+    usage = Usage(5, 5, 10) if kind == "chat" else Usage()
+    expected = Completion(text=QUESTION, finish_reason="stop", usage=usage)
+    # the tool the agent ran itself is not a call for the caller
+    assert comparable(result) == comparable(expected), f"{backend}/{mode}/{kind}"
+
+
+@pytest.mark.parametrize("backend", [b for b in BUILT_IN if b != "openai"])
+def test_responses_agent_stream_without_a_response_object(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
+    """The agent's ``response.completed`` carries only ``databricks_output``: the text
+    of its ``response.output_text.delta`` events is the answer, not a format error."""
+    with chatport.Client(backend=backend, config={}) as client:
+        chunks = list(client.stream(QUESTION, model=AGENTS["responses"]))
+    assert "".join(c.text for c in chunks) == QUESTION
+    assert chunks[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("backend", [b for b in BUILT_IN if b != "responses"])
+def test_custom_inputs_reach_a_chat_agent_and_come_back_in_raw(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
+    module_workspace.clear_requests()
+    extra = {"custom_inputs": {"user": "ada"}, "databricks_options": {"return_trace": True}}
+    with chatport.Client(backend=backend, config={}) as client:
+        result = client.complete(QUESTION, model=AGENTS["chat"], extra=extra)
+    sent = posts(module_workspace)[-1].body
+    assert sent["custom_inputs"] == {"user": "ada"}
+    assert "messages" in sent
+    raw = dict(result.raw)
+    assert raw["custom_outputs"] == {"agent": AGENTS["chat"], "custom_inputs": {"user": "ada"}}
+    assert raw["databricks_output"]["trace"]["info"]["state"] == "OK"
+    assert [m["role"] for m in raw["messages"]] == ["assistant", "tool", "assistant"]
+
+
+@pytest.mark.parametrize("backend", [b for b in BUILT_IN if b != "openai"])
+def test_custom_inputs_reach_a_responses_agent_and_come_back_in_raw(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
+    module_workspace.clear_requests()
+    with chatport.Client(backend=backend, config={}) as client:
+        result = asyncio.run(
+            client.acomplete(
+                QUESTION, model=AGENTS["responses"], extra={"custom_inputs": {"user": "bo"}}
+            )
+        )
+    sent = posts(module_workspace)[-1].body
+    assert sent["custom_inputs"] == {"user": "bo"}
+    assert sent["input"][-1] == {"role": "user", "content": QUESTION}
+    raw = dict(result.raw)
+    assert raw["custom_outputs"]["custom_inputs"] == {"user": "bo"}
+    assert set(raw["databricks_output"]) == {"databricks_request_id"}  # no trace unasked
+    assert [item["type"] for item in raw["output"]] == [
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("backend", "path"),
+    [
+        ("rest", f"/serving-endpoints/{AGENTS['responses']}/invocations"),
+        ("mlflow", f"/serving-endpoints/{AGENTS['responses']}/invocations"),
+        ("databricks-sdk", f"/serving-endpoints/{AGENTS['responses']}/invocations"),
+        ("responses", "/serving-endpoints/responses"),
+    ],
+)
+def test_a_plain_call_learns_the_agent_shape_once(
+    module_workspace: LocalWorkspace, backend: str, path: str
+) -> None:
+    """A plain call reads no metadata; a ResponsesAgent's refusal of the chat shape makes
+    the backend read it once, send ``input`` and remember the shape for the endpoint."""
+    module_workspace.clear_requests()
+    with chatport.Client(backend=backend, config={}) as client:
+        assert client.complete("plain", model="plain-echo").text == "plain"
+        if backend != "responses":  # it reads every endpoint's profile to pick its route
+            assert metadata_reads(module_workspace) == []
+        first = client.complete(QUESTION, model=AGENTS["responses"])
+        second = client.complete(QUESTION, model=AGENTS["responses"])
+    assert first.text == second.text == QUESTION
+    agent_posts = [r for r in posts(module_workspace) if r.path == path]
+    agent_reads = [
+        r for r in metadata_reads(module_workspace) if r.path.endswith(AGENTS["responses"])
+    ]
+    assert len(agent_reads) == 1
+    bodies = [r.body for r in agent_posts]
+    if backend == "responses":
+        assert [b["model"] for b in bodies] == [AGENTS["responses"]] * 2
+        assert all("input" in b for b in bodies)
+    else:
+        # refused once in the chat shape, then sent as input (and at once the next time)
+        assert ["messages" in b for b in bodies] == [True, False, False]
+        assert [r.status for r in agent_posts] == [400, 200, 200]
+        assert all("input" in b for b in bodies[1:])
+
+
+def test_an_unreachable_agent_is_refused_before_sending_once_known(
+    module_workspace: LocalWorkspace,
+) -> None:
+    module_workspace.clear_requests()
+    with chatport.Client(backend="openai", config={}) as client:
+        for _ in range(2):
+            with pytest.raises(chatport.UnsupportedFeatureError, match="use one of: "):
+                client.complete(QUESTION, model=AGENTS["responses"])
+    # the first plain call was sent (and refused); the second never left
+    assert len(posts(module_workspace)) == 1
+    assert posts(module_workspace)[0].status == 400
+
+
+def test_an_agent_stream_is_refused_before_sending(module_workspace: LocalWorkspace) -> None:
+    module_workspace.clear_requests()
+    with (
+        chatport.Client(backend="openai", config={}) as client,
+        pytest.raises(chatport.UnsupportedFeatureError, match="ResponsesAgent"),
+    ):
+        list(client.stream(QUESTION, model=AGENTS["responses"]))
+    assert posts(module_workspace) == []
+
+
+def test_a_genuine_refusal_is_not_hidden(module_workspace: LocalWorkspace) -> None:
+    """An ordinary endpoint's 400 stays a BadRequestError after one metadata check."""
+    module_workspace.set_faults("refusing", Fault(status=400))
+    module_workspace.clear_requests()
+    with chatport.Client(backend="rest", config={}) as client:
+        for _ in range(2):
+            with pytest.raises(chatport.BadRequestError):
+                client.complete("x", model="refusing")
+    assert len(posts(module_workspace)) == 2
+    assert len(metadata_reads(module_workspace)) == 1
+
+
+# -- what the normalizers make of agent answers (no server needed) ------------------------
+
+
+def test_a_chat_agent_answer_keeps_pending_tool_calls_only() -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    ran = {"id": "c0", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+    data = {
+        "messages": [
+            {"role": "assistant", "content": None, "tool_calls": [ran], "id": "m1"},
+            {"role": "tool", "name": "g", "tool_call_id": "c0", "content": "done", "id": "m2"},
+            {"role": "assistant", "content": "Let me ", "id": "m3"},
+            {"role": "assistant", "content": "check.", "tool_calls": [call], "id": "m4"},
+        ],
+        "custom_outputs": {"x": 1},
+    }
+    completion = completion_from_chat(data, "rest")
+    assert completion.text == "Let me check."
+    assert [c.id for c in completion.tool_calls] == ["c1"]
+    assert completion.finish_reason == "tool_calls"
+    assert completion.raw["custom_outputs"] == {"x": 1}
+
+
+def test_a_chat_agent_answer_without_an_assistant_message_is_a_format_error() -> None:
+    with pytest.raises(chatport.ResponseFormatError, match="no assistant message"):
+        completion_from_chat({"messages": [{"role": "tool", "content": "x"}]}, "rest")
+
+
+def test_a_responses_agent_answer_drops_the_calls_it_ran() -> None:
+    output = [
+        {"type": "function_call", "call_id": "c0", "name": "g", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c0", "output": "done"},
+        {"type": "message", "content": [{"type": "output_text", "text": "ok"}]},
+    ]
+    completion = completion_from_response({"output": output}, "responses")
+    assert (completion.text, completion.tool_calls, completion.finish_reason) == ("ok", (), "stop")
+
+
+def test_a_completed_event_without_a_response_after_nothing_is_still_an_error() -> None:
+    parser = ResponseEventParser("responses")
+    with pytest.raises(chatport.ResponseFormatError):
+        parser.parse({"type": "response.completed", "databricks_output": {}})
