@@ -623,6 +623,13 @@ def _check_finish_reason(value: str | None) -> None:
         raise ValueError(f"finish_reason must be one of {allowed} or None, not {value!r}")
 
 
+#: How a denial names its policy: ``Request blocked by service policy 'NAME'``, the
+#: wording the gateway's guardrail denials use (docs/wire-facts.md#governance-errors).
+_POLICY_DENIAL = re.compile(
+    r"blocked by (?:service policy|(?:input |output )?guardrail) '([^'\n]{1,200})'"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Choice:
     """One alternative answer. A completion has several when the request set ``n > 1``."""
@@ -661,7 +668,8 @@ class Completion:
     ``parsed`` is the validated structured output when the request gave a
     ``response_format`` schema (a dict, or an instance of the pydantic model given).
     ``latency_s`` is the wall time of the attempt that answered, and ``attempts`` how
-    many tries the call took (retries and fallbacks included).
+    many tries the call took (retries and fallbacks included). :attr:`policy` names the
+    service policy that denied the call, when one answered it with its denial.
     """
 
     text: str
@@ -693,6 +701,20 @@ class Completion:
             assert self.message is not None
             choice = Choice(0, self.message, self.finish_reason)
             object.__setattr__(self, "choices", (choice,))
+
+    @property
+    def policy(self) -> str | None:
+        """The service policy (or guardrail) that denied this call, or ``None``.
+
+        AI Gateway may answer a call a service policy denies with HTTP 200: a completion
+        whose ``finish_reason`` is ``"content_filter"`` and whose text is the denial,
+        naming the policy (``... blocked by service policy 'NAME'``). This is that name,
+        read from the denial; ``None`` for any other answer.
+        """
+        if self.finish_reason != "content_filter":
+            return None
+        found = _POLICY_DENIAL.search(self.text)
+        return found.group(1) if found else None
 
     def to_dict(self) -> dict[str, Any]:
         """The OpenAI ``chat.completion`` JSON shape."""

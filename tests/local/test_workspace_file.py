@@ -99,6 +99,10 @@ WRONG_TYPES: dict[str, tuple[str, str]] = {
         EP + "rate_limits = 3\n",
         "endpoints.m.rate_limits: expected a list of rate limits",
     ),
+    "service_policies": (
+        EP + "service_policies = 3\n",
+        "endpoints.m.service_policies: expected a list of service policies",
+    ),
     "usage_log": ("usage_log = 3\n", "usage_log: expected a file path, got int 3"),
     "status": (
         FAULT + 'status = "x"\n',
@@ -353,6 +357,7 @@ gateway = true
 guardrails = [{ name = "no-codenames", stage = "input", action = "block", pattern = "^never$" }]
 budget = { name = "team", after = 1000 }
 rate_limits = [{ kind = "rpm", after = 1000 }]
+service_policies = [{ name = "no-codenames", stage = "input", pattern = "^never$" }]
 
 [[endpoints.m.faults]]
 status = 503

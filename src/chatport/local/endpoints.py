@@ -15,7 +15,16 @@ from .agents import AGENT_TASKS
 from .checks import Rule
 from .families import EXTERNAL_MODELS, FAMILIES, FOUNDATION_MODELS, PROVIDERS, Family, display_name
 from .faults import Fault
-from .governance import Budget, Guardrail, RateLimit, budget_rule, guardrails_rule, rate_limits_rule
+from .governance import (
+    Budget,
+    Guardrail,
+    RateLimit,
+    ServicePolicy,
+    budget_rule,
+    guardrails_rule,
+    rate_limits_rule,
+    service_policies_rule,
+)
 
 __all__ = [
     "DEFAULT_ENDPOINTS",
@@ -85,6 +94,7 @@ _RULES: dict[str, Rule] = {
     "guardrails": guardrails_rule,
     "budget": budget_rule,
     "rate_limits": rate_limits_rule,
+    "service_policies": service_policies_rule,
 }
 #: The keys of an ``[endpoints.NAME]`` table in a local-workspace file.
 ENDPOINT_KEYS: tuple[str, ...] = tuple(_RULES)
@@ -119,9 +129,9 @@ class Endpoint:
     those routes answer ``404 ENDPOINT_NOT_FOUND`` for it, as a gateway that does not
     know the name does.
 
-    ``guardrails``, ``budget`` and ``rate_limits`` are Unity AI Gateway governance,
-    checked on every chat route (:mod:`chatport.local.governance`); in a file they are
-    tables (``guardrails = [{stage = "input", action = "mask"}]``).
+    ``guardrails``, ``budget``, ``rate_limits`` and ``service_policies`` are Unity AI
+    Gateway governance, checked on every chat route (:mod:`chatport.local.governance`);
+    in a file they are tables (``guardrails = [{stage = "input", action = "mask"}]``).
 
     Every field is checked on construction: a wrong type or value raises
     :class:`~chatport.ConfigError` naming the dotted key (``endpoints.NAME.fixed_created``),
@@ -147,6 +157,7 @@ class Endpoint:
     guardrails: list[Guardrail] = field(default_factory=list)
     budget: Budget | None = None
     rate_limits: list[RateLimit] = field(default_factory=list)
+    service_policies: list[ServicePolicy] = field(default_factory=list)
     calls: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

@@ -62,7 +62,7 @@ _GENERATION = frozenset(
 _PART_KEYS = frozenset(
     {"text", "thought", "thoughtSignature", "functionCall", "functionResponse", "inlineData"}
 )
-_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}
+_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "content_filter": "SAFETY"}
 
 
 def _camel(name: str) -> str:

@@ -35,15 +35,18 @@ __all__ = [
     "PII_PLACEHOLDERS",
     "RATE_LIMIT_KEYS",
     "RATE_LIMIT_MESSAGES",
+    "SERVICE_POLICY_KEYS",
     "Budget",
     "Guardrail",
     "RateLimit",
+    "ServicePolicy",
     "budget_rule",
     "check_request",
     "guardrails_rule",
     "opening_chunk",
     "rate_limits_rule",
     "screen_output",
+    "service_policies_rule",
     "stream_error",
 ]
 
@@ -85,6 +88,13 @@ _RATE_LIMIT_RULES: dict[str, Rule] = {
     "times": checks.optional(checks.integer(1)),
     "retry_after": checks.optional(checks.number(0)),
 }
+_POLICY_RULES: dict[str, Rule] = {
+    "name": checks.string,
+    "stage": checks.choice(("input", "output"), "service policy stage"),
+    "pattern": checks.pattern,
+}
+#: The keys of one entry of an endpoint's ``service_policies`` array.
+SERVICE_POLICY_KEYS: tuple[str, ...] = tuple(_POLICY_RULES)
 #: The keys of one entry of an endpoint's ``guardrails`` array.
 GUARDRAIL_KEYS: tuple[str, ...] = tuple(_GUARDRAIL_RULES)
 #: The keys of an endpoint's ``budget`` table.
@@ -180,6 +190,45 @@ class Guardrail:
         }
         message = json.dumps(report, separators=(",", ":"))
         return WireError(400, {"error_code": "BAD_REQUEST", "message": message})
+
+
+@dataclass
+class ServicePolicy:
+    """A custom service policy on an endpoint that denies what ``pattern`` matches.
+
+    Unlike a guardrail's block, its denial is an answer: ``200`` with
+    ``finish_reason="content_filter"`` and the text ``Request blocked by service policy
+    'NAME'.`` (``stage="input"``, ON CALL: the request's text matched) or ``Response
+    blocked by service policy 'NAME'.`` (``stage="output"``, ON RESULT: the answer's).
+    That shape and wording are the local workspace's: the real one is not documented
+    (docs/wire-facts.md#governance-errors).
+    """
+
+    name: str = "local-policy"
+    stage: Literal["input", "output"] = "output"
+    pattern: str = "."
+
+    def __post_init__(self) -> None:
+        _check_fields(self, _POLICY_RULES, "ServicePolicy")
+
+    @classmethod
+    def from_table(cls, table: Any, where: str, path: str | None = None) -> ServicePolicy:
+        """A policy from a TOML table such as ``{name = "no-codenames", pattern = "x"}``."""
+        result: ServicePolicy = _from_table(cls, _POLICY_RULES, table, where, path)
+        return result
+
+    def matches(self, text: str) -> bool:
+        """Whether ``text`` is denied (``pattern`` is searched case-insensitively)."""
+        return re.search(self.pattern, text, re.IGNORECASE) is not None
+
+    def deny(self, answer: Answer) -> None:
+        """Replace ``answer`` with the denial: its text, ``content_filter``, no calls."""
+        what = "Request" if self.stage == "input" else "Response"
+        answer.text = f"{what} blocked by service policy '{self.name}'."
+        answer.reasoning = answer.signature = answer.text_signature = None
+        answer.tool_calls = []
+        answer.finish_reason = "content_filter"
+        answer.completion_tokens = len(answer.text.split())
 
 
 @dataclass
@@ -283,6 +332,8 @@ def _list_rule(cls: Any, noun: str) -> Rule:
 guardrails_rule: Rule = _list_rule(Guardrail, "guardrails")
 #: The ``rate_limits`` key of an endpoint: :class:`RateLimit` objects or tables.
 rate_limits_rule: Rule = _list_rule(RateLimit, "rate limits")
+#: The ``service_policies`` key of an endpoint: :class:`ServicePolicy` objects or tables.
+service_policies_rule: Rule = _list_rule(ServicePolicy, "service policies")
 
 
 def budget_rule(value: Any, where: str, path: str | None) -> Budget | None:
@@ -352,9 +403,23 @@ def check_request(endpoint: Endpoint, body: Any) -> None:
                 body[key] = _rewrite({key: body[key]}, guardrail.mask)[key]
 
 
-def screen_output(endpoint: Endpoint, answers: list[Answer]) -> WireError | None:
-    """Output guardrails on the generated ``answers``: masks rewrite them in place; the
-    error answer of the first blocking guardrail that fires, else ``None``."""
+def screen_output(endpoint: Endpoint, answers: list[Answer], body: Any = None) -> WireError | None:
+    """Service policies, then output guardrails, on the generated ``answers``.
+
+    A policy that denies the request (its text, in ``body``) or an answer replaces that
+    answer with its denial; masks rewrite answers in place. Returns the error answer of
+    the first blocking guardrail that fires, else ``None``.
+    """
+    request_texts = _request_texts(body) if isinstance(body, dict) else []
+    for policy in endpoint.service_policies:
+        if policy.stage == "input":
+            if any(policy.matches(text) for text in request_texts):
+                for answer in answers:
+                    policy.deny(answer)
+            continue
+        for answer in answers:
+            if answer.finish_reason != "content_filter" and policy.matches(answer.text):
+                policy.deny(answer)
     for guardrail in endpoint.guardrails:
         if guardrail.stage != "output":
             continue

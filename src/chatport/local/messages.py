@@ -50,7 +50,7 @@ _BLOCKS = {
     "user": frozenset({"text", "image", "tool_result", "document"}),
     "assistant": frozenset({"text", "tool_use", "thinking", "redacted_thinking"}),
 }
-_STOP_REASONS = {"length": "max_tokens", "tool_calls": "tool_use"}
+_STOP_REASONS = {"length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 
 
 def check_messages_family(endpoint: Endpoint) -> None:

@@ -166,6 +166,10 @@ def _output(response_id: str, choice: Answer) -> list[dict[str, Any]]:
     return items
 
 
+#: The ``incomplete_details.reason`` of each finish that leaves a response incomplete.
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
 def response_object(
     response_id: str | None,
     model: str,
@@ -182,14 +186,15 @@ def response_object(
     0 without thinking), as the Responses usage schema requires and as the same Claude
     endpoint reports them on chat completions.
     """
-    incomplete = choice.finish_reason == "length"
+    reason = _INCOMPLETE.get(choice.finish_reason)
+    incomplete = reason is not None
     body: dict[str, Any] = {
         "id": response_id,
         "object": "response",
         "created_at": created,
         "model": model,
         "status": "incomplete" if incomplete else "completed",
-        "incomplete_details": {"reason": "max_output_tokens"} if incomplete else None,
+        "incomplete_details": {"reason": reason} if incomplete else None,
         "error": None,
         "output": _output(response_id or "local", choice),
         "usage": None,

@@ -54,10 +54,10 @@ def _file_path(value: Any, where: str, path: str | None) -> str | os.PathLike[st
 def _path_in_file(value: Any, where: str, path: str | None) -> str | os.PathLike[str]:
     """A file path written in the workspace file: a relative one is relative to the file's
     own folder (as a path in a config file is read), not to where the server starts."""
-    value = _file_path(value, where, path)
-    if path is None or os.path.isabs(value):
-        return value
-    return os.path.join(os.path.dirname(os.path.abspath(path)), value)
+    given = _file_path(value, where, path)
+    if path is None or os.path.isabs(given):
+        return given
+    return os.path.join(os.path.dirname(os.path.abspath(path)), os.fspath(given))
 
 
 def _seed(value: Any, where: str, path: str | None) -> int:

@@ -86,7 +86,7 @@ async def _chat(
         text_format=chat_format(body.get("response_format")),
     )
     acknowledge(choices, attachments(messages))
-    blocked = governance.screen_output(endpoint, choices)
+    blocked = governance.screen_output(endpoint, choices, body)
     if blocked is not None and not stream:
         raise blocked
     model = endpoint.served_model_name or endpoint.name

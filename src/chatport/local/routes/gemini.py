@@ -52,7 +52,7 @@ async def generate(ctx: RouteContext, request: Request) -> Response:
         return broken
     prompt = prompt_tokens(messages)
     choices = answer(endpoint, messages, params, reasons=chat_reasons(endpoint, {}))
-    blocked = governance.screen_output(endpoint, choices)
+    blocked = governance.screen_output(endpoint, choices, {"messages": messages})
     if blocked is not None and not stream:
         raise blocked
     name = endpoint.served_model_name or endpoint.name

@@ -49,7 +49,7 @@ async def messages(ctx: RouteContext, request: Request) -> Response:
     cache = messages_cache_counts(ctx.state, endpoint.name, body, prompt)
     choice = answer(endpoint, chat_messages, params, reasons=chat_reasons(endpoint, body))[0]
     acknowledge([choice], messages_attachments(body))
-    blocked = governance.screen_output(endpoint, [choice])
+    blocked = governance.screen_output(endpoint, [choice], body)
     if blocked is not None and not stream:
         raise blocked
     model = endpoint.served_model_name or endpoint.name

@@ -74,7 +74,7 @@ async def answer_responses(ctx: RouteContext, request: Request, *, open_route: b
         text_format=responses_format(body.get("text")),
     )[0]
     acknowledge([choice], responses_attachments(body))
-    blocked = governance.screen_output(endpoint, [choice])
+    blocked = governance.screen_output(endpoint, [choice], body)
     if blocked is not None and not stream:
         raise blocked
     model = endpoint.served_model_name or endpoint.name
