@@ -151,6 +151,16 @@ class Workspace:
         scheme, _, credential = value.partition(" ")
         return credential if scheme.lower() == "bearer" and credential else None
 
+    def auth_type(self) -> str | None:
+        """databricks-sdk's auth type of the credential (``pat``, ``oauth-m2m``, ...) when
+        databricks-sdk resolved it; ``None`` for any other credential: a bearer token
+        string may be a personal access token or an OAuth access token alike."""
+        if not isinstance(self.credential, SdkCredential):
+            return None
+        config = self.credential.config(self._wait())
+        auth_type = getattr(config, "auth_type", None) if config is not None else None
+        return auth_type if isinstance(auth_type, str) and auth_type else None
+
     def refresh(self) -> bool:
         """Make the next request fetch a new credential; whether the credential can."""
         return self.credential.refresh()

@@ -27,7 +27,7 @@ from ._errors import (
 )
 from ._models import ModelInfo, model_info
 from ._observe import as_chatport_error, describe_backend, is_stop
-from ._request import ChatRequest, merge_request_tags
+from ._request import ChatRequest, app_name, merge_request_tags
 from ._retry import RetryPolicy
 from ._types import Chunk, Completion
 from .backends.base import Backend, BackendSettings
@@ -93,6 +93,11 @@ _FEATURES: tuple[tuple[str, str, Callable[[ChatRequest], bool]], ...] = (
     ("response_format", "response_format", lambda r: r.response_format is not None),
     ("multiple_choices", "n > 1", lambda r: (r.n or 1) > 1),
     ("stop", "stop", lambda r: bool(r.stop)),
+    (
+        "apps",
+        "agents on Databricks Apps (apps/<app name>)",
+        lambda r: app_name(r.model) is not None,
+    ),
 )
 
 
@@ -238,6 +243,7 @@ class Client:
             credential_refresher=workspace.refresh,
             headers_provider=workspace.headers,
             auth_may_block=workspace.credential.may_block,
+            auth_type_provider=workspace.auth_type,
         )
 
     def _resolved_workspace(self) -> Workspace:

@@ -19,11 +19,14 @@ from ._suggest import did_you_mean
 from ._types import FilePart, ImagePart, Message, TextPart
 
 __all__ = [
+    "APPS_PREFIX",
     "REQUEST_PARAMS",
     "ChatRequest",
+    "app_name",
     "check_request_tags",
     "endpoint_name_problem",
     "merge_request_tags",
+    "model_name_problem",
 ]
 
 #: Parameters a caller may pass alongside ``messages`` and ``model``.
@@ -68,6 +71,30 @@ def endpoint_name_problem(name: str) -> str | None:
     if len(_VALID_NAMES) < 256:  # a program uses a handful of endpoints: remember them
         _VALID_NAMES.add(name)
     return None
+
+
+#: The prefix of a model that names an agent on Databricks Apps: ``apps/<app name>``.
+APPS_PREFIX = "apps/"
+
+
+def app_name(model: str) -> str | None:
+    """The app ``model`` names (``"apps/NAME"`` gives ``NAME``), or ``None`` for an endpoint."""
+    return model[len(APPS_PREFIX) :] if model.startswith(APPS_PREFIX) else None
+
+
+def model_name_problem(model: str) -> str | None:
+    """Why ``model`` cannot be sent, or ``None`` if it can: a serving-endpoint name
+    (:func:`endpoint_name_problem`), or ``apps/`` and one app name, the only form with a
+    ``/`` (an agent on Databricks Apps, which the ``responses`` backend reaches)."""
+    name = app_name(model)
+    if name is None:
+        problem = endpoint_name_problem(model)
+        return None if problem is None else f"not a valid endpoint name: {problem}"
+    problem = endpoint_name_problem(name)
+    if problem is None:
+        return None
+    problem = problem.replace("an endpoint name", "an app name")
+    return f"not a valid app name in {model!r} (apps/<app name>): {problem}"
 
 
 def _is_int(value: object) -> bool:
@@ -241,9 +268,9 @@ def _validate(request: ChatRequest) -> None:
             "no model given: pass model=..., set CHATPORT_MODEL, or set model in the config",
             field="model",
         )
-    problem = endpoint_name_problem(request.model)
+    problem = model_name_problem(request.model)
     if problem is not None:
-        raise InvalidRequestError(f"not a valid endpoint name: {problem}", field="model")
+        raise InvalidRequestError(problem, field="model")
     if not isinstance(request.messages, tuple) or not request.messages:
         raise InvalidRequestError("at least one message is required", field="messages")
     for index, message in enumerate(request.messages):

@@ -97,29 +97,53 @@ class OpenAIClients:
                     self._holders[base_path] = holder
         return holder
 
-    def _options(self, route: str) -> dict[str, Any]:
+    def _url_holder(self, url: str) -> ClientHolder[Any, Any]:
+        """The clients whose base URL is ``url`` (an app's, checked by the caller)."""
+        holder = self._holders.get(url)
+        if holder is None:
+            with self._lock:
+                holder = self._holders.get(url)
+                if holder is None:
+                    holder = ClientHolder(
+                        build=lambda: self._build_sync(url=url),
+                        close=lambda client: client.close(),
+                        build_async=lambda: self._build_async(url=url),
+                        aclose=lambda client: client.close(),
+                    )
+                    self._holders[url] = holder  # a URL never equals a base path ("/...")
+        return holder
+
+    def _options(self, route: str | None, url: str | None) -> dict[str, Any]:
         return {
             "api_key": _PLACEHOLDER_KEY,
-            "base_url": self.base_url(route),
+            "base_url": url if url is not None else self.base_url(route),
             "max_retries": 0,
             "timeout": self.settings.timeout,
         }
 
-    def _build_sync(self, route: str) -> Any:
+    def _build_sync(self, route: str | None = None, url: str | None = None) -> Any:
         with uncharged():  # importing the SDK and building its client: one-time setup
             import httpx2
             import openai
 
             http_client = httpx2.Client(auth=workspace_auth(self.settings, httpx2))
-            return openai.OpenAI(http_client=http_client, **self._options(route))
+            return openai.OpenAI(http_client=http_client, **self._options(route, url))
 
-    def _build_async(self, route: str) -> Any:
+    def _build_async(self, route: str | None = None, url: str | None = None) -> Any:
         with uncharged():
             import httpx2
             import openai
 
         http_client = httpx2.AsyncClient(auth=workspace_auth(self.settings, httpx2))
-        return openai.AsyncOpenAI(http_client=http_client, **self._options(route))
+        return openai.AsyncOpenAI(http_client=http_client, **self._options(route, url))
+
+    def sync_at(self, url: str) -> Any:
+        """The ``openai.OpenAI`` client whose base URL is ``url`` (an app's), built once."""
+        return self._url_holder(url).sync()
+
+    async def async_at(self, url: str) -> Any:
+        """The ``openai.AsyncOpenAI`` client of ``url`` for the running event loop."""
+        return await self._url_holder(url).async_()
 
     def sync(self, route: str | None = None) -> Any:
         """The ``openai.OpenAI`` client of ``route`` (default: the option's), built once
@@ -163,6 +187,8 @@ class SDKCall:
     path: str | None = None
     #: The route it is sent on (``None``: the backend's ``route`` option).
     route: str | None = None
+    #: A base URL of its own instead of the route's (an app on Databricks Apps).
+    base_url: str | None = None
 
     def body(self, stream: bool) -> dict[str, Any]:
         """The JSON body for a generic ``post``."""

@@ -97,6 +97,18 @@ class OpenAISDKBackend(Backend):
             return dataclasses.replace(call, route=self._clients.route_for(request.model))
         return call
 
+    def _sync_client(self, call: SDKCall) -> Any:
+        """The openai client ``call`` is sent with: its base URL's, else its route's."""
+        if call.base_url is not None:
+            return self._clients.sync_at(call.base_url)
+        return self._clients.sync(call.route)
+
+    async def _async_client(self, call: SDKCall) -> Any:
+        """The async twin of :meth:`_sync_client`, for the running event loop."""
+        if call.base_url is not None:
+            return await self._clients.async_at(call.base_url)
+        return await self._clients.async_(call.route)
+
     def _fallback_route(self, request: ChatRequest, call: SDKCall, error: APIError) -> str | None:
         """Under ``route = "auto"``, the route to send ``call`` to again after ``error``."""
         memory = self._clients.memory
@@ -121,7 +133,7 @@ class OpenAISDKBackend(Backend):
         return self._complete_on(self._call(request, profile, fallback))
 
     def _complete_on(self, call: SDKCall) -> Completion:
-        client = self._clients.sync(call.route)
+        client = self._sync_client(call)
         clock = Clock.for_call(self.settings.timeout)
         with openai_errors(self.name), self._open(client, call, stream=False) as http:
             body = b"".join(http_pieces(http, clock, self.name))
@@ -141,7 +153,7 @@ class OpenAISDKBackend(Backend):
         return await self._acomplete_on(self._call(request, profile, fallback))
 
     async def _acomplete_on(self, call: SDKCall) -> Completion:
-        client = await self._clients.async_(call.route)
+        client = await self._async_client(call)
         with openai_errors(self.name):
             async with asyncio.timeout(remaining(self.settings.timeout)):
                 if call.path is None:
@@ -224,7 +236,7 @@ class OpenAISDKBackend(Backend):
     def _stream_on(self, call: SDKCall) -> Iterator[Chunk]:
         events = self._events()
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        client = self._clients.sync(call.route)
+        client = self._sync_client(call)
         with openai_errors(self.name), self._open(client, call, stream=True) as http:
             yield from read_events(events, http_pieces(http, clock, self.name), clock)
 
@@ -250,7 +262,7 @@ class OpenAISDKBackend(Backend):
         with openai_errors(self.name):
             async with contextlib.AsyncExitStack() as stack:
                 async with asyncio.timeout(clock.check(self.name)):
-                    client = await self._clients.async_(call.route)
+                    client = await self._async_client(call)
                     http = await stack.enter_async_context(self._aopen_stream(client, call))
                 pieces = ahttp_pieces(http, clock, self.name)
                 async for chunk in aread_events(events, pieces, clock):

@@ -43,6 +43,8 @@ class Capabilities:
     native_async: bool = False
     multiple_choices: bool = False
     stop: bool = True
+    #: ``model="apps/<app name>"``: agents on Databricks Apps (docs/agents.md)
+    apps: bool = False
 
     #: Human names used in error messages and ``chatport backends``.
     LABELS: ClassVar[Mapping[str, str]] = MappingProxyType(
@@ -53,6 +55,7 @@ class Capabilities:
             "native_async": "native async",
             "multiple_choices": "n > 1",
             "stop": "stop",
+            "apps": "agents on Databricks Apps",
         }
     )
 
@@ -87,6 +90,9 @@ class BackendSettings:
     #: whether :meth:`auth_headers` may block (an OAuth resolution or refresh, a token
     #: callable): async code then calls it on a worker thread
     auth_may_block: bool = False
+    #: databricks-sdk's name of the credential's auth type where it is known (``pat``,
+    #: ``oauth-m2m``, ...); ``None`` for a token whose kind cannot be told
+    auth_type_provider: Callable[[], str | None] = field(default=lambda: None, repr=False)
 
     def token(self) -> str | None:
         """The current workspace token, or ``None`` when none is configured."""
@@ -99,6 +105,12 @@ class BackendSettings:
             return self.headers_provider()
         token = self.token()
         return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def auth_type(self) -> str | None:
+        """databricks-sdk's auth type of the credential (``pat``, ``oauth-m2m``, ...), or
+        ``None`` when it cannot be told (a bearer token string may be a personal access
+        token or an OAuth token). May block like :meth:`auth_headers`."""
+        return self.auth_type_provider()
 
     def refresh_credentials(self) -> bool:
         """Drop the cached credential so the next request gets a new one.

@@ -8,14 +8,16 @@ Messages become Responses ``input`` items (tool calls as ``function_call`` and
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import UnsupportedFeatureError
 from .._reasoning import responses_reasoning
-from .._request import ChatRequest
-from .._types import Completion
+from .._request import ChatRequest, app_name
+from .._types import Chunk, Completion
 from .._wire.agent_shape import agent_api, refuse_agent
+from .._wire.apps import AppURLs, app_errors
 from .._wire.caching import EXPLICIT_CACHE_FAMILIES
 from .._wire.media import aprefetch
 from .._wire.responses_shape import completion_from_response, responses_body
@@ -74,6 +76,7 @@ class ResponsesBackend(OpenAISDKBackend):
         native_async=True,
         multiple_choices=False,
         stop=False,
+        apps=True,
     )
     description = "openai SDK responses.create (OpenAI models) or Open Responses (the others)"
 
@@ -82,6 +85,7 @@ class ResponsesBackend(OpenAISDKBackend):
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
         self._route: str | None = settings.option("route")
+        self._apps = AppURLs(settings, self.name)
 
     def route_for(self, profile: ModelProfile | None, endpoint: str | None = None) -> str:
         """The route serving an endpoint with this profile (the option, if set, wins).
@@ -121,7 +125,7 @@ class ResponsesBackend(OpenAISDKBackend):
     def _resource(self, client: Any) -> Any:
         return client.responses
 
-    def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
+    def _refuse_stop(self, request: ChatRequest) -> None:
         if request.stop:  # the client refuses it first; a caller of the backend itself too
             raise UnsupportedFeatureError(
                 self.name,
@@ -130,6 +134,9 @@ class ResponsesBackend(OpenAISDKBackend):
                 message=f"backend {self.name!r} does not support stop: the Responses API "
                 "has no stop sequences",
             )
+
+    def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
+        self._refuse_stop(request)
         refuse_agent(self.name, profile or self.known_profile(request.model), "responses")
         route = self.route_for(profile, request.model)
         stateful = [name for name in _STATEFUL if name in request.extra]
@@ -152,6 +159,55 @@ class ResponsesBackend(OpenAISDKBackend):
         kwargs = self._sdk_arguments(request, body, _KNOWN)
         path = _OPEN_RESPONSES_PATH if route == "open-responses" else None
         return SDKCall(kwargs, path, route)
+
+    # -- agents on Databricks Apps: model="apps/<app name>" -----------------------------
+
+    def _app_call(self, request: ChatRequest, url: str) -> SDKCall:
+        """The Responses call to the app at ``url`` (``model`` stays ``apps/<name>``,
+        as Databricks' client sends it); an app has no endpoint metadata to read."""
+        self._refuse_stop(request)
+        body = responses_body(request, None, self.name)
+        return SDKCall(self._sdk_arguments(request, body, _KNOWN), base_url=url)
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One call; an app's (``apps/<name>``) goes to the app's own ``/responses``."""
+        app = app_name(request.model)
+        if app is None:
+            return super().complete(request)
+        call = self._app_call(request, self._apps.url(app))
+        with app_errors(app):
+            return self._complete_on(call)
+
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """The async twin of :meth:`complete`."""
+        app = app_name(request.model)
+        if app is None:
+            return await super().acomplete(request)
+        call = self._app_call(request, await self._apps.aurl(app))
+        with app_errors(app):
+            return await self._acomplete_on(call)
+
+    def stream(self, request: ChatRequest) -> Iterator[Chunk]:
+        """A streamed call; an app's goes to the app's own ``/responses``."""
+        app = app_name(request.model)
+        if app is None:
+            yield from super().stream(request)
+            return
+        call = self._app_call(request, self._apps.url(app))
+        with app_errors(app):
+            yield from self._stream_on(call)
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """The async twin of :meth:`stream`."""
+        app = app_name(request.model)
+        if app is None:
+            async for chunk in super().astream(request):
+                yield chunk
+            return
+        call = self._app_call(request, await self._apps.aurl(app))
+        with app_errors(app):
+            async for chunk in self._astream_on(call):
+                yield chunk
 
     def _normalize(self, data: Any) -> Completion:
         return completion_from_response(data, self.name)

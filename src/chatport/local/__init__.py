@@ -12,6 +12,7 @@ offline development and tests::
 
 from __future__ import annotations
 
+from .apps import App
 from .endpoints import DEFAULT_ENDPOINTS, MODELS, Endpoint, Fault
 from .server import LocalWorkspace, LocalWorkspaceError, is_loopback
 from .state import LoggedRequest
@@ -20,6 +21,7 @@ from .usage import UsageRecord
 __all__ = [
     "DEFAULT_ENDPOINTS",
     "MODELS",
+    "App",
     "Endpoint",
     "Fault",
     "LocalWorkspace",

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._errors import ChatportError
 from .._hosts import is_loopback
+from .apps import App
 from .checks import dotted, expected, unknown_key
 from .endpoints import ENDPOINT_KEYS, Endpoint, Fault, merge_endpoints
 from .endpoints import default_endpoints as _default_endpoints  # a parameter shadows it
@@ -327,6 +328,19 @@ class LocalWorkspace:
         endpoint = Endpoint(name, model, **options)  # type: ignore[arg-type]
         self._state.add(endpoint)
         return endpoint
+
+    def add_app(self, name: str, model: str = "responses-agent", *, deployed: bool = True) -> App:
+        """Serve (or replace) app ``name`` on Databricks Apps: an agent at
+        ``<url>/apps/{name}``, looked up with ``GET /api/2.0/apps/{name}`` (see
+        :class:`~chatport.local.App`). A bad value raises :class:`~chatport.ConfigError`."""
+        app = App(name, model, deployed=deployed)  # type: ignore[arg-type]
+        self._state.apps[app.name] = app
+        return app
+
+    @property
+    def apps(self) -> list[App]:
+        """Every app served, sorted by name."""
+        return sorted(self._state.apps.values(), key=lambda app: app.name)
 
     def set_faults(self, name: str, *faults: Fault) -> None:
         """Replace the faults injected on endpoint ``name`` (none given: clear them).

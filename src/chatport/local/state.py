@@ -19,6 +19,7 @@ from urllib.parse import unquote_plus
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from .apps import App
 from .endpoints import Endpoint, Fault
 from .errors import WireError, status_error
 from .limits import DEFAULT_MAX_BODY
@@ -173,6 +174,8 @@ class WorkspaceState:
         #: every model call with its request tags (:mod:`.usage`)
         self.usage = UsageLog(usage_log, max_logged)
         self._endpoints = {e.name: e for e in endpoints}
+        #: the apps on Databricks Apps it serves, by name (:mod:`.apps`)
+        self.apps: dict[str, App] = {}
         self.token = token
         self.oauth_clients = dict(oauth_clients)
         self.token_lifetime = token_lifetime

@@ -11,6 +11,7 @@ app's catch-all comes after them all.
 - :mod:`.gemini`: the Gemini API (``generateContent``)
 - :mod:`.endpoints`: ``/api/2.0/serving-endpoints`` (endpoint metadata)
 - :mod:`.oauth`: host metadata, OIDC discovery and the token route
+- :mod:`.apps`: Databricks Apps (``/api/2.0/apps/{name}``, ``/apps/{name}/responses``)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 
 from starlette.routing import Route
 
-from . import chat, endpoints, gemini, messages, oauth, open_responses, responses
+from . import apps, chat, endpoints, gemini, messages, oauth, open_responses, responses
 from ._context import RouteContext, error_response
 
 __all__ = ["ROUTE_GROUPS", "RouteContext", "error_response"]
@@ -33,4 +34,5 @@ ROUTE_GROUPS: tuple[Callable[[RouteContext], list[Route]], ...] = (
     gemini.routes,
     endpoints.routes,
     oauth.routes,
+    apps.routes,
 )
