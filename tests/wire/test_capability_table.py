@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +34,52 @@ ENDPOINTS = {
     "Llama": "databricks-meta-llama-3-3-70b-instruct",
 }
 #: The backend that takes each route.
-BACKENDS = {"chat completions": "rest", "Responses": "responses", "Anthropic Messages": "anthropic"}
-#: A part of each media column.
-PARTS = {
-    "image": FilePart(data=b"\x89PNG\r\n\x1a\n-image", media_type="image/png"),
-    "PDF document": FilePart(data=b"%PDF-1.4 table", media_type="application/pdf"),
-    "document by URL": FilePart(url="https://example.invalid/a.pdf", media_type="application/pdf"),
-    "audio": FilePart(data=b"RIFF-audio-WAVE", media_type="audio/wav"),
-    "video": FilePart(data=b"\x00\x00\x00\x18ftypmp42", media_type="video/mp4"),
+BACKENDS = {
+    "chat completions": "rest",
+    "Responses": "responses",
+    "Anthropic Messages": "anthropic",
+    "Gemini API": "gemini",
 }
+#: The plugin package each plugin backend comes from.
+PLUGINS = {"anthropic": "chatport_anthropic", "gemini": "chatport_gemini"}
+PDF = b"%PDF-1.4 table"
+
+
+def parts(document_url: str) -> dict[str, FilePart]:
+    """A part of each media column; the document by URL is served on loopback."""
+    return {
+        "image": FilePart(data=b"\x89PNG\r\n\x1a\n-image", media_type="image/png"),
+        "PDF document": FilePart(data=PDF, media_type="application/pdf"),
+        "document by URL": FilePart(url=document_url, media_type="application/pdf"),
+        "audio": FilePart(data=b"RIFF-audio-WAVE", media_type="audio/wav"),
+        "video": FilePart(data=b"\x00\x00\x00\x18ftypmp42", media_type="video/mp4"),
+    }
+
+
+class _Document(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        self.send_header("Content-Length", str(len(PDF)))
+        self.end_headers()
+        self.wfile.write(PDF)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def document_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Document)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/a.pdf"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 TAGS = {"table": "capabilities"}
 
 
@@ -92,18 +132,19 @@ def test_the_table_has_every_family_and_route() -> None:
         (family, backend)
         for family in ("Claude", "GPT", "Gemini", "Llama")
         for backend in ("rest", "responses")
-    } | {("Claude", "anthropic")}
+    } | {("Claude", "anthropic"), ("Gemini", "gemini")}
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r['Family']}-{r['Route (backends)'][:20]}")
-def test_each_cell_is_what_is_sent(module_workspace: LocalWorkspace, row: dict[str, str]) -> None:
+def test_each_cell_is_what_is_sent(
+    module_workspace: LocalWorkspace, document_url: str, row: dict[str, str]
+) -> None:
     backend = backend_of(row["Route (backends)"])
-    if backend is None:
-        pytest.skip(f"no built-in or tested backend for {row['Route (backends)']!r}")
-    if backend == "anthropic":
-        pytest.importorskip("chatport_anthropic")
+    assert backend is not None, row["Route (backends)"]
+    if backend in PLUGINS:
+        pytest.importorskip(PLUGINS[backend])
     model = ENDPOINTS[row["Family"]]
-    for column, part in PARTS.items():
+    for column, part in parts(document_url).items():
         cell = row[column]
         outcome = call(module_workspace, backend, model, (TextPart("look"), part))
         if cell == "refused":

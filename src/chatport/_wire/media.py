@@ -16,7 +16,7 @@ import asyncio
 import base64
 import re
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Literal, TypeAlias
 
 import httpx
@@ -33,6 +33,7 @@ __all__ = [
     "aprefetch",
     "chat_messages",
     "check_media",
+    "fetch_media",
     "messages_block",
     "prefetch",
     "responses_item",
@@ -242,6 +243,29 @@ async def aprefetch(request: ChatRequest, profile: ModelProfile | None, backend:
 
 def _fetch(url: str, limit: int, where: str, backend: str) -> str:
     """The image at ``url`` as a ``data:`` URL, read within the call's deadline."""
+    media_type, body = fetch_media(
+        url, limit, where, backend, accept=_CLAUDE_IMAGES, expected="a JPEG, PNG, GIF or WebP image"
+    )
+    return f"data:{media_type};base64,{base64.b64encode(body).decode('ascii')}"
+
+
+def fetch_media(
+    url: str,
+    limit: int,
+    where: str,
+    backend: str,
+    *,
+    accept: Collection[str] | None = None,
+    expected: str = "",
+) -> tuple[str, bytes]:
+    """The media type (lower case, ``""`` when the answer has none) and the bytes at an
+    ``http(s)`` ``url``, read within the call's deadline: refused as
+    :class:`InvalidRequestError` naming ``where`` for an answer that is not 200, whose
+    type is not in ``accept`` (when given; ``expected`` describes it), over ``limit``
+    bytes, or that cannot be read."""
+    field = f"{where}.url"
+    if not url.lower().startswith(("https://", "http://")):
+        raise InvalidRequestError("only an http:// or https:// URL is fetched", field=field)
     clock = Clock.for_call(_FETCH_TIMEOUT)
     try:
         with (
@@ -250,32 +274,30 @@ def _fetch(url: str, limit: int, where: str, backend: str) -> str:
         ):
             if response.status_code != 200:
                 raise InvalidRequestError(
-                    f"fetching the image to inline it answered HTTP {response.status_code}",
-                    field=f"{where}.url",
+                    f"fetching the URL to inline it answered HTTP {response.status_code}",
+                    field=field,
                 )
-            media_type = response.headers.get("content-type", "").partition(";")[0].strip()
-            if media_type.lower() not in _CLAUDE_IMAGES:
+            header = response.headers.get("content-type", "")
+            media_type = header.partition(";")[0].strip().lower()
+            if accept is not None and media_type not in accept:
                 raise InvalidRequestError(
-                    f"the URL answered {media_type or 'no content type'}, not a JPEG, PNG, "
-                    "GIF or WebP image",
-                    field=f"{where}.url",
+                    f"the URL answered {media_type or 'no content type'}, not {expected}",
+                    field=field,
                 )
             body = bytearray()
             for piece in http_pieces(response, clock, backend):
                 body += piece
                 if len(body) > limit:
                     raise InvalidRequestError(
-                        f"the image at the URL is over the {limit}-byte limit",
-                        field=f"{where}.url",
+                        f"the file at the URL is over the {limit}-byte limit", field=field
                     )
     except ChatportError:
         raise
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         raise InvalidRequestError(
-            f"could not fetch the image to inline it ({type(exc).__name__})",
-            field=f"{where}.url",
+            f"could not fetch the URL to inline it ({type(exc).__name__})", field=field
         ) from None
-    return f"data:{media_type.lower()};base64,{base64.b64encode(bytes(body)).decode('ascii')}"
+    return media_type, bytes(body)
 
 
 def _inline(request: ChatRequest, url: str, profile: ModelProfile, backend: str) -> str:

@@ -47,7 +47,8 @@ with a deprecation warning. chatport's own backends use the same functions.
   ``docs/media.md``). ``check_media(request, profile, route, backend)`` refuses what
   the family cannot take before sending; ``messages_block`` is an Anthropic Messages
   ``image`` / ``document`` block; ``aprefetch_media`` fetches, off the event loop, the
-  remote images a family takes only as data.
+  remote images a family takes only as data. :func:`fetch_media` reads the bytes at an
+  ``http(s)`` URL within the call's deadline and a size limit, to send them inline.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from .._wire.errors import (
 )
 from .._wire.headers import REQUEST_TAGS_HEADER, request_headers
 from .._wire.media import aprefetch as aprefetch_media
-from .._wire.media import check_media, messages_block
+from .._wire.media import check_media, fetch_media, messages_block
 from .._wire.media import prefetch as prefetch_media
 from .._wire.routing import AUTO, RouteMemory
 from .._wire.sse import ChatEventStream, EventStream, aread_events, read_events
@@ -88,6 +89,7 @@ __all__ = [
     "check_url",
     "error_from_event",
     "error_from_response",
+    "fetch_media",
     "http_pieces",
     "map_transport_error",
     "messages_block",

@@ -8,6 +8,13 @@ Gemini endpoints (docs/wire-facts.md#gemini-native-route). A request is ``conten
 Google-family endpoints are served. Request problems are answered in Google's error
 shape (``google_error``); the workspace's own refusals keep Databricks' shape.
 
+Images and files arrive as ``inlineData`` parts (``mimeType`` and base64 ``data``,
+standard or URL-safe: the google-genai SDK sends URL-safe). They are checked as Google
+checks them: base64 that does not decode, a type Gemini does not read (its image,
+audio, video and document types) and more than 20 MB of inline data in one request are
+400s in Google's shape. :func:`gemini_attachments` notes each one in the echo (type,
+size, SHA-256 prefix), as the chat route notes files (docs/wire-facts.md#files-and-media).
+
 Thoughts follow Gemini's rule: a reasoning endpoint always thinks (and counts
 ``thoughtsTokenCount``), but its ``thought: true`` parts come back only when the request
 asks with ``generationConfig.thinkingConfig.includeThoughts``.
@@ -15,6 +22,9 @@ asks with ``generationConfig.thinkingConfig.includeThoughts``.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +36,7 @@ from .generate import Answer, split_pieces
 __all__ = [
     "check_gemini_body",
     "check_gemini_family",
+    "gemini_attachments",
     "gemini_chunks",
     "gemini_response",
 ]
@@ -61,6 +72,47 @@ _GENERATION = frozenset(
 )
 _PART_KEYS = frozenset(
     {"text", "thought", "thoughtSignature", "functionCall", "functionResponse", "inlineData"}
+)
+#: The most inline data one request carries (Google's 20 MB request limit).
+INLINE_LIMIT = 20 * 1024 * 1024
+#: What ``inlineData`` Gemini reads: its documented image, audio and video types, and PDF
+#: and the text document types (Google's image, audio, video and document guides).
+_INLINE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+        "audio/wav",
+        "audio/mp3",
+        "audio/mpeg",  # IANA's MP3 type (inferred: not in Google's list)
+        "audio/aiff",
+        "audio/aac",
+        "audio/ogg",
+        "audio/flac",
+        "video/mp4",
+        "video/mpeg",
+        "video/mov",
+        "video/avi",
+        "video/x-flv",
+        "video/mpg",
+        "video/webm",
+        "video/wmv",
+        "video/3gpp",
+        "application/pdf",
+        "application/x-javascript",
+        "text/javascript",
+        "application/x-python",
+        "text/x-python",
+        "text/plain",
+        "text/html",
+        "text/css",
+        "text/md",
+        "text/csv",
+        "text/xml",
+        "text/rtf",
+    }
 )
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP", "content_filter": "SAFETY"}
 
@@ -130,6 +182,53 @@ def _parts(content: Any, where: str) -> list[dict[str, Any]]:
         ):
             raise _invalid(f"{at}.functionResponse.name: required", f"{at}.functionResponse")
     return parts
+
+
+def _inline_data(part: Any, where: str) -> tuple[str, bytes]:
+    """An ``inlineData`` part's media type and decoded bytes, checked as Google checks them."""
+    blob = _fields(part)
+    if not isinstance(blob, dict):
+        raise _invalid(f"{where}: a Blob object is required", where)
+    for key in blob:
+        if key not in ("mimeType", "data"):
+            raise _unknown(key, where)
+    media_type, data = blob.get("mimeType"), blob.get("data")
+    if not isinstance(media_type, str) or not media_type:
+        raise _invalid(f"{where}.mime_type: required", f"{where}.mime_type")
+    if not isinstance(data, str):
+        raise _invalid(f"{where}.data: required", f"{where}.data")
+    text = data.replace("-", "+").replace("_", "/")
+    try:
+        decoded = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise _invalid(
+            f"Invalid value at '{where}.data' (TYPE_BYTES), Base64 decoding failed",
+            f"{where}.data",
+        ) from None
+    if media_type.lower() not in _INLINE_TYPES:
+        raise _invalid(f"Unsupported MIME type: {media_type}", f"{where}.mime_type")
+    return media_type.lower(), decoded
+
+
+def gemini_attachments(body: dict[str, Any]) -> str:
+    """Check the ``inlineData`` parts of a (checked) ``generateContent`` body; the echo's
+    note of them (``""`` when there are none). Over 20 MB in all is Google's 400."""
+    notes: list[str] = []
+    total = 0
+    contents = _fields(body).get("contents") or []
+    for index, content in enumerate(contents):
+        for position, part in enumerate(content.get("parts") or []):
+            blob = _fields(part).get("inlineData")
+            if blob is None:
+                continue
+            where = f"contents[{index}].parts[{position}].inline_data"
+            media_type, data = _inline_data(blob, where)
+            total += len(data)
+            digest = hashlib.sha256(data).hexdigest()[:16]
+            notes.append(f"inlineData {media_type} {len(data)} bytes sha256:{digest}")
+    if total > INLINE_LIMIT:
+        raise _invalid(f"Request payload size exceeds the limit: {INLINE_LIMIT} bytes.", "contents")
+    return f" [attachments: {'; '.join(notes)}]" if notes else ""
 
 
 def _result_text(response: Any) -> str:

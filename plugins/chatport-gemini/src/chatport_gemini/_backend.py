@@ -21,6 +21,7 @@ from chatport.backends.kit import (
 )
 
 from ._errors import MappedErrors
+from ._media import Fetched, fetch_remote
 from ._normalize import StreamState, completion_from_response
 from ._request import generate_request
 
@@ -147,11 +148,11 @@ class GeminiBackend(Backend):
         )
         return genai.Client(api_key=_UNUSED_KEY, http_options=options)
 
-    def _call(self, request: ChatRequest) -> dict[str, Any]:
+    def _call(self, request: ChatRequest, fetched: Fetched) -> dict[str, Any]:
         """The ``generate_content`` keyword arguments (the timeout is the time left)."""
         from google.genai import types
 
-        contents, config = generate_request(request)
+        contents, config = generate_request(request, fetched)
         http: dict[str, Any] = {"timeout": _milliseconds(self.time_left())}
         headers = request_headers(request)
         if headers:  # Unity AI Gateway's request tags, as its docs send them
@@ -171,35 +172,43 @@ class GeminiBackend(Backend):
     def complete(self, request: ChatRequest) -> Completion:
         """One ``generate_content`` call (under ``route = "auto"``, sent again at once on
         the fallback route when the gateway does not serve the endpoint)."""
+        fetched = fetch_remote(request, self.name)
         route = self._route_for(request.model)
         try:
-            return self._complete_on(request, route)
+            return self._complete_on(request, route, fetched)
         except chatport.APIError as error:
             fallback = self._fallback(request.model, route, error)
             if fallback is None:
                 raise
-        return self._complete_on(request, fallback)
+        return self._complete_on(request, fallback, fetched)
 
-    def _complete_on(self, request: ChatRequest, route: str) -> Completion:
+    def _complete_on(self, request: ChatRequest, route: str, fetched: Fetched) -> Completion:
         with MappedErrors(self.name):
             client = self._clients(route).sync()
-            response = client.models.generate_content(**self._call(request))
+            response = client.models.generate_content(**self._call(request, fetched))
             return completion_from_response(response, self.name)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         """One ``generate_content`` call with ``client.aio``, within the call's deadline."""
+        fetched = await self._afetch(request)
         route = self._route_for(request.model)
         try:
-            return await self._acomplete_on(request, route)
+            return await self._acomplete_on(request, route, fetched)
         except chatport.APIError as error:
             fallback = self._fallback(request.model, route, error)
             if fallback is None:
                 raise
-        return await self._acomplete_on(request, fallback)
+        return await self._acomplete_on(request, fallback, fetched)
 
-    async def _acomplete_on(self, request: ChatRequest, route: str) -> Completion:
+    async def _afetch(self, request: ChatRequest) -> Fetched:
+        """:func:`fetch_remote` off the event loop (only for a request with media)."""
+        if not request.has_media:
+            return {}
+        return await asyncio.to_thread(fetch_remote, request, self.name)
+
+    async def _acomplete_on(self, request: ChatRequest, route: str, fetched: Fetched) -> Completion:
         async with MappedErrors(self.name):
-            kwargs = self._call(request)
+            kwargs = self._call(request, fetched)
             client = await self._clients(route).async_()
             async with asyncio.timeout(self.time_left()):
                 response = await client.models.generate_content(**kwargs)
@@ -208,20 +217,21 @@ class GeminiBackend(Backend):
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
         """A ``generate_content_stream`` call (``:streamGenerateContent?alt=sse``). A
         gateway that does not serve the endpoint says so before the first chunk."""
+        fetched = fetch_remote(request, self.name)
         route = self._route_for(request.model)
         try:
-            yield from self._stream_on(request, route)
+            yield from self._stream_on(request, route, fetched)
             return
         except chatport.APIError as error:
             fallback = self._fallback(request.model, route, error)
             if fallback is None:
                 raise
-        yield from self._stream_on(request, fallback)
+        yield from self._stream_on(request, fallback, fetched)
 
-    def _stream_on(self, request: ChatRequest, route: str) -> Iterator[Chunk]:
+    def _stream_on(self, request: ChatRequest, route: str, fetched: Fetched) -> Iterator[Chunk]:
         with MappedErrors(self.name):
             client = self._clients(route).sync()
-            responses = client.models.generate_content_stream(**self._call(request))
+            responses = client.models.generate_content_stream(**self._call(request, fetched))
             state = StreamState(self.name)
             try:
                 for response in responses:
@@ -235,21 +245,24 @@ class GeminiBackend(Backend):
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """A streamed call with ``client.aio``: the first answer before the deadline,
         then each next one within ``timeout`` seconds of the one before."""
+        fetched = await self._afetch(request)
         route = self._route_for(request.model)
         try:
-            async for chunk in self._astream_on(request, route):
+            async for chunk in self._astream_on(request, route, fetched):
                 yield chunk
             return
         except chatport.APIError as error:
             fallback = self._fallback(request.model, route, error)
             if fallback is None:
                 raise
-        async for chunk in self._astream_on(request, fallback):
+        async for chunk in self._astream_on(request, fallback, fetched):
             yield chunk
 
-    async def _astream_on(self, request: ChatRequest, route: str) -> AsyncIterator[Chunk]:
+    async def _astream_on(
+        self, request: ChatRequest, route: str, fetched: Fetched
+    ) -> AsyncIterator[Chunk]:
         async with MappedErrors(self.name):
-            kwargs = self._call(request)
+            kwargs = self._call(request, fetched)
             client = await self._clients(route).async_()
             state = StreamState(self.name)
             async with asyncio.timeout(self.time_left()):

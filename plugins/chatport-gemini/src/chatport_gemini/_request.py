@@ -11,10 +11,13 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import chatport
-from chatport import ChatRequest, Message, ReasoningPart, TextPart
+from chatport import ChatRequest, FilePart, ImagePart, Message, ReasoningPart, TextPart
+
+from ._media import Fetched, inline_part
 
 __all__ = ["THINKING_BUDGETS", "generate_request", "signature_bytes"]
 
@@ -56,6 +59,31 @@ def _model_parts(message: Message) -> list[dict[str, Any]]:
     return parts
 
 
+def _user_parts(message: Message, index: int, fetched: Fetched) -> list[dict[str, Any]]:
+    """A user turn: its text and its images and files (``inline_data``), in order."""
+    content = message.content
+    if not isinstance(content, tuple):
+        text = message.text
+        return [{"text": text}] if text else []
+    parts: list[dict[str, Any]] = []
+    for position, item in enumerate(content):
+        if isinstance(item, TextPart) and item.text:
+            parts.append({"text": item.text})
+        elif isinstance(item, ImagePart | FilePart):
+            parts.append(inline_part(item, f"messages[{index}].content[{position}]", fetched))
+    return parts
+
+
+def _no_media(message: Message, index: int) -> None:
+    if isinstance(message.content, tuple) and any(
+        isinstance(item, ImagePart | FilePart) for item in message.content
+    ):
+        raise chatport.InvalidRequestError(
+            f"the Gemini API takes images and files in user messages, not {message.role} ones",
+            field=f"messages[{index}].content",
+        )
+
+
 def _result(message: Message, names: Mapping[str, str]) -> dict[str, Any]:
     call_id = message.tool_call_id or ""
     response = {
@@ -66,7 +94,9 @@ def _result(message: Message, names: Mapping[str, str]) -> dict[str, Any]:
     return {"function_response": response}
 
 
-def _contents(messages: Sequence[Message]) -> tuple[str | None, list[dict[str, Any]]]:
+def _contents(
+    messages: Sequence[Message], fetched: Fetched
+) -> tuple[str | None, list[dict[str, Any]]]:
     """The system instruction and the ``user`` / ``model`` turns of ``messages``."""
     system = [m.text for m in messages if m.role == "system" and m.text]
     turns: list[dict[str, Any]] = []
@@ -80,10 +110,11 @@ def _contents(messages: Sequence[Message]) -> tuple[str | None, list[dict[str, A
             return
         turns.append({"role": role, "parts": parts})
 
-    for message in messages:
+    for index, message in enumerate(messages):
+        if message.role != "user":
+            _no_media(message, index)
         if message.role == "user":
-            text = message.text
-            add("user", [{"text": text}] if text else [])
+            add("user", _user_parts(message, index, fetched))
         elif message.role == "assistant":
             names.update((call.id, call.name) for call in message.tool_calls)
             add("model", _model_parts(message))
@@ -134,15 +165,15 @@ def _thinking(request: ChatRequest) -> dict[str, Any] | None:
     return {"include_thoughts": True, "thinking_budget": budget}
 
 
-def generate_request(request: ChatRequest) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The ``contents`` and ``config`` (without ``http_options``) for ``request``."""
-    if request.has_media:
-        raise chatport.InvalidRequestError(
-            "the gemini backend sends text only; use the rest or openai backend for images "
-            "and files",
-            field="messages",
-        )
-    system, contents = _contents(request.messages)
+def generate_request(
+    request: ChatRequest, fetched: Fetched = MappingProxyType({})
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The ``contents`` and ``config`` (without ``http_options``) for ``request``, whose
+    media :func:`~chatport_gemini._media.fetch_remote` checked and fetched (``fetched``).
+
+    Prompt caching (``cache=True``, breakpoints) sends nothing: Gemini caches on its own.
+    """
+    system, contents = _contents(request.messages, fetched)
     if not contents:
         raise chatport.InvalidRequestError(
             "the Gemini API needs at least one user or assistant message", field="messages"

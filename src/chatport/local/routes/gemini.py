@@ -9,8 +9,15 @@ from starlette.routing import Route
 
 from .. import governance
 from ..errors import WireError
-from ..gemini import check_gemini_body, check_gemini_family, gemini_chunks, gemini_response
+from ..gemini import (
+    check_gemini_body,
+    check_gemini_family,
+    gemini_attachments,
+    gemini_chunks,
+    gemini_response,
+)
 from ..generate import answer, prompt_tokens
+from ..media import acknowledge
 from ..rules import chat_reasons
 from ._context import RouteContext
 from ._stream import sse_data
@@ -45,6 +52,7 @@ async def generate(ctx: RouteContext, request: Request) -> Response:
     faults = ctx.faults(endpoint)
     await faults.before(endpoint)
     messages, params, thoughts = check_gemini_body(body)
+    note = gemini_attachments(body)
     governance.check_request(endpoint, {"messages": messages})
     stream = method == "streamGenerateContent"
     broken = faults.garbage(stream)
@@ -52,6 +60,7 @@ async def generate(ctx: RouteContext, request: Request) -> Response:
         return broken
     prompt = prompt_tokens(messages)
     choices = answer(endpoint, messages, params, reasons=chat_reasons(endpoint, {}))
+    acknowledge(choices, note)
     blocked = governance.screen_output(endpoint, choices, {"messages": messages})
     if blocked is not None and not stream:
         raise blocked
