@@ -2,9 +2,10 @@
 
 The local workspace serves a ChatAgent (task ``agent/v2/chat``) and a ResponsesAgent
 (task ``agent/v1/responses``); each runs a tool itself, then answers, with
-``custom_outputs`` and ``databricks_output``. Every backend that can reach an agent
-gives the same ``Completion`` sync, async, streamed and async-streamed; one that cannot
-says so with ``UnsupportedFeatureError`` naming the backends that can.
+``custom_outputs`` and ``databricks_output``. Every backend reaches both and gives the
+same ``Completion`` sync, async, streamed and async-streamed: the openai clients reach
+an agent of the API they do not speak at its ``/invocations``, through their generic
+``post``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 import chatport
 from chatport import Completion, Usage
+from chatport._wire.agent_shape import invocation_path
 from chatport._wire.openai_shape import completion_from_chat
 from chatport._wire.responses_shape import ResponseEventParser, completion_from_response
 from chatport.local import Endpoint, Fault, LocalWorkspace
@@ -25,8 +27,8 @@ from ..backends import BUILT_IN
 
 MODES = ["sync", "async", "stream", "astream"]
 AGENTS = {"chat": "chat-agent-ep", "responses": "responses-agent-ep"}
-#: The backend whose client cannot speak each agent's API.
-UNREACHABLE = {"chat": "responses", "responses": "openai"}
+#: The backend whose client does not speak each agent's API (it posts to /invocations).
+OTHER_API = {"chat": "responses", "responses": "openai"}
 QUESTION = "what does the agent know"
 METADATA_PREFIX = "/api/2.0/serving-endpoints/"
 
@@ -38,7 +40,10 @@ def module_workspace_options() -> dict[str, Any]:
             Endpoint(AGENTS["chat"], "chat-agent"),
             Endpoint(AGENTS["responses"], "responses-agent"),
             Endpoint("plain-echo", "echo"),
+            Endpoint("plain-gpt", "echo", family="openai"),
             Endpoint("refusing", "echo"),
+            Endpoint("ops:agent", "responses-agent"),
+            Endpoint("ops:chat", "chat-agent"),
         ]
     }
 
@@ -78,13 +83,6 @@ def test_agent_answers_alike_on_every_backend(
 ) -> None:
     model = AGENTS[kind]
     with chatport.Client(backend=backend, config={}) as client:
-        if UNREACHABLE[kind] == backend:
-            label = "ChatAgent" if kind == "chat" else "ResponsesAgent"
-            with pytest.raises(chatport.UnsupportedFeatureError, match=label) as caught:
-                run(client, mode, model)
-            assert backend not in caught.value.supported_by
-            assert "rest" in caught.value.supported_by
-            return
         result = run(client, mode, model)
     usage = Usage(5, 5, 10) if kind == "chat" else Usage()
     expected = Completion(text=QUESTION, finish_reason="stop", usage=usage)
@@ -92,7 +90,7 @@ def test_agent_answers_alike_on_every_backend(
     assert comparable(result) == comparable(expected), f"{backend}/{mode}/{kind}"
 
 
-@pytest.mark.parametrize("backend", [b for b in BUILT_IN if b != "openai"])
+@pytest.mark.parametrize("backend", BUILT_IN)
 def test_responses_agent_stream_without_a_response_object(
     module_workspace: LocalWorkspace, backend: str
 ) -> None:
@@ -104,7 +102,7 @@ def test_responses_agent_stream_without_a_response_object(
     assert chunks[-1].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("backend", [b for b in BUILT_IN if b != "responses"])
+@pytest.mark.parametrize("backend", BUILT_IN)
 def test_custom_inputs_reach_a_chat_agent_and_come_back_in_raw(
     module_workspace: LocalWorkspace, backend: str
 ) -> None:
@@ -121,7 +119,7 @@ def test_custom_inputs_reach_a_chat_agent_and_come_back_in_raw(
     assert [m["role"] for m in raw["messages"]] == ["assistant", "tool", "assistant"]
 
 
-@pytest.mark.parametrize("backend", [b for b in BUILT_IN if b != "openai"])
+@pytest.mark.parametrize("backend", BUILT_IN)
 def test_custom_inputs_reach_a_responses_agent_and_come_back_in_raw(
     module_workspace: LocalWorkspace, backend: str
 ) -> None:
@@ -183,34 +181,159 @@ def test_a_plain_call_learns_the_agent_shape_once(
         assert all("input" in b for b in bodies[1:])
 
 
-def test_an_unreachable_agent_is_refused_before_sending_once_known(
-    module_workspace: LocalWorkspace,
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", ["chat", "responses"])
+def test_an_agent_of_the_other_api_is_posted_its_own_shape_at_its_invocations(
+    module_workspace: LocalWorkspace, kind: str, mode: str
 ) -> None:
+    """The openai client reaches a ResponsesAgent, the Responses client a ChatAgent: its
+    own request shape at ``/serving-endpoints/{name}/invocations``, with no ``model``."""
+    with chatport.Client(backend=OTHER_API[kind], config={}) as client:
+        client.backend().profile(AGENTS[kind])  # known: the first call goes straight to the agent
+        module_workspace.clear_requests()
+        result = run(client, mode, AGENTS[kind], extra={"custom_inputs": {"user": "cy"}})
+    assert result.text == QUESTION
+    sent = posts(module_workspace)
+    assert [(r.path, r.status) for r in sent] == [
+        (f"/serving-endpoints/{AGENTS[kind]}/invocations", 200)
+    ]
+    body = sent[0].body
+    assert ("input" in body, "messages" in body) == (kind == "responses", kind == "chat")
+    assert "model" not in body
+    assert body["custom_inputs"] == {"user": "cy"}
+    assert body.get("stream", False) is (mode in ("stream", "astream"))
+    assert sent[0].headers["authorization"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize("backend", ["openai", "responses"])
+def test_a_stream_reads_the_agent_shape_before_sending(
+    module_workspace: LocalWorkspace, backend: str
+) -> None:
+    """A stream reads the endpoint's metadata first (even under a ``route`` option), so
+    an agent of the other API is posted its own shape at once, never refused."""
+    kind = "responses" if backend == "openai" else "chat"
     module_workspace.clear_requests()
-    with chatport.Client(backend="openai", config={}) as client:
-        for _ in range(2):
-            with pytest.raises(chatport.UnsupportedFeatureError, match="use one of: "):
-                client.complete(QUESTION, model=AGENTS["responses"])
-    # the first plain call was sent (and refused); the second never left
-    assert len(posts(module_workspace)) == 1
-    assert posts(module_workspace)[0].status == 400
+    config = {"backends": {backend: {"route": "serving-endpoints"}}}
+    with chatport.Client(backend=backend, config=config) as client:
+        streamed = chatport.collect(client.stream(QUESTION, model=AGENTS[kind]))
+    assert streamed.text == QUESTION
+    assert [(r.path, r.status) for r in posts(module_workspace)] == [
+        (f"/serving-endpoints/{AGENTS[kind]}/invocations", 200)
+    ]
+    assert len(metadata_reads(module_workspace)) == 1
 
 
-def test_an_agent_stream_is_refused_before_sending(module_workspace: LocalWorkspace) -> None:
+@pytest.mark.parametrize(
+    ("backend", "route", "kind"),
+    [
+        ("openai", "serving-endpoints", "responses"),
+        ("openai", "ai-gateway", "responses"),
+        ("responses", "open-responses", "chat"),
+        ("responses", "ai-gateway", "chat"),
+    ],
+)
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_plain_call_learns_an_agent_of_the_other_api_once(
+    module_workspace: LocalWorkspace, backend: str, route: str, kind: str, asynchronous: bool
+) -> None:
+    """A plain call to an ordinary endpoint reads no metadata (the ``responses`` backend
+    with a ``route`` option, which needs no endpoint to pick its route). An agent of the
+    other API refuses the first plain call; its metadata, read once, sends the call again
+    at its ``/invocations`` (whatever the route), and every next call goes there at once."""
+    refused_at = {
+        "serving-endpoints": "/serving-endpoints/chat/completions",
+        "open-responses": "/serving-endpoints/open-responses",
+        "ai-gateway": f"/ai-gateway/mlflow/v1/{'chat/completions' if kind == 'responses' else 'responses'}",
+    }[route]
     module_workspace.clear_requests()
-    with (
-        chatport.Client(backend="openai", config={}) as client,
-        pytest.raises(chatport.UnsupportedFeatureError, match="ResponsesAgent"),
-    ):
-        list(client.stream(QUESTION, model=AGENTS["responses"]))
-    assert posts(module_workspace) == []
+    config = {"backends": {backend: {"route": route}}}
+    with chatport.Client(backend=backend, config=config) as client:
+
+        def call(model: str, question: str = QUESTION) -> Completion:
+            if asynchronous:
+                return asyncio.run(client.acomplete(question, model=model))
+            return client.complete(question, model=model)
+
+        # the Responses passthrough serves OpenAI models only
+        plain = "plain-echo" if route == "open-responses" else "plain-gpt"
+        assert call(plain, "plain").text == "plain"
+        assert metadata_reads(module_workspace) == []
+        first, second = call(AGENTS[kind]), call(AGENTS[kind])
+    assert first.text == second.text == QUESTION
+    invocations = f"/serving-endpoints/{AGENTS[kind]}/invocations"
+    assert [(r.path, r.status) for r in posts(module_workspace)[1:]] == [
+        (refused_at, 400),
+        (invocations, 200),
+        (invocations, 200),
+    ]
+    assert [r.path for r in metadata_reads(module_workspace)] == [METADATA_PREFIX + AGENTS[kind]]
 
 
-def test_a_genuine_refusal_is_not_hidden(module_workspace: LocalWorkspace) -> None:
+@pytest.mark.parametrize("route", ["ai-gateway", "auto"])
+@pytest.mark.parametrize(("backend", "kind"), [("openai", "responses"), ("responses", "chat")])
+def test_agents_reached_at_invocations_ignore_the_gateway_route(
+    module_workspace: LocalWorkspace, backend: str, kind: str, route: str
+) -> None:
+    """An agent is a Model Serving endpoint: whatever the ``route`` option, an agent of
+    the other API is posted at ``<host>/serving-endpoints/{name}/invocations``."""
+    config = {"backends": {backend: {"route": route}}}
+    with chatport.Client(backend=backend, config=config) as client:
+        for mode in MODES:
+            module_workspace.clear_requests()
+            assert run(client, mode, AGENTS[kind]).text == QUESTION, mode
+            last = posts(module_workspace)[-1]
+            assert (last.path, last.status) == (
+                f"/serving-endpoints/{AGENTS[kind]}/invocations",
+                200,
+            ), mode
+
+
+@pytest.mark.parametrize(("backend", "name"), [("openai", "ops:agent"), ("responses", "ops:chat")])
+def test_an_agent_with_any_valid_name_is_reached(
+    module_workspace: LocalWorkspace, backend: str, name: str
+) -> None:
+    with chatport.Client(backend=backend, config={}) as client:
+        client.backend().profile(name)
+        module_workspace.clear_requests()
+        assert client.complete(QUESTION, model=name).text == QUESTION
+    assert [r.path for r in posts(module_workspace)] == [f"/serving-endpoints/{name}/invocations"]
+
+
+def test_the_invocations_path_is_one_escaped_segment() -> None:
+    assert invocation_path("a b/c?d#e%") == "/a%20b%2Fc%3Fd%23e%25/invocations"
+
+
+@pytest.mark.parametrize(
+    ("backend", "looked_up"), [("openai", True), ("responses", True), ("responses", False)]
+)
+def test_a_known_agent_refusal_is_sent_once(
+    module_workspace: LocalWorkspace, backend: str, looked_up: bool
+) -> None:
+    """A ``400`` from an agent already posted its own shape is the call's answer: the
+    endpoint was looked up before (``looked_up``), or is looked up by the call itself
+    (the ``responses`` backend without a ``route`` option)."""
+    kind = "responses" if backend == "openai" else "chat"
+    with chatport.Client(backend=backend, config={}) as client:
+        if looked_up:
+            client.backend().profile(AGENTS[kind])
+        module_workspace.set_faults(AGENTS[kind], Fault(status=400))
+        module_workspace.clear_requests()
+        try:
+            with pytest.raises(chatport.BadRequestError):
+                client.complete(QUESTION, model=AGENTS[kind])
+        finally:
+            module_workspace.set_faults(AGENTS[kind])
+    assert [r.path for r in posts(module_workspace)] == [
+        f"/serving-endpoints/{AGENTS[kind]}/invocations"
+    ]
+
+
+@pytest.mark.parametrize("backend", BUILT_IN)
+def test_a_genuine_refusal_is_not_hidden(module_workspace: LocalWorkspace, backend: str) -> None:
     """An ordinary endpoint's 400 stays a BadRequestError after one metadata check."""
     module_workspace.set_faults("refusing", Fault(status=400))
     module_workspace.clear_requests()
-    with chatport.Client(backend="rest", config={}) as client:
+    with chatport.Client(backend=backend, config={}) as client:
         for _ in range(2):
             with pytest.raises(chatport.BadRequestError):
                 client.complete("x", model="refusing")

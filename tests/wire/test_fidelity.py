@@ -130,7 +130,10 @@ def test_an_explicit_route_wins(module_workspace: LocalWorkspace) -> None:
         pytest.raises(chatport.BadRequestError, match="OpenAI models"),
     ):
         client.complete("x", model="databricks-claude-sonnet-4-5")
-    assert lookups(module_workspace) == []
+    # the route was not chosen from the metadata: it was read only after the refusal, to
+    # tell an agent endpoint's refusal from this one (docs/agents.md)
+    assert [r.path for r in posts(module_workspace)] == ["/serving-endpoints/responses"]
+    assert len(lookups(module_workspace)) == 1
     config = {"backends": {"responses": {"route": "open-responses"}}}
     with chatport.Client(backend="responses", config=config) as client:
         assert client.complete("y", model="databricks-gpt-5").text == "y"

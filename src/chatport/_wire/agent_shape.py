@@ -2,11 +2,12 @@
 
 An agent endpoint's metadata names its interface in ``task``: ``agent/v1/responses``
 (a ResponsesAgent: ``input`` items in, ``output`` items out) or ``agent/v2/chat`` and
-``agent/v1/chat`` (a ChatAgent or a ChatModel: ``messages`` in). Backends that post to
-``/invocations`` send each agent its own shape; the openai clients reach the agents
-their API speaks (docs/agents.md). Answers in either agent shape become the same
-:class:`Completion` (:func:`completion_from_invocation`), ``raw`` keeping the whole
-answer with its ``custom_outputs`` and ``databricks_output``.
+``agent/v1/chat`` (a ChatAgent or a ChatModel: ``messages`` in). Every backend reaches
+both: the openai clients through the API they speak, and an agent of the other API
+through ``/invocations`` in its own shape, as the other backends do (docs/agents.md).
+Answers in either agent shape become the same :class:`Completion`
+(:func:`completion_from_invocation`), ``raw`` keeping the whole answer with its
+``custom_outputs`` and ``databricks_output``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal, TypeAlias
+from urllib.parse import quote
 
-from .._errors import UnsupportedFeatureError
 from .._family import ModelProfile
 from .._request import ChatRequest
 from .._types import Completion
@@ -31,7 +32,7 @@ __all__ = [
     "completion_from_invocation",
     "invocation_body",
     "invocation_events",
-    "refuse_agent",
+    "invocation_path",
     "relearn",
 ]
 
@@ -43,15 +44,6 @@ AGENT_TASKS: Mapping[str, AgentApi] = {
     "agent/v2/chat": "chat",
     "agent/v1/chat": "chat",
 }
-#: The built-in backends that reach each kind of agent.
-_REACHED_BY: Mapping[AgentApi, tuple[str, ...]] = {
-    "responses": ("responses", "rest", "mlflow", "databricks-sdk"),
-    "chat": ("openai", "rest", "mlflow", "databricks-sdk"),
-}
-_KIND: Mapping[AgentApi, str] = {
-    "responses": "a ResponsesAgent endpoint",
-    "chat": "a ChatAgent or ChatModel endpoint",
-}
 
 
 def agent_api(profile: ModelProfile | None) -> AgentApi | None:
@@ -62,24 +54,10 @@ def agent_api(profile: ModelProfile | None) -> AgentApi | None:
     return AGENT_TASKS.get(profile.task)
 
 
-def refuse_agent(backend: str, profile: ModelProfile | None, speaks: AgentApi) -> None:
-    """Refuse, before sending, an agent endpoint that a client speaking only ``speaks``
-    cannot query, naming the backends that can."""
-    api = agent_api(profile)
-    if api is None or api == speaks or profile is None:
-        return
-    others = [name for name in _REACHED_BY[api] if name != backend]
-    raise UnsupportedFeatureError(
-        backend,
-        "this agent endpoint",
-        others,
-        message=(
-            f"endpoint {profile.endpoint!r} is {_KIND[api]} (task {profile.task!r}), which "
-            f"backend {backend!r} cannot query: its client speaks the "
-            f"{'Responses' if speaks == 'responses' else 'chat-completions'} API only; "
-            f"use one of: {', '.join(others)}"
-        ),
-    )
+def invocation_path(endpoint: str) -> str:
+    """``/{endpoint}/invocations``, below ``/serving-endpoints``: the endpoint's name
+    escaped as one URL path segment."""
+    return f"/{quote(endpoint, safe='')}/invocations"
 
 
 def relearn(

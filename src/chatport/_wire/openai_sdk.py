@@ -24,6 +24,7 @@ from .transport import check_host, workspace_auth
 
 if TYPE_CHECKING:
     from ..backends.base import BackendSettings
+    from .agent_shape import AgentApi
 
 __all__ = [
     "ROUTES",
@@ -189,6 +190,9 @@ class SDKCall:
     route: str | None = None
     #: A base URL of its own instead of the route's (an app on Databricks Apps).
     base_url: str | None = None
+    #: The API of the agent endpoint whose ``/invocations`` ``path`` is: its answer is
+    #: read as that agent's (:mod:`chatport._wire.agent_shape`).
+    agent: AgentApi | None = None
 
     def body(self, stream: bool) -> dict[str, Any]:
         """The JSON body for a generic ``post``."""

@@ -17,12 +17,23 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._deadline import Clock, ahttp_pieces, http_pieces, remaining
-from .._errors import APIError
+from .._errors import APIError, BadRequestError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
+from .._wire.agent_shape import (
+    AgentApi,
+    agent_api,
+    arelearn,
+    completion_from_invocation,
+    invocation_body,
+    invocation_events,
+    invocation_path,
+    relearn,
+)
 from .._wire.errors import decode_json, openai_errors, raise_for_status
 from .._wire.headers import request_headers
 from .._wire.openai_sdk import ROUTES, OpenAIClients, SDKCall, split_known
+from .._wire.routing import is_gateway_miss
 from .._wire.sse import EventStream, aread_events, read_events
 from .base import Backend, BackendSettings, Capabilities
 
@@ -50,6 +61,9 @@ class OpenAISDKBackend(Backend):
     #: ``route = "auto"``: the gateway route tried first and the route used for the
     #: endpoints the gateway does not serve (``None``: no ``auto``).
     auto_routes: ClassVar[tuple[str, str] | None] = ("ai-gateway", "serving-endpoints")
+    #: The agent API the SDK resource speaks; an agent endpoint of the other API is
+    #: reached at its ``/invocations`` (:meth:`_agent_call`, docs/agents.md).
+    speaks: ClassVar[AgentApi]
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
@@ -72,6 +86,58 @@ class OpenAISDKBackend(Backend):
 
     async def _aprofile_for(self, request: ChatRequest) -> ModelProfile | None:
         return await self.arequest_profile(request)
+
+    def _reads_profile(self, request: ChatRequest) -> bool:
+        """Whether a call reads its endpoint's profile before sending (:meth:`_profile_for`)."""
+        return request.needs_profile
+
+    def _agent_call(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall | None:
+        """The call to an agent endpoint whose API the SDK resource does not speak, if the
+        endpoint is known to be one: its own request shape, posted through the client's
+        generic ``post`` to ``/serving-endpoints/{name}/invocations`` (an agent is a
+        Model Serving endpoint, whatever the ``route`` option)."""
+        api = agent_api(profile or self.known_profile(request.model))
+        if api is None or api == self.speaks:
+            return None
+        kwargs: dict[str, Any] = {
+            "timeout": remaining(self.settings.timeout),
+            "extra_body": invocation_body(request, profile, self.name, api),
+        }
+        headers = request_headers(request)
+        if headers:
+            kwargs["extra_headers"] = headers
+        path = invocation_path(request.model)
+        return SDKCall(kwargs, path, route="serving-endpoints", agent=api)
+
+    def _learns_agent(
+        self, request: ChatRequest, known: ModelProfile | None, error: APIError
+    ) -> bool:
+        """After ``error`` to a call sent without its endpoint's profile (``known``: the
+        one held before sending): whether the endpoint's metadata, read once, shows an
+        agent of the other API, to be sent the call again at its ``/invocations``."""
+        if not _refusal(error) or (known is None and self._reads_profile(request)):
+            return False
+        return relearn(known, self.speaks, lambda: self.profile(request.model)) is not None
+
+    async def _alearns_agent(
+        self, request: ChatRequest, known: ModelProfile | None, error: APIError
+    ) -> bool:
+        """The async twin of :meth:`_learns_agent`."""
+        if not _refusal(error) or (known is None and self._reads_profile(request)):
+            return False
+        return await arelearn(known, self.speaks, lambda: self.aprofile(request.model)) is not None
+
+    def _answer(self, call: SDKCall, data: Any) -> Completion:
+        """The :class:`Completion` of ``call``'s JSON answer (an agent's, or the resource's)."""
+        if call.agent is not None:
+            return completion_from_invocation(data, self.name)
+        return self._normalize(data)
+
+    def _events_of(self, call: SDKCall) -> EventStream:
+        """The reader of ``call``'s event stream (an agent's, or the resource's)."""
+        if call.agent is not None:
+            return invocation_events(self.name, call.agent)
+        return self._events()
 
     def _sdk_arguments(
         self, request: ChatRequest, body: dict[str, Any], known: frozenset[str]
@@ -120,8 +186,19 @@ class OpenAISDKBackend(Backend):
         """One call, its body read before the call's deadline; chatport normalizes it.
 
         Under ``route = "auto"`` a call the gateway does not serve is sent again at once
-        on the fallback route (:mod:`chatport._wire.routing`).
+        on the fallback route (:mod:`chatport._wire.routing`). A plain call reads no
+        endpoint metadata: when the endpoint refuses it, its metadata (read once) says
+        whether it is an agent of the other API, sent the call again in its own shape.
         """
+        known = self.known_profile(request.model)
+        try:
+            return self._complete_routed(request)
+        except APIError as error:
+            if not self._learns_agent(request, known, error):
+                raise
+        return self._complete_routed(request)
+
+    def _complete_routed(self, request: ChatRequest) -> Completion:
         profile = self._profile_for(request)
         call = self._call(request, profile)
         try:
@@ -137,11 +214,20 @@ class OpenAISDKBackend(Backend):
         clock = Clock.for_call(self.settings.timeout)
         with openai_errors(self.name), self._open(client, call, stream=False) as http:
             body = b"".join(http_pieces(http, clock, self.name))
-        return self._normalize(decode_json(http.status_code, http.headers, body, self.name))
+        return self._answer(call, decode_json(http.status_code, http.headers, body, self.name))
 
     async def acomplete(self, request: ChatRequest) -> Completion:
-        """One call with ``AsyncOpenAI``, within the call's deadline (routed as
-        :meth:`complete`)."""
+        """One call with ``AsyncOpenAI``, within the call's deadline (routed, and an
+        agent's shape learnt, as :meth:`complete`)."""
+        known = self.known_profile(request.model)
+        try:
+            return await self._acomplete_routed(request)
+        except APIError as error:
+            if not await self._alearns_agent(request, known, error):
+                raise
+        return await self._acomplete_routed(request)
+
+    async def _acomplete_routed(self, request: ChatRequest) -> Completion:
         profile = await self._aprofile_for(request)
         call = self._call(request, profile)
         try:
@@ -168,7 +254,7 @@ class OpenAISDKBackend(Backend):
                     )
         status, headers = http.status_code, http.headers
         raise_for_status(status, headers, lambda: http.content, self.name)
-        return self._normalize(decode_json(status, headers, http.content, self.name))
+        return self._answer(call, decode_json(status, headers, http.content, self.name))
 
     @contextmanager
     def _open(self, client: Any, call: SDKCall, stream: bool) -> Iterator[Any]:
@@ -234,7 +320,7 @@ class OpenAISDKBackend(Backend):
         yield from self._stream_on(self._call(request, profile, fallback))
 
     def _stream_on(self, call: SDKCall) -> Iterator[Chunk]:
-        events = self._events()
+        events = self._events_of(call)
         clock = Clock.for_call(self.settings.timeout, stream=True)
         client = self._sync_client(call)
         with openai_errors(self.name), self._open(client, call, stream=True) as http:
@@ -257,7 +343,7 @@ class OpenAISDKBackend(Backend):
             yield chunk
 
     async def _astream_on(self, call: SDKCall) -> AsyncIterator[Chunk]:
-        events = self._events()
+        events = self._events_of(call)
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with openai_errors(self.name):
             async with contextlib.AsyncExitStack() as stack:
@@ -275,6 +361,12 @@ class OpenAISDKBackend(Backend):
     async def aclose(self) -> None:
         """Close the openai clients, including this event loop's."""
         await self._clients.aclose()
+
+
+def _refusal(error: APIError) -> bool:
+    """Whether ``error`` may be an endpoint refusing a request shape it does not take:
+    a ``400``, or the gateway saying it does not serve the endpoint (an agent)."""
+    return isinstance(error, BadRequestError) or is_gateway_miss(error)
 
 
 def _response_type() -> Any:

@@ -3,17 +3,18 @@
 Base URL ``<host>/serving-endpoints`` (option ``route = "serving-endpoints"``, the
 default) or ``<host>/ai-gateway/mlflow/v1`` (``route = "ai-gateway"``). The raw JSON
 answer goes through chatport's OpenAI-shape normalizer, so list-shaped content from
-reasoning models is handled instead of being left as a raw list.
+reasoning models is handled instead of being left as a raw list. A ResponsesAgent
+endpoint, which chat completions cannot query, is sent its ``input`` at
+``/serving-endpoints/{name}/invocations`` through the client's generic ``post``
+(docs/agents.md).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._errors import BadRequestError
 from .._request import ChatRequest
 from .._types import Completion
-from .._wire.agent_shape import arelearn, refuse_agent, relearn
 from .._wire.openai_shape import chat_body, completion_from_chat
 from .._wire.sse import ChatEventStream
 from ..hookspecs import hookimpl
@@ -50,37 +51,15 @@ class OpenAIBackend(OpenAISDKBackend):
         streaming=True, tools=True, response_format=True, native_async=True, multiple_choices=True
     )
     description = "openai SDK chat.completions (/serving-endpoints or /ai-gateway/mlflow/v1)"
+    speaks = "chat"
 
     def _resource(self, client: Any) -> Any:
         return client.chat.completions
 
-    def complete(self, request: ChatRequest) -> Completion:
-        """One call. A plain call reads no endpoint metadata; when the endpoint refuses
-        it (``400``), its metadata says whether it is a ResponsesAgent endpoint, which
-        chat completions cannot query: that is then an :class:`UnsupportedFeatureError`
-        (and every later call to it is refused before sending)."""
-        known = self.known_profile(request.model)
-        try:
-            return super().complete(request)
-        except BadRequestError:
-            if relearn(known, "chat", lambda: self.profile(request.model)) is None:
-                raise
-            refuse_agent(self.name, self.known_profile(request.model), "chat")
-            raise
-
-    async def acomplete(self, request: ChatRequest) -> Completion:
-        """The async twin of :meth:`complete`."""
-        known = self.known_profile(request.model)
-        try:
-            return await super().acomplete(request)
-        except BadRequestError:
-            if await arelearn(known, "chat", lambda: self.aprofile(request.model)) is None:
-                raise
-            refuse_agent(self.name, self.known_profile(request.model), "chat")
-            raise
-
     def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
-        refuse_agent(self.name, profile or self.known_profile(request.model), "chat")
+        agent = self._agent_call(request, profile)  # a ResponsesAgent: its /invocations
+        if agent is not None:
+            return agent
         return SDKCall(self._sdk_arguments(request, chat_body(request, profile, self.name), _KNOWN))
 
     def _normalize(self, data: Any) -> Completion:

@@ -3,7 +3,10 @@
 Messages become Responses ``input`` items (tool calls as ``function_call`` and
 ``function_call_output`` items); the answer's ``output`` items are normalized to the same
 :class:`Completion` as every other backend. The Responses API has no ``stop`` and no
-``n``: such requests are refused before anything is sent.
+``n``: such requests are refused before anything is sent. A ChatAgent or ChatModel
+endpoint, which the Responses API cannot query, is sent its ``messages`` at
+``/serving-endpoints/{name}/invocations`` through the client's generic ``post``
+(docs/agents.md).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from .._errors import UnsupportedFeatureError
 from .._reasoning import responses_reasoning
 from .._request import ChatRequest, app_name
 from .._types import Chunk, Completion
-from .._wire.agent_shape import agent_api, refuse_agent
+from .._wire.agent_shape import agent_api
 from .._wire.apps import AppURLs, app_errors
 from .._wire.caching import EXPLICIT_CACHE_FAMILIES
 from .._wire.media import aprefetch
@@ -79,6 +82,7 @@ class ResponsesBackend(OpenAISDKBackend):
         apps=True,
     )
     description = "openai SDK responses.create (OpenAI models) or Open Responses (the others)"
+    speaks = "responses"
 
     routes = MappingProxyType(RESPONSES_ROUTES)
 
@@ -105,19 +109,23 @@ class ResponsesBackend(OpenAISDKBackend):
             return self._route or "serving-endpoints"
         return "serving-endpoints" if profile.family == "openai" else "open-responses"
 
-    def _needs_profile(self, request: ChatRequest) -> bool:
+    def _reads_profile(self, request: ChatRequest) -> bool:
+        """Every call without a ``route`` option (the route is picked per endpoint), and
+        the calls whose body or shape depends on the endpoint: streams (an agent's API),
+        reasoning, caching and media."""
         return (
             self._route in (None, AUTO)
+            or request.stream
             or request.reasoning not in (None, False)
             or request.wants_cache
             or request.has_media
         )
 
     def _profile_for(self, request: ChatRequest) -> ModelProfile | None:
-        return self.profile(request.model) if self._needs_profile(request) else None
+        return self.profile(request.model) if self._reads_profile(request) else None
 
     async def _aprofile_for(self, request: ChatRequest) -> ModelProfile | None:
-        profile = await self.aprofile(request.model) if self._needs_profile(request) else None
+        profile = await self.aprofile(request.model) if self._reads_profile(request) else None
         if request.has_media:  # remote images some families take only as data
             await aprefetch(request, profile, self.name)
         return profile
@@ -137,7 +145,9 @@ class ResponsesBackend(OpenAISDKBackend):
 
     def _prepare(self, request: ChatRequest, profile: ModelProfile | None) -> SDKCall:
         self._refuse_stop(request)
-        refuse_agent(self.name, profile or self.known_profile(request.model), "responses")
+        agent = self._agent_call(request, profile)  # a ChatAgent or ChatModel: /invocations
+        if agent is not None:
+            return agent
         route = self.route_for(profile, request.model)
         stateful = [name for name in _STATEFUL if name in request.extra]
         if route == "open-responses" and stateful:
