@@ -106,7 +106,7 @@ class FilePart:
     Exactly one of ``data`` (the file's bytes) and ``url`` (an ``http(s)://`` URL) is
     given, with the file's ``media_type`` (``application/pdf``, ``audio/wav``,
     ``video/mp4``...). Each backend sends it the way the endpoint's model family takes
-    it on its route, or refuses it before sending; see ``docs/media.md``.
+    it on its route, or refuses it before sending; see docs/gateway.md#files-and-media.
     """
 
     data: bytes | None = None
@@ -709,7 +709,9 @@ class Completion:
         AI Gateway may answer a call a service policy denies with HTTP 200: a completion
         whose ``finish_reason`` is ``"content_filter"`` and whose text is the denial,
         naming the policy (``... blocked by service policy 'NAME'``). This is that name,
-        read from the denial; ``None`` for any other answer.
+        read from the denial; ``None`` for any other answer. No documented field carries
+        it, so it is read from the text: a filtered answer whose text merely quotes that
+        wording would be read the same way.
         """
         if self.finish_reason != "content_filter":
             return None

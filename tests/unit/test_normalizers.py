@@ -402,9 +402,14 @@ def test_responses_body_maps_chat_requests() -> None:
     }
 
 
-def test_response_items_with_wrong_typed_fields_are_skipped_not_crashed() -> None:
-    # found by hypothesis: content and summary that are not lists
-    data = {"output": [{"type": "message", "content": True}, {"type": "reasoning", "summary": 3}]}
+def test_response_items_with_wrong_typed_fields_are_refused_or_skipped_not_crashed() -> None:
+    # found by hypothesis: content and summary that are not lists. A message's content is
+    # the answer: refused rather than read as "" (found by review); a reasoning summary
+    # is optional: skipped.
+    data = {"output": [{"type": "message", "content": True}]}
+    with pytest.raises(chatport.ResponseFormatError, match="content is not a list"):
+        completion_from_response(data)
+    data = {"output": [{"type": "message", "content": []}, {"type": "reasoning", "summary": 3}]}
     completion = completion_from_response(data)
     assert (completion.text, completion.reasoning) == ("", None)
 
@@ -677,3 +682,17 @@ def test_the_assistant_message_shortcut_takes_tool_calls_as_a_tuple_only() -> No
 
     with pytest.raises(chatport.InvalidRequestError, match="tuple of ToolCall"):
         assistant_message("x", None, None, [])  # type: ignore[arg-type]
+
+
+def test_a_responses_message_whose_content_is_not_a_list_is_refused() -> None:
+    """Found by review: an agent stream's end filled from its items answered an empty
+    "stop" when an item was malformed, instead of refusing it."""
+    from chatport._wire.responses_shape import ResponseEventParser, completion_from_response
+
+    item = {"type": "message", "content": "oops"}
+    with pytest.raises(chatport.ResponseFormatError, match=r"output\[0\] is a message"):
+        completion_from_response({"status": "completed", "output": [item]})
+    parser = ResponseEventParser("rest")
+    parser.parse({"type": "response.output_item.done", "item": item})
+    with pytest.raises(chatport.ResponseFormatError, match=r"output\[0\] is a message"):
+        parser.parse({"type": "response.completed"})

@@ -115,7 +115,7 @@ def lookup_app_url(settings: BackendSettings, app: str, backend: str) -> str:
     from .._deadline import remaining
 
     url = f"{check_host(settings)}/api/2.0/apps/{quote(app, safe='')}"
-    seconds = max(0.1, min(LOOKUP_TIMEOUT, remaining(settings.timeout)))
+    seconds = min(LOOKUP_TIMEOUT, remaining(settings.timeout))  # never past the deadline
     timeout = httpx.Timeout(seconds, connect=min(seconds, 10.0))
     headers = {"Accept": "application/json"}
     try:
@@ -139,7 +139,8 @@ class AppURLs:
         self.settings = settings
         self.backend = backend
         self._urls: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()  # guards _locks only, never held across a lookup
 
     def url(self, app: str) -> str:
         """The URL of ``app``: checks the credential, then looks the app up the first time."""
@@ -147,7 +148,9 @@ class AppURLs:
         if known is not None:
             return known
         refuse_pat(self.settings, app, self.backend)
-        with self._lock:  # one lookup per app, however many threads ask at once
+        with self._lock:
+            lock = self._locks.setdefault(app, threading.Lock())
+        with lock:  # one lookup per app, however many threads ask; other apps go on
             known = self._urls.get(app)
             if known is None:
                 known = self._urls[app] = lookup_app_url(self.settings, app, self.backend)

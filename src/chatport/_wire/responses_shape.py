@@ -194,7 +194,11 @@ def _read_output(output: list[Any]) -> tuple[str, str | None, str | None, tuple[
         kind = item.get("type")
         if kind == "message":
             content = item.get("content")
-            for part in content if isinstance(content, list) else []:
+            if not isinstance(content, list):
+                raise ResponseFormatError(
+                    f"output[{index}] is a message whose content is not a list"
+                )
+            for part in content:
                 if isinstance(part, Mapping) and part.get("type") == "output_text":
                     texts.append(_text_of(part.get("text"), f"output[{index}] text"))
         elif kind == "reasoning":

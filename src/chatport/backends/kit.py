@@ -44,7 +44,7 @@ with a deprecation warning. chatport's own backends use the same functions.
   route, error)`` is the route to send it to again at once, or ``None``.
 * :func:`check_media`, :func:`messages_block`, :func:`prefetch_media` and
   :func:`aprefetch_media`: images and files per family and route (see
-  ``docs/media.md``). ``check_media(request, profile, route, backend)`` refuses what
+  docs/gateway.md#files-and-media). ``check_media(request, profile, route, backend)`` refuses what
   the family cannot take before sending; ``messages_block`` is an Anthropic Messages
   ``image`` / ``document`` block; ``aprefetch_media`` fetches, off the event loop, the
   remote images a family takes only as data. :func:`fetch_media` reads the bytes at an
