@@ -7,6 +7,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -181,9 +182,12 @@ class ChatRequest:
             self.stream or self.reasoning not in (None, False) or self.wants_cache or self.has_media
         )
 
-    @property
+    @cached_property
     def has_media(self) -> bool:
-        """Whether a message carries an image or a file (sent and checked per family)."""
+        """Whether a message carries an image or a file (sent and checked per family).
+
+        Worked out once per request (a request is immutable), like :attr:`wants_cache`.
+        """
         return any(
             isinstance(part, ImagePart | FilePart)
             for message in self.messages
@@ -191,7 +195,7 @@ class ChatRequest:
             for part in message.content
         )
 
-    @property
+    @cached_property
     def wants_cache(self) -> bool:
         """Whether the call asks for prompt caching: ``cache=True``, or a breakpoint
         (``cache=True``) on a message or a text part."""

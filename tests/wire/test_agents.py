@@ -18,10 +18,12 @@ import pytest
 
 import chatport
 from chatport import Completion, Usage
-from chatport._wire.agent_shape import invocation_path
+from chatport._family import ModelProfile
+from chatport._wire.agent_shape import AgentApi, asend_learning, invocation_path, send_learning
 from chatport._wire.openai_shape import completion_from_chat
 from chatport._wire.responses_shape import ResponseEventParser, completion_from_response
 from chatport.local import Endpoint, Fault, LocalWorkspace
+from chatport.local.governance import Guardrail
 
 from ..backends import BUILT_IN
 
@@ -339,6 +341,111 @@ def test_a_genuine_refusal_is_not_hidden(module_workspace: LocalWorkspace, backe
                 client.complete("x", model="refusing")
     assert len(posts(module_workspace)) == 2
     assert len(metadata_reads(module_workspace)) == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("backend", BUILT_IN)
+def test_a_guardrail_block_is_neither_looked_up_nor_sent_again(
+    module_workspace: LocalWorkspace, backend: str, mode: str
+) -> None:
+    """A guardrail's 400 is about the call, not its shape: a plain call to an endpoint
+    whose profile is not known is sent once, and no metadata is read after it."""
+    name = f"guarded-{backend}-{mode}"
+    block = Guardrail(name="no-knowing", pattern=r"\bknow\b")
+    module_workspace.add_endpoint(name, "echo", guardrails=[block])
+    module_workspace.clear_requests()
+    with (
+        chatport.Client(backend=backend, config={}, max_retries=2) as client,
+        pytest.raises(chatport.GuardrailError) as caught,
+    ):
+        run(client, mode, name)
+    assert (caught.value.guardrail, caught.value.attempts) == ("no-knowing", 1)
+    requests = module_workspace.requests
+    assert len(posts(module_workspace)) == 1
+    assert requests[-1].method == "POST"  # nothing after the blocked call
+    # (the ``responses`` backend reads an endpoint's profile before its first call)
+    assert len(metadata_reads(module_workspace)) == (1 if backend == "responses" else 0)
+
+
+@pytest.mark.parametrize("kind", ["responses-agent", "chat-agent"])
+@pytest.mark.parametrize("backend", ["rest", "mlflow", "databricks-sdk", "openai"])
+def test_a_guarded_agent_endpoint_is_sent_once(
+    module_workspace: LocalWorkspace, backend: str, kind: str
+) -> None:
+    """A guardrail's 400 from an agent endpoint whose shape is not known yet is the
+    call's answer: not a refusal of the shape, so the call is not sent again."""
+    name = f"guarded-{kind}-{backend}"
+    block = Guardrail(name="no-knowing", pattern=r"\bknow\b")
+    module_workspace.add_endpoint(name, kind, guardrails=[block])
+    module_workspace.clear_requests()
+    with (
+        chatport.Client(backend=backend, config={}, max_retries=2) as client,
+        pytest.raises(chatport.GuardrailError),
+    ):
+        run(client, "sync", name)
+    assert len(posts(module_workspace)) == 1
+    assert metadata_reads(module_workspace) == []
+
+
+def _profile(task: str | None) -> ModelProfile:
+    return ModelProfile("e", "openai", None, "e", "metadata", task=task)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        chatport.GuardrailError("HTTP 400: blocked", stage="input", status_code=400),
+        chatport.BudgetExceededError("HTTP 403: Budget 'b' has reached its limit", status_code=403),
+        chatport.RateLimitError("HTTP 429: slow down", status_code=429),
+    ],
+)
+@pytest.mark.parametrize("task", ["agent/v1/responses", "agent/v2/chat", None])
+def test_a_governance_error_is_never_relearnt(error: chatport.APIError, task: str | None) -> None:
+    """The one helper every backend sends through: after a governance error the call is
+    not sent again and the endpoint's metadata is not read, agent endpoint or not (for
+    ``chat`` as for ``responses``, and for the gateway's refusals too)."""
+    sent: list[AgentApi | None] = []
+    looked: list[str] = []
+
+    def send(agent: AgentApi | None) -> str:
+        sent.append(agent)
+        raise error
+
+    def lookup() -> ModelProfile:
+        looked.append("GET")
+        return _profile(task)
+
+    async def asend(agent: AgentApi | None) -> str:
+        return send(agent)
+
+    async def alookup() -> ModelProfile:
+        return lookup()
+
+    for api in (None, "responses"):
+        for gateway in (False, True):
+            with pytest.raises(type(error)):
+                send_learning(send, api, lookup, gateway=gateway)
+            with pytest.raises(type(error)):
+                asyncio.run(asend_learning(asend, api, alookup, gateway=gateway))
+    assert len(sent) == 8
+    assert looked == []
+
+
+def test_a_plain_refusal_of_the_shape_is_sent_again_in_the_agents() -> None:
+    sent: list[AgentApi | None] = []
+
+    def send(agent: AgentApi | None) -> str:
+        sent.append(agent)
+        if agent is None:
+            raise chatport.BadRequestError("HTTP 400: Extra inputs", status_code=400)
+        return "answered"
+
+    assert send_learning(send, None, lambda: _profile("agent/v1/responses")) == "answered"
+    assert sent == [None, "responses"]
+    with pytest.raises(chatport.BadRequestError):  # the profile was known: no lookup
+        send_learning(send, None, None)
+    with pytest.raises(chatport.BadRequestError):  # an ordinary endpoint
+        send_learning(send, None, lambda: _profile(None))
 
 
 # -- what the normalizers make of agent answers (no server needed) ------------------------

@@ -101,20 +101,19 @@ def test_flagged_categories_are_named_and_output_reports_are_output() -> None:
     )
 
 
-@pytest.mark.parametrize("status", [400, 403, 422])
+BLOCKED_BY = "Request blocked by input guardrail 'databricks_demo'"
+FAILED_TO_EVALUATE = (
+    "Output guardrail 'databricks_demo' failed to evaluate: messages.0: user messages "
+    "must have non-empty content"
+)
+
+
+@pytest.mark.parametrize("status", [400, 422])
 @pytest.mark.parametrize(
     ("text", "stage", "name"),
-    [
-        ("Request blocked by input guardrail 'databricks_demo'", "input", "databricks_demo"),
-        (
-            "Output guardrail 'databricks_demo' failed to evaluate: messages.0: user messages "
-            "must have non-empty content",
-            "output",
-            "databricks_demo",
-        ),
-    ],
+    [(BLOCKED_BY, "input", "databricks_demo"), (FAILED_TO_EVALUATE, "output", "databricks_demo")],
 )
-def test_the_newer_guardrail_texts_on_any_4xx(
+def test_the_newer_guardrail_texts_on_a_400_or_422(
     status: int, text: str, stage: str, name: str
 ) -> None:
     for body in (
@@ -122,10 +121,55 @@ def test_the_newer_guardrail_texts_on_any_4xx(
         {"error": {"type": "invalid_request_error", "message": text}},  # Anthropic's shape
     ):
         error = answer(status, body)
-        assert isinstance(error, chatport.GuardrailError), body
+        assert type(error) is chatport.GuardrailError, body
         assert (error.stage, error.guardrail, error.findings) == (stage, name, ())
         assert error.status_code == status
         assert text in error.message
+
+
+@pytest.mark.parametrize(
+    ("status", "plain"),
+    [
+        (401, chatport.AuthenticationError),
+        (403, chatport.PermissionDeniedError),
+        (404, chatport.NotFoundError),
+        (409, chatport.APIError),
+    ],
+)
+def test_other_statuses_need_the_explicit_block_wording_and_keep_their_class(
+    status: int, plain: type[chatport.APIError]
+) -> None:
+    error = answer(status, {"error_code": "X", "message": BLOCKED_BY})
+    assert isinstance(error, chatport.GuardrailError)
+    assert isinstance(error, plain)  # ``except NotFoundError`` still catches a 404
+    assert (error.stage, error.guardrail, error.status_code) == ("input", "databricks_demo", status)
+    for text in (FAILED_TO_EVALUATE, CAPTURED_GUARDRAIL["message"]):
+        assert type(answer(status, {"error_code": "X", "message": text})) is plain
+
+
+@pytest.mark.parametrize(
+    ("status", "plain"),
+    [(400, chatport.BadRequestError), (404, chatport.NotFoundError), (422, chatport.APIError)],
+)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the input guardrail 'pii' does not exist",
+        "RESOURCE_DOES_NOT_EXIST: Output guardrail 'pii' not found",
+        "guardrails: input_guardrail must be a list",
+    ],
+)
+def test_a_message_naming_a_guardrail_is_no_block(
+    status: int, plain: type[chatport.APIError], text: str
+) -> None:
+    assert type(answer(status, {"error_code": "X", "message": text})) is plain
+
+
+def test_a_stream_error_event_is_an_output_guardrail_error() -> None:
+    event = {"error": {"message": "Output guardrail 'g' blocked the response"}}
+    error = error_from_event(event, "rest")
+    assert type(error) is chatport.GuardrailError
+    assert (error.stage, error.guardrail, error.status_code) == ("output", "g", None)
 
 
 def test_a_budget_block_is_a_budget_error() -> None:
@@ -134,9 +178,29 @@ def test_a_budget_block_is_a_budget_error() -> None:
     assert type(error) is chatport.BudgetExceededError
     assert isinstance(error, chatport.PermissionDeniedError)
     assert (error.budget, error.status_code) == ("team-a", 403)
-    unnamed = answer(403, {"error_code": "PERMISSION_DENIED", "message": "BUDGET limit reached"})
-    assert isinstance(unnamed, chatport.BudgetExceededError)
-    assert unnamed.budget is None
+    for unnamed_text in (
+        "BUDGET limit reached",
+        "Usage budget exceeded for this workspace",
+        "You have exceeded your monthly budget.",
+    ):
+        unnamed = answer(403, {"error_code": "PERMISSION_DENIED", "message": unnamed_text})
+        assert isinstance(unnamed, chatport.BudgetExceededError), unnamed_text
+        assert unnamed.budget is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "User cannot edit budget policies: access blocked",
+        "Budget policies are limited to workspace admins",
+        "The budget was not exceeded; the token is invalid",
+        "Rate limit exceeded. Budget 'b' is fine.",
+    ],
+)
+def test_a_403_merely_mentioning_a_budget_is_no_budget_block(text: str) -> None:
+    assert type(answer(403, {"error_code": "PERMISSION_DENIED", "message": text})) is (
+        chatport.PermissionDeniedError
+    )
 
 
 @pytest.mark.parametrize(
@@ -190,7 +254,8 @@ def test_ordinary_400s_are_not_guardrail_errors() -> None:
 def test_the_new_errors_survive_a_pickle() -> None:
     import pickle
 
-    for error in (answer(400, CAPTURED_GUARDRAIL), answer(429, {"message": ITPM})):
+    blocked_404 = answer(404, {"message": BLOCKED_BY})
+    for error in (answer(400, CAPTURED_GUARDRAIL), answer(429, {"message": ITPM}), blocked_404):
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error)
         assert vars(copy) == vars(error)
@@ -235,11 +300,14 @@ def test_any_json_message_is_a_guardrail_error_or_an_ordinary_one(
     assert str(error)  # neither may raise
     assert repr(error)
     if isinstance(error, chatport.GuardrailError):
+        assert status in (400, 422)  # elsewhere only the explicit block wording is one
         assert error.stage in ("input", "output")
         assert all(type(finding) is dict for finding in error.findings)
         assert isinstance(document, dict)
-    elif isinstance(document, dict) and (
-        "input_guardrail" in document or "output_guardrail" in document
+    elif (
+        status in (400, 422)
+        and isinstance(document, dict)
+        and ("input_guardrail" in document or "output_guardrail" in document)
     ):
         pytest.fail("a guardrail report was not recognised")
     event = error_from_event({"error": {"message": json.dumps(document)}}, "rest")

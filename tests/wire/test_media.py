@@ -10,6 +10,9 @@ import base64
 import contextlib
 import hashlib
 import http.server
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +21,8 @@ import pytest
 
 import chatport
 from chatport import Completion, FilePart, ImagePart
+from chatport._request import ChatRequest
+from chatport.backends.kit import fetch_media
 from chatport.local import Endpoint, LocalWorkspace
 
 from ..backends import BUILT_IN, CHAT
@@ -439,3 +444,220 @@ def test_the_responses_backend_sees_its_files_acknowledged(
     pdf = FilePart(PDF, media_type="application/pdf", filename="report.pdf")
     completion = run("responses", model, mode, [{"role": "user", "content": ["Sum up.", pdf]}])
     assert f"[attachments: input_file {PDF_NOTE}]" in completion.text
+
+
+# -- remote fetches: the call's deadline, hostile redirects, oversize bodies --------------
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A loopback URL whose server accepts the connection and never answers."""
+    with contextlib.closing(socket.socket()) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/slow.png"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("backend", BUILT_IN)
+def test_a_fetch_that_outlives_the_deadline_is_a_timeout(
+    module_workspace: LocalWorkspace, silent_url: str, backend: str, mode: str
+) -> None:
+    messages = [{"role": "user", "content": ["?", ImagePart(silent_url)]}]
+    options = {"backend": backend, "model": "media-claude", "config": {}, "timeout": 1}
+
+    def call() -> None:
+        with chatport.Client(**options, max_retries=0) as client:
+            if mode == "sync":
+                client.complete(messages)
+            else:
+                asyncio.run(client.acomplete(messages))
+
+    with pytest.raises(chatport.APITimeoutError, match=r"timeout = 1 s") as caught:
+        call()
+    assert "messages[0].content[1].url" in str(caught.value)
+    assert not posted(module_workspace)
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    """Redirects to ``file:`` and ``data:``, an endless redirect chain (``/hop/N``), and
+    ``/huge.png``: 50 MB announced and sent until the client hangs up."""
+
+    base: str
+    sent: list[int]
+    done: threading.Event
+
+    def do_GET(self) -> None:
+        targets = {
+            "/to-file.png": "file:///etc/passwd",
+            "/to-data.png": "data:image/png;base64," + base64.b64encode(PNG).decode(),
+        }
+        if self.path in targets:
+            self._redirect(targets[self.path])
+        elif self.path.startswith("/hop/"):
+            self._redirect(f"/hop/{int(self.path.removeprefix('/hop/')) + 1}")
+        elif self.path == "/huge.png":
+            self._huge()
+        else:
+            self.send_error(404)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _huge(self) -> None:
+        total, piece = 50 * 1024 * 1024, b"\0" * 65536
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(total))
+        self.end_headers()
+        sent = 0
+        try:
+            while sent < total:
+                self.wfile.write(piece)
+                sent += len(piece)
+        except OSError:
+            pass  # the client stopped reading and hung up
+        finally:
+            self.sent.append(sent)
+            self.done.set()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile() -> Iterator[type[_Hostile]]:
+    """A loopback server of :class:`_Hostile` answers; its ``base`` is its URL."""
+
+    class Handler(_Hostile):
+        pass
+
+    Handler.sent, Handler.done = [], threading.Event()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    Handler.base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield Handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("path", ["to-file.png", "to-data.png", "hop/0"])
+@pytest.mark.parametrize("backend", ["rest", "responses"])
+def test_a_redirect_off_http_or_past_the_limit_is_refused(
+    module_workspace: LocalWorkspace, hostile: type[_Hostile], backend: str, path: str
+) -> None:
+    messages = [{"role": "user", "content": ["q", ImagePart(f"{hostile.base}/{path}")]}]
+    with pytest.raises(chatport.InvalidRequestError, match="could not fetch") as caught:
+        run(backend, "media-claude", "sync", messages)
+    assert caught.value.field == "messages[0].content[1].url"
+    assert not posted(module_workspace)
+
+
+def test_fetch_media_refuses_redirects_itself(hostile: type[_Hostile]) -> None:
+    for path, why in [("to-file.png", "UnsupportedProtocol"), ("hop/0", "TooManyRedirects")]:
+        with pytest.raises(chatport.InvalidRequestError, match=why):
+            fetch_media(f"{hostile.base}/{path}", 1024, "messages[0].content[0]", "rest")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_remote_body_over_the_limit_is_refused_without_reading_it_all(
+    module_workspace: LocalWorkspace, hostile: type[_Hostile], mode: str
+) -> None:
+    messages = [{"role": "user", "content": ["q", ImagePart(f"{hostile.base}/huge.png")]}]
+    with pytest.raises(chatport.InvalidRequestError, match="limit"):
+        run("rest", "media-claude", mode, messages)
+    assert hostile.done.wait(10)
+    [sent] = hostile.sent
+    assert sent < 25 * 1024 * 1024  # Claude's 5 MB limit, plus what socket buffers hold
+    assert not posted(module_workspace)
+
+
+# -- fetches never block an event loop; httpx is imported only to fetch --------------------
+
+
+@pytest.mark.parametrize("mode", ["async", "astream"])
+@pytest.mark.parametrize("backend", BUILT_IN)
+def test_an_async_call_fetches_off_the_event_loop(
+    module_workspace: LocalWorkspace, backend: str, mode: str
+) -> None:
+    """The image server answers only once the event loop has run a callback it sent:
+    a fetch that blocked the loop would get a 503 instead."""
+    loop_ran = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        loop: asyncio.AbstractEventLoop
+
+        def do_GET(self) -> None:
+            self.loop.call_soon_threadsafe(loop_ran.set)
+            if not loop_ran.wait(10):
+                self.send_error(503)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            self.wfile.write(PNG)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ant.png"
+    messages = [{"role": "user", "content": ["?", ImagePart(url)]}]
+
+    async def call() -> None:
+        Handler.loop = asyncio.get_running_loop()
+        with chatport.Client(backend=backend, model="media-claude", config={}) as client:
+            if mode == "async":
+                await client.acomplete(messages)
+            else:
+                [chunk async for chunk in client.astream(messages)]
+
+    try:
+        asyncio.run(call())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _data(_sent_image(backend, posted(module_workspace)[-1])) == ("image/png", PNG)
+
+
+def test_a_body_built_on_an_event_loop_never_fetches(images: str) -> None:
+    """A backend that builds a Claude body in async code without fetching first is told
+    so; nothing is fetched on the loop's thread."""
+    from chatport._family import profile_from_name
+    from chatport._wire.openai_shape import chat_body
+
+    url = f"{images}/ant.png"
+    request = ChatRequest.build([{"role": "user", "content": ["?", ImagePart(url)]}], model="m")
+    profile = profile_from_name("databricks-claude-sonnet-4")
+    assert profile.family == "anthropic"
+
+    async def build(request: ChatRequest) -> dict[str, Any]:
+        return chat_body(request, profile, "rest")
+
+    with pytest.raises(chatport.ChatportError, match="aprefetch_media"):
+        asyncio.run(build(request))
+    body = chat_body(request, profile, "rest")  # sync code may fetch on a miss
+    assert _data(body["messages"][0]["content"][1]["image_url"]["url"]) == ("image/png", PNG)
+    assert asyncio.run(build(request)) == body  # fetched once, kept on the request
+    with pytest.raises(chatport.ChatportError, match="aprefetch_media"):
+        asyncio.run(build(request.replace()))  # another request: never served its data
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["chatport.backends.mlflow", "chatport.backends.databricks_sdk", "chatport._wire.openai_shape"],
+)
+def test_importing_a_backend_does_not_import_httpx(module: str) -> None:
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.startswith('httpx')))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"

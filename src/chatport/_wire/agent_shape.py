@@ -14,27 +14,38 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 from urllib.parse import quote
 
+from .._errors import (
+    APIError,
+    BadRequestError,
+    BudgetExceededError,
+    GuardrailError,
+    RateLimitError,
+)
 from .._family import ModelProfile
 from .._request import ChatRequest
 from .._types import Completion
 from .openai_shape import chat_body, completion_from_chat
 from .responses_shape import completion_from_response, responses_body
+from .routing import is_gateway_miss
 from .sse import ChatEventStream, ResponsesEventStream
 
 __all__ = [
     "AGENT_TASKS",
     "AgentApi",
     "agent_api",
-    "arelearn",
+    "asend_learning",
     "completion_from_invocation",
     "invocation_body",
     "invocation_events",
     "invocation_path",
-    "relearn",
+    "refuses_shape",
+    "send_learning",
 ]
+
+_T = TypeVar("_T")
 
 #: The API an agent endpoint takes: ``responses`` (``input``) or ``chat`` (``messages``).
 AgentApi: TypeAlias = Literal["responses", "chat"]
@@ -60,32 +71,60 @@ def invocation_path(endpoint: str) -> str:
     return f"/{quote(endpoint, safe='')}/invocations"
 
 
-def relearn(
-    known: ModelProfile | None, sent: AgentApi | None, lookup: Callable[[], ModelProfile]
-) -> AgentApi | None:
-    """After a ``400`` to a call sent without the endpoint's profile: the agent API the
-    endpoint takes when it is not what was sent (``sent``: ``None`` is the chat shape).
-
-    ``known`` is the profile the backend held before sending; when it had one, the
-    refusal was not about the shape and ``None`` is returned without a request.
-    Otherwise ``lookup`` reads the endpoint's metadata once (the backend caches it).
-    """
-    if known is not None:
-        return None
-    learned = agent_api(lookup())
-    return learned if learned is not None and learned != (sent or "chat") else None
+def refuses_shape(error: BaseException, *, gateway: bool = False) -> bool:
+    """Whether ``error`` may be an endpoint refusing a request shape it does not take: a
+    plain ``400`` (with ``gateway``, also the gateway saying it does not serve the
+    endpoint). A governance answer (a guardrail or budget block, a rate limit) never is:
+    it is about the call, not its shape, and sending again gets the same answer."""
+    if isinstance(error, (GuardrailError, BudgetExceededError, RateLimitError)):
+        return False
+    return isinstance(error, BadRequestError) or (gateway and is_gateway_miss(error))
 
 
-async def arelearn(
-    known: ModelProfile | None,
+def send_learning(
+    send: Callable[[AgentApi | None], _T],
     sent: AgentApi | None,
-    lookup: Callable[[], Awaitable[ModelProfile]],
-) -> AgentApi | None:
-    """The async twin of :func:`relearn`."""
-    if known is not None:
-        return None
-    learned = agent_api(await lookup())
-    return learned if learned is not None and learned != (sent or "chat") else None
+    lookup: Callable[[], ModelProfile] | None,
+    *,
+    gateway: bool = False,
+) -> _T:
+    """``send(sent)``; if the endpoint refuses that shape (:func:`refuses_shape`), the
+    call once more as ``send(api)``, ``api`` the agent API its metadata names when it is
+    not what was sent (``sent``: ``None`` is the chat shape).
+
+    ``lookup`` reads the endpoint's metadata (once; the backend caches it). ``None``
+    when the call was sent knowing the endpoint's profile: a refusal was then not about
+    the shape and is raised as it is, as is any refusal of an endpoint that is no agent
+    of another API.
+    """
+    try:
+        return send(sent)
+    except APIError as error:
+        if lookup is None or not refuses_shape(error, gateway=gateway):
+            raise
+        learned = agent_api(lookup())
+        if learned is None or learned == (sent or "chat"):
+            raise
+    return send(learned)
+
+
+async def asend_learning(
+    send: Callable[[AgentApi | None], Awaitable[_T]],
+    sent: AgentApi | None,
+    lookup: Callable[[], Awaitable[ModelProfile]] | None,
+    *,
+    gateway: bool = False,
+) -> _T:
+    """The async twin of :func:`send_learning`."""
+    try:
+        return await send(sent)
+    except APIError as error:
+        if lookup is None or not refuses_shape(error, gateway=gateway):
+            raise
+        learned = agent_api(await lookup())
+        if learned is None or learned == (sent or "chat"):
+            raise
+    return await send(learned)
 
 
 def invocation_body(

@@ -41,6 +41,8 @@ from .._errors import (
     BudgetExceededError,
     ChatportError,
     GuardrailError,
+    NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     ResponseFormatError,
     error_for_status,
@@ -218,20 +220,53 @@ def _server_text(body: Any) -> str | None:
     return error if isinstance(error, str) else None
 
 
+class AuthenticationGuardrailError(GuardrailError, AuthenticationError):
+    """A guardrail block answered with a 401: caught as either class."""
+
+
+class PermissionDeniedGuardrailError(GuardrailError, PermissionDeniedError):
+    """A guardrail block answered with a 403: caught as either class."""
+
+
+class NotFoundGuardrailError(GuardrailError, NotFoundError):
+    """A guardrail block answered with a 404: caught as either class."""
+
+
+#: The guardrail error of each status class :class:`GuardrailError` does not derive from,
+#: so that ``except NotFoundError`` still catches a 404 whatever it says.
+_GUARDRAIL_BY_CLASS: Mapping[type[APIError], type[GuardrailError]] = {
+    AuthenticationError: AuthenticationGuardrailError,
+    PermissionDeniedError: PermissionDeniedGuardrailError,
+    NotFoundError: NotFoundGuardrailError,
+}
+#: The statuses whose guardrail report or documented block wording is a guardrail block;
+#: on any other, only the explicit ``blocked by ... guardrail`` is.
+_GUARDRAIL_STATUSES = frozenset({400, 422})
+
+
 def _governance_error(
     status: int, text: str, message: str, kwargs: dict[str, Any]
 ) -> APIError | None:
-    """A guardrail block (any 4xx) or a budget block (a 403), else ``None``. ``text`` is
-    the server's message, ``message`` the error's usual one."""
-    block = guardrail_block(text)
+    """A guardrail block or a budget block (a 403), else ``None``. ``text`` is the
+    server's message, ``message`` the error's usual one (docs/wire-facts.md#governance-errors).
+
+    A guardrail block is always an instance of the status's own class too: on a 400 or
+    a 422 (an :class:`APIError`) a :class:`GuardrailError`, on a 401, 403 or 404 a
+    subclass of both :class:`GuardrailError` and that status's class.
+    """
+    block = guardrail_block(text, explicit=status not in _GUARDRAIL_STATUSES)
     if block is not None:
-        return GuardrailError(
-            f"HTTP {status}: {block.summary}",
-            stage=block.stage,
-            guardrail=block.guardrail,
-            findings=block.findings,
-            **kwargs,
-        )
+        plain = error_for_status(status)
+        cls = GuardrailError if issubclass(GuardrailError, plain) else None
+        cls = cls or _GUARDRAIL_BY_CLASS.get(plain)
+        if cls is not None:
+            return cls(
+                f"HTTP {status}: {block.summary}",
+                stage=block.stage,
+                guardrail=block.guardrail,
+                findings=block.findings,
+                **kwargs,
+            )
     if status == 403 and is_budget_block(text):
         return BudgetExceededError(message, budget=budget_name(text), **kwargs)
     return None

@@ -18,13 +18,32 @@ from .._errors import GuardrailStage, RateLimitKind
 
 __all__ = ["GuardrailBlock", "budget_name", "guardrail_block", "is_budget_block", "rate_limit_kind"]
 
-#: The newer guardrails' text: ``Request blocked by input guardrail 'NAME'`` and
-#: ``Output guardrail 'NAME' failed to evaluate: ...``.
-_NAMED = re.compile(r"\b(input|output)[ _]guardrail\s+(?:'([^']*)'|\"([^\"]*)\")", re.IGNORECASE)
+#: A guardrail's name, quoted either way.
+_QUOTED = r"(?:'([^']*)'|\"([^\"]*)\")"
+#: The explicit block wording, ``Request blocked by input guardrail 'NAME'``: the only
+#: text that makes an answer of any status a guardrail block.
+_BLOCKED_BY = re.compile(
+    rf"\bblocked\s+by\s+(?:the\s+|an?\s+)?(input|output)[ _]guardrail\b(?:\s+{_QUOTED})?",
+    re.IGNORECASE,
+)
+#: The guardrail as the subject of the message (after an optional ``CODE:``) saying it
+#: blocked or failed: ``Output guardrail 'NAME' failed to evaluate: ...``.
+_LEADING = re.compile(
+    rf"^\s*(?:[A-Z][A-Z_]*:\s*)?(input|output)[ _]guardrail\s+{_QUOTED}\s+"
+    r"(?:blocked|failed|triggered|flagged)\b",
+    re.IGNORECASE,
+)
 #: The older shape's finish reason, and a block named without a guardrail name.
 _TRIGGERED = re.compile(r"\b(input|output)[ _]guardrail(?:[ _]triggered|\s+blocked)", re.IGNORECASE)
-_BUDGET = re.compile(r"\bbudgets?\b", re.IGNORECASE)
-_BUDGET_HIT = re.compile(r"limit|exceed|exhaust|reached|block", re.IGNORECASE)
+#: A budget as the subject that reached (or exceeded) its limit, within one clause:
+#: ``Budget 'NAME' has reached its limit``, ``budget limit exceeded``, ``exceeded the
+#: team budget``. A negation in between (``budget was not exceeded``) is no block.
+_GAP = r"(?:\s+(?!(?:not|never|cannot|can't|won't)\b)[^\s.;:!?]+){0,5}?"
+_BUDGET_HIT = re.compile(
+    rf"\bbudgets?\b{_GAP}\s+(?:reached|exceeded|exhausted)\b"
+    rf"|\b(?:exceeded|exhausted)\b{_GAP}\s+budgets?\b",
+    re.IGNORECASE,
+)
 _BUDGET_NAME = re.compile(r"\bbudget\s+(?:'([^']*)'|\"([^\"]*)\")", re.IGNORECASE)
 #: The limit each wording names, most specific first.
 _LIMITS: tuple[tuple[re.Pattern[str], RateLimitKind], ...] = (
@@ -58,8 +77,9 @@ def rate_limit_kind(message: str) -> RateLimitKind | None:
 
 
 def is_budget_block(message: str) -> bool:
-    """Whether a 403's message says a budget has reached its limit."""
-    return bool(_BUDGET.search(message)) and bool(_BUDGET_HIT.search(message))
+    """Whether a 403's message says a budget has reached (or exceeded) its limit: the
+    budget must be what reached it, not a word that merely occurs in the message."""
+    return _BUDGET_HIT.search(message) is not None
 
 
 def budget_name(message: str) -> str | None:
@@ -70,28 +90,38 @@ def budget_name(message: str) -> str | None:
     return match.group(1) if match.group(1) is not None else match.group(2)
 
 
-def guardrail_block(message: str) -> GuardrailBlock | None:
+def guardrail_block(message: str, *, explicit: bool = False) -> GuardrailBlock | None:
     """The guardrail block ``message`` (an error answer's ``message``) reports, or ``None``.
 
-    Two shapes: the older gateway's JSON document with ``input_guardrail`` (or
-    ``output_guardrail``) findings, and the newer guardrails' text naming the guardrail.
+    By default (a ``400`` or ``422``, or a stream's ``error`` event) three shapes: the
+    older gateway's JSON document with ``input_guardrail`` (or ``output_guardrail``)
+    findings; the explicit wording ``... blocked by input guardrail 'NAME'``; and the
+    guardrail as the subject of a block or failure (``Output guardrail 'NAME' failed to
+    evaluate: ...``). With ``explicit`` (any other status) only the explicit wording.
     """
+    if explicit:
+        return _worded(_BLOCKED_BY.search(message), message)
     document = _document(message)
     if document is not None:
-        block = _from_document(document)
+        return _from_document(document)  # None: a JSON message that is no guardrail report
+    for pattern in (_BLOCKED_BY, _LEADING):
+        block = _worded(pattern.search(message), message)
         if block is not None:
             return block
-        return None  # a JSON message that is no guardrail report: an ordinary error
-    named = _NAMED.search(message)
-    if named is not None:
-        stage: GuardrailStage = "input" if named.group(1).lower() == "input" else "output"
-        name = named.group(2) if named.group(2) is not None else named.group(3)
-        return GuardrailBlock(stage, name, (), message)
     triggered = _TRIGGERED.search(message)
     if triggered is not None:
-        stage = "input" if triggered.group(1).lower() == "input" else "output"
+        stage: GuardrailStage = "input" if triggered.group(1).lower() == "input" else "output"
         return GuardrailBlock(stage, None, (), message)
     return None
+
+
+def _worded(match: re.Match[str] | None, message: str) -> GuardrailBlock | None:
+    """The block a match of :data:`_BLOCKED_BY` or :data:`_LEADING` names."""
+    if match is None:
+        return None
+    stage: GuardrailStage = "input" if match.group(1).lower() == "input" else "output"
+    name = match.group(2) if match.group(2) is not None else match.group(3)
+    return GuardrailBlock(stage, name, (), message)
 
 
 def _document(message: str) -> Mapping[str, Any] | None:

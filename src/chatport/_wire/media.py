@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import weakref
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Literal, TypeAlias
 
-import httpx
-
-from .._deadline import Clock, http_pieces
-from .._errors import ChatportError, InvalidRequestError, UnsupportedFeatureError
+from .._deadline import Clock, http_pieces, timeout_phrase
+from .._errors import (
+    APITimeoutError,
+    ChatportError,
+    InvalidRequestError,
+    UnsupportedFeatureError,
+)
 from .._family import Family, ModelProfile
 from .._request import ChatRequest
 from .._types import FilePart, ImagePart
@@ -209,34 +211,35 @@ def _check_size(size: int, limit: int, where: str, what: str) -> None:
 
 # -- remote images fetched for families that take only data ------------------------------
 
-#: Fetched images per request (by id, dropped with the request): ``url -> data: URL``.
-_FETCHED: dict[int, dict[str, str]] = {}
+#: Where a request keeps its fetched images (``url -> data: URL``): on the request
+#: itself, so they live and die with it and can never serve another request.
+_STORE = "_chatport_fetched_media"
 
 
 def _fetched(request: ChatRequest) -> dict[str, str]:
-    key = id(request)
-    cache = _FETCHED.get(key)
-    if cache is None:
-        cache = _FETCHED[key] = {}
-        weakref.finalize(request, _FETCHED.pop, key, None)
-    return cache
+    """The request's own fetched images (made once: ``dict.setdefault`` is atomic)."""
+    store: dict[str, str] = vars(request).setdefault(_STORE, {})
+    return store
 
 
 def prefetch(request: ChatRequest, profile: ModelProfile | None, backend: str) -> None:
-    """Fetch the remote images a family that takes only data needs (once per request)."""
+    """Fetch the remote images a family that takes only data needs (once per request).
+
+    A sync call runs it before building its body; an async one runs :func:`aprefetch`.
+    """
     if profile is None or profile.family not in INLINE_IMAGE_FAMILIES:
         return
     limit = _IMAGE_LIMIT.get(profile.family, _DEFAULT_REQUEST_LIMIT)
+    cache = _fetched(request)
     for where, part in _parts(request):
         url = _remote_image(part)
-        if url is not None:
-            cache = _fetched(request)
-            if url not in cache:
-                cache[url] = _fetch(url, limit, where, backend)
+        if url is not None and url not in cache:
+            cache.setdefault(url, _fetch(url, limit, where, backend))
 
 
 async def aprefetch(request: ChatRequest, profile: ModelProfile | None, backend: str) -> None:
-    """:func:`prefetch` from async code (the fetch runs in a worker thread)."""
+    """:func:`prefetch` from async code: the fetch runs in a worker thread, never on the
+    event loop."""
     if profile is not None and profile.family in INLINE_IMAGE_FAMILIES:
         await asyncio.to_thread(prefetch, request, profile, backend)
 
@@ -262,7 +265,10 @@ def fetch_media(
     ``http(s)`` ``url``, read within the call's deadline: refused as
     :class:`InvalidRequestError` naming ``where`` for an answer that is not 200, whose
     type is not in ``accept`` (when given; ``expected`` describes it), over ``limit``
-    bytes, or that cannot be read."""
+    bytes, or that cannot be read; :class:`APITimeoutError` when the call's deadline
+    passes first."""
+    import httpx  # here, not at import time: most backends never fetch
+
     field = f"{where}.url"
     if not url.lower().startswith(("https://", "http://")):
         raise InvalidRequestError("only an http:// or https:// URL is fetched", field=field)
@@ -294,6 +300,12 @@ def fetch_media(
     except ChatportError:
         raise
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+        if isinstance(exc, httpx.TimeoutException) or clock.left() <= 0:
+            raise APITimeoutError(
+                f"fetching {field} to inline it did not finish in time "
+                f"({timeout_phrase(_FETCH_TIMEOUT)})",
+                backend=backend,
+            ) from None
         raise InvalidRequestError(
             f"could not fetch the URL to inline it ({type(exc).__name__})", field=field
         ) from None
@@ -301,10 +313,27 @@ def fetch_media(
 
 
 def _inline(request: ChatRequest, url: str, profile: ModelProfile, backend: str) -> str:
+    """The fetched ``data:`` URL of ``url``. A sync call that did not :func:`prefetch`
+    fetches it here; on an event loop's thread nothing is fetched (it would block the
+    loop): an async call must :func:`aprefetch` first."""
     cache = _fetched(request)
     if url not in cache:
+        if _on_event_loop():
+            raise ChatportError(
+                f"backend {backend!r} built a body with a remote image it did not fetch "
+                "first; an async call fetches it with aprefetch_media, off the event loop"
+            )
         prefetch(request, profile, backend)
     return cache[url]
+
+
+def _on_event_loop() -> bool:
+    """Whether this thread runs an event loop (it must not block on a fetch)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 # -- the shapes ----------------------------------------------------------------------------

@@ -17,23 +17,22 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._deadline import Clock, ahttp_pieces, http_pieces, remaining
-from .._errors import APIError, BadRequestError
+from .._errors import APIError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .._wire.agent_shape import (
     AgentApi,
     agent_api,
-    arelearn,
+    asend_learning,
     completion_from_invocation,
     invocation_body,
     invocation_events,
     invocation_path,
-    relearn,
+    send_learning,
 )
 from .._wire.errors import decode_json, openai_errors, raise_for_status
 from .._wire.headers import request_headers
 from .._wire.openai_sdk import ROUTES, OpenAIClients, SDKCall, split_known
-from .._wire.routing import is_gateway_miss
 from .._wire.sse import EventStream, aread_events, read_events
 from .base import Backend, BackendSettings, Capabilities
 
@@ -109,23 +108,10 @@ class OpenAISDKBackend(Backend):
         path = invocation_path(request.model)
         return SDKCall(kwargs, path, route="serving-endpoints", agent=api)
 
-    def _learns_agent(
-        self, request: ChatRequest, known: ModelProfile | None, error: APIError
-    ) -> bool:
-        """After ``error`` to a call sent without its endpoint's profile (``known``: the
-        one held before sending): whether the endpoint's metadata, read once, shows an
-        agent of the other API, to be sent the call again at its ``/invocations``."""
-        if not _refusal(error) or (known is None and self._reads_profile(request)):
-            return False
-        return relearn(known, self.speaks, lambda: self.profile(request.model)) is not None
-
-    async def _alearns_agent(
-        self, request: ChatRequest, known: ModelProfile | None, error: APIError
-    ) -> bool:
-        """The async twin of :meth:`_learns_agent`."""
-        if not _refusal(error) or (known is None and self._reads_profile(request)):
-            return False
-        return await arelearn(known, self.speaks, lambda: self.aprofile(request.model)) is not None
+    def _learnable(self, request: ChatRequest, known: ModelProfile | None) -> bool:
+        """Whether a call was sent without its endpoint's profile (``known``: the one held
+        before sending), so that a refusal may be of its shape (:func:`send_learning`)."""
+        return known is None and not self._reads_profile(request)
 
     def _answer(self, call: SDKCall, data: Any) -> Completion:
         """The :class:`Completion` of ``call``'s JSON answer (an agent's, or the resource's)."""
@@ -187,16 +173,15 @@ class OpenAISDKBackend(Backend):
 
         Under ``route = "auto"`` a call the gateway does not serve is sent again at once
         on the fallback route (:mod:`chatport._wire.routing`). A plain call reads no
-        endpoint metadata: when the endpoint refuses it, its metadata (read once) says
-        whether it is an agent of the other API, sent the call again in its own shape.
+        endpoint metadata: when the endpoint refuses it (a plain ``400``, never a
+        governance error), its metadata (read once) says whether it is an agent of the
+        other API, sent the call again in its own shape.
         """
         known = self.known_profile(request.model)
-        try:
-            return self._complete_routed(request)
-        except APIError as error:
-            if not self._learns_agent(request, known, error):
-                raise
-        return self._complete_routed(request)
+        lookup = (lambda: self.profile(request.model)) if self._learnable(request, known) else None
+        return send_learning(
+            lambda _: self._complete_routed(request), self.speaks, lookup, gateway=True
+        )
 
     def _complete_routed(self, request: ChatRequest) -> Completion:
         profile = self._profile_for(request)
@@ -220,12 +205,10 @@ class OpenAISDKBackend(Backend):
         """One call with ``AsyncOpenAI``, within the call's deadline (routed, and an
         agent's shape learnt, as :meth:`complete`)."""
         known = self.known_profile(request.model)
-        try:
-            return await self._acomplete_routed(request)
-        except APIError as error:
-            if not await self._alearns_agent(request, known, error):
-                raise
-        return await self._acomplete_routed(request)
+        lookup = (lambda: self.aprofile(request.model)) if self._learnable(request, known) else None
+        return await asend_learning(
+            lambda _: self._acomplete_routed(request), self.speaks, lookup, gateway=True
+        )
 
     async def _acomplete_routed(self, request: ChatRequest) -> Completion:
         profile = await self._aprofile_for(request)
@@ -361,12 +344,6 @@ class OpenAISDKBackend(Backend):
     async def aclose(self) -> None:
         """Close the openai clients, including this event loop's."""
         await self._clients.aclose()
-
-
-def _refusal(error: APIError) -> bool:
-    """Whether ``error`` may be an endpoint refusing a request shape it does not take:
-    a ``400``, or the gateway saying it does not serve the endpoint (an agent)."""
-    return isinstance(error, BadRequestError) or is_gateway_miss(error)
 
 
 def _response_type() -> Any:

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._deadline import Clock
-from .._errors import BadRequestError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .._wire.agent_shape import (
@@ -17,7 +16,7 @@ from .._wire.agent_shape import (
     completion_from_invocation,
     invocation_body,
     invocation_events,
-    relearn,
+    send_learning,
 )
 from .._wire.endpoint_list import endpoints_from_body
 from .._wire.headers import request_headers
@@ -61,17 +60,14 @@ class WorkspaceClientBackend(Backend):
         """One ``/invocations`` call, its answer read before the call's deadline.
 
         An agent endpoint gets its own shape; a plain call learns it from the endpoint's
-        metadata only after a ``400`` (see :class:`~chatport.backends.rest.RestBackend`).
+        metadata only after a plain ``400`` (see :class:`~chatport.backends.rest.RestBackend`).
         """
         profile = self.request_profile(request)
         known = self.known_profile(request.model)
-        try:
-            return self._complete_once(request, profile, agent_api(known))
-        except BadRequestError:
-            learned = relearn(known, agent_api(known), lambda: self.profile(request.model))
-            if learned is None:
-                raise
-        return self._complete_once(request, profile, learned)
+        lookup = None if known is not None else lambda: self.profile(request.model)
+        return send_learning(
+            lambda agent: self._complete_once(request, profile, agent), agent_api(known), lookup
+        )
 
     def _complete_once(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None

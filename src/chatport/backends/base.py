@@ -25,7 +25,7 @@ from .._deadline import (
 from .._family import ModelProfile, profile_from_metadata, profile_from_name
 from .._request import ChatRequest
 from .._types import Chunk, Completion
-from .._wire.media import aprefetch
+from .._wire.media import aprefetch, prefetch
 
 __all__ = ["Backend", "BackendSettings", "Capabilities", "completion_to_chunk"]
 
@@ -288,8 +288,14 @@ class Backend:
         return profile
 
     def request_profile(self, request: ChatRequest) -> ModelProfile | None:
-        """The endpoint's profile when the request's wire body depends on it, else ``None``."""
-        return self.profile(request.model) if request.needs_profile else None
+        """The endpoint's profile when the request's wire body depends on it, else ``None``;
+        it also fetches the remote images the endpoint's family takes only as data."""
+        if not request.needs_profile:
+            return None
+        profile = self.profile(request.model)
+        if request.has_media:
+            prefetch(request, profile, self.name)
+        return profile
 
     async def arequest_profile(self, request: ChatRequest) -> ModelProfile | None:
         """The async twin of :meth:`request_profile`; it also fetches, off the event loop,

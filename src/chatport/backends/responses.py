@@ -22,7 +22,7 @@ from .._types import Chunk, Completion
 from .._wire.agent_shape import agent_api
 from .._wire.apps import AppURLs, app_errors
 from .._wire.caching import EXPLICIT_CACHE_FAMILIES
-from .._wire.media import aprefetch
+from .._wire.media import aprefetch, prefetch
 from .._wire.responses_shape import completion_from_response, responses_body
 from .._wire.routing import AUTO
 from .._wire.sse import ResponsesEventStream
@@ -122,7 +122,10 @@ class ResponsesBackend(OpenAISDKBackend):
         )
 
     def _profile_for(self, request: ChatRequest) -> ModelProfile | None:
-        return self.profile(request.model) if self._reads_profile(request) else None
+        profile = self.profile(request.model) if self._reads_profile(request) else None
+        if request.has_media:  # remote images some families take only as data
+            prefetch(request, profile, self.name)
+        return profile
 
     async def _aprofile_for(self, request: ChatRequest) -> ModelProfile | None:
         profile = await self.aprofile(request.model) if self._reads_profile(request) else None

@@ -15,17 +15,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from .._deadline import Clock, ahttp_pieces, http_pieces, remaining, uncharged
-from .._errors import BadRequestError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .._wire.agent_shape import (
     AgentApi,
     agent_api,
-    arelearn,
+    asend_learning,
     completion_from_invocation,
     invocation_body,
     invocation_events,
-    relearn,
+    send_learning,
 )
 from .._wire.async_pools import AsyncPools
 from .._wire.clients import ClientHolder
@@ -174,18 +173,16 @@ class RestBackend(Backend):
         """One ``/invocations`` call, its body read before the call's deadline.
 
         A plain call reads no endpoint metadata: when the endpoint refuses the chat
-        shape (``400``), its metadata says whether it is an agent taking another shape,
-        and the call is sent once more in that shape (remembered for the endpoint).
+        shape (a plain ``400``, never a guardrail block), its metadata says whether it is
+        an agent taking another shape, and the call is sent once more in that shape
+        (remembered for the endpoint; :func:`~chatport._wire.agent_shape.send_learning`).
         """
         profile = self.request_profile(request)
         known = self.known_profile(request.model)
-        try:
-            return self._complete_once(request, profile, agent_api(known))
-        except BadRequestError:
-            learned = relearn(known, agent_api(known), lambda: self.profile(request.model))
-            if learned is None:
-                raise
-        return self._complete_once(request, profile, learned)
+        lookup = None if known is not None else lambda: self.profile(request.model)
+        return send_learning(
+            lambda agent: self._complete_once(request, profile, agent), agent_api(known), lookup
+        )
 
     def _complete_once(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
@@ -202,13 +199,10 @@ class RestBackend(Backend):
         (an agent's shape learnt as :meth:`complete` does)."""
         profile = await self.arequest_profile(request)
         known = self.known_profile(request.model)
-        try:
-            return await self._acomplete_once(request, profile, agent_api(known))
-        except BadRequestError:
-            learned = await arelearn(known, agent_api(known), lambda: self.aprofile(request.model))
-            if learned is None:
-                raise
-        return await self._acomplete_once(request, profile, learned)
+        lookup = None if known is not None else lambda: self.aprofile(request.model)
+        return await asend_learning(
+            lambda agent: self._acomplete_once(request, profile, agent), agent_api(known), lookup
+        )
 
     async def _acomplete_once(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None

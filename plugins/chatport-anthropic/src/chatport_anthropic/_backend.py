@@ -17,6 +17,7 @@ from chatport.backends.kit import (
     aprefetch_media,
     check_host,
     check_url,
+    prefetch_media,
     request_headers,
 )
 
@@ -188,6 +189,8 @@ class AnthropicBackend(Backend):
 
     def _complete_on(self, request: ChatRequest, route: str) -> Completion:
         with MappedErrors(self.name):
+            if request.has_media:  # remote images are fetched before the body is built
+                prefetch_media(request, claude_profile(request.model), self.name)
             create = self._clients(route).sync().messages.with_raw_response.create
             raw = create(**self._call(request, stream=False))
             message = raw.parse()
@@ -230,6 +233,8 @@ class AnthropicBackend(Backend):
 
     def _stream_on(self, request: ChatRequest, route: str) -> Iterator[Chunk]:
         with MappedErrors(self.name):
+            if request.has_media:  # remote images are fetched before the body is built
+                prefetch_media(request, claude_profile(request.model), self.name)
             create = self._clients(route).sync().messages.with_raw_response.create
             raw = create(**self._call(request, stream=True))
             state = StreamState(self.name, created_from(raw.headers))

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .. import governance
 from ..agents import agent_answer, agent_events, check_agent_body
 from ..endpoints import Endpoint
 from ..request_ids import request_id
@@ -26,6 +27,7 @@ async def agent_response(
     ctx.created(request, endpoint)
     faults = ctx.faults(endpoint)
     await faults.before(endpoint)
+    governance.check_request(endpoint, body)  # limits, budget, input guardrails
     check_agent_body(endpoint, body)
     stream = body.get("stream") is True
     broken = faults.garbage(stream)
