@@ -120,7 +120,7 @@ def test_a_pdf_reaches_the_endpoint_in_its_documented_shape(
         }
         assert _data(part["file"]["file_data"]) == ("application/pdf", PDF)
         digest = hashlib.sha256(PDF).hexdigest()[:16]
-        assert f"file application/pdf {len(PDF)} bytes sha256:{digest}" in completion.text
+        assert f"application/pdf {len(PDF)} bytes sha256:{digest}" in completion.text
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -151,7 +151,7 @@ def test_audio_and_video_reach_gemini_and_are_refused_for_claude_before_sending(
     key = f"{kind.split('/')[0]}_url"
     part = user_parts(posted(module_workspace)[-1])[1]
     assert part == {"type": key, key: {"url": media.location}}
-    assert f"{key} {kind} {len(media.data or b'')} bytes" in completion.text
+    assert f"[attachments: {kind} {len(media.data or b'')} bytes" in completion.text
     module_workspace.clear_requests()
     with pytest.raises(chatport.UnsupportedFeatureError, match=r"google"):
         run(backend, "media-claude", mode, messages)
@@ -353,7 +353,7 @@ def test_the_responses_routes_check_files_and_acknowledge_them(
     pdf = f"data:application/pdf;base64,{_b64(PDF)}"
     ok = _responses(module_workspace, route, "media-gpt", {"type": "input_file", "file_data": pdf})
     assert ok.status_code == 200, ok.text
-    assert f"[attachments: input_file {PDF_NOTE}]" in _answer_text(ok.json())
+    assert f"[attachments: {PDF_NOTE}]" in _answer_text(ok.json())
     remote = {"type": "input_image", "image_url": f"{images}/ant.png"}
     assert _responses(module_workspace, route, "media-gpt", remote).status_code == 200
     bad = [
@@ -387,7 +387,7 @@ def test_open_responses_refuses_what_each_family_refuses(
     for model in ("media-claude", "media-gemini"):
         answer = post(model, pdf)
         assert answer.status_code == 200, answer.text
-        assert f"input_file {PDF_NOTE}" in _answer_text(answer.json())
+        assert f"[attachments: {PDF_NOTE}]" in _answer_text(answer.json())
 
 
 def _messages(workspace: LocalWorkspace, route: str, block: dict[str, Any]) -> Any:
@@ -413,12 +413,12 @@ def test_the_messages_routes_refuse_what_claude_refuses_in_anthropics_shape(
     document = {"type": "document", "source": base64_source("application/pdf", PDF)}
     answer = post(document)
     assert answer.status_code == 200, answer.text
-    assert f"[attachments: document {PDF_NOTE}]" in _answer_text(answer.json())
+    assert f"[attachments: {PDF_NOTE}]" in _answer_text(answer.json())
     text = {
         "type": "document",
         "source": {"type": "text", "media_type": "text/plain", "data": "hi"},
     }
-    assert "document text/plain 2 bytes" in _answer_text(post(text).json())
+    assert "[attachments: text/plain 2 bytes" in _answer_text(post(text).json())
     assert post({"type": "image", "source": base64_source("image/png", PNG)}).status_code == 200
     refused = {
         "only base64 image data": {"type": "url", "url": f"{images}/ant.png"},
@@ -443,7 +443,7 @@ def test_the_responses_backend_sees_its_files_acknowledged(
 ) -> None:
     pdf = FilePart(PDF, media_type="application/pdf", filename="report.pdf")
     completion = run("responses", model, mode, [{"role": "user", "content": ["Sum up.", pdf]}])
-    assert f"[attachments: input_file {PDF_NOTE}]" in completion.text
+    assert f"[attachments: {PDF_NOTE}]" in completion.text
 
 
 # -- remote fetches: the call's deadline, hostile redirects, oversize bodies --------------

@@ -18,6 +18,7 @@ import pytest
 import chatport
 from chatport import Completion
 from chatport.local import Endpoint, LocalWorkspace
+from chatport.local.governance import Guardrail, ServicePolicy
 
 from ..backends import BUILT_IN, CHAT
 
@@ -123,11 +124,48 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "messages": [{"role": "user", "content": "ask the responses agent"}],
         "extra": {"custom_inputs": {"user": "parity"}},
     },
+    # Unity AI Gateway (docs/gateway.md)
+    "service-policy": {
+        "model": "parity-policy",
+        "messages": [{"role": "user", "content": "what is project bluebird"}],
+    },
+    "guardrail-mask": {
+        "model": "parity-masked",
+        "messages": [{"role": "user", "content": "write to jo@example.com"}],
+    },
+    "request-tags": {
+        "model": "parity-gpt",
+        "messages": [{"role": "user", "content": "tagged for usage"}],
+        "request_tags": {"team": "parity"},
+    },
+    "pdf": {
+        "model": "parity-gpt",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "summarize"},
+                    chatport.FilePart(b"%PDF-1.4 parity", media_type="application/pdf"),
+                ],
+            }
+        ],
+    },
+    "cache": {  # read from the cache: the reference call warms it first (WARM)
+        "model": "parity-claude",
+        "messages": [
+            {"role": "system", "content": "the same long system prompt " * 20},
+            {"role": "user", "content": "cached"},
+        ],
+        "cache": True,
+    },
 }
+#: Scenarios whose reference is the second of two calls (the first warms a cache).
+WARM = frozenset({"cache"})
 #: Scenarios a backend declares unsupported, and the error's text.
 UNSUPPORTED = {
     ("responses", "n-2"): "n > 1",
     ("responses", "stop"): "stop",
+    ("responses", "cache"): "cache",  # the Responses API cannot carry Claude's breakpoints
 }
 
 
@@ -147,6 +185,20 @@ def module_workspace_options() -> dict[str, Any]:
             Endpoint("parity-llama", "echo", family="meta", **FIXED),
             Endpoint("parity-chat-agent", "chat-agent"),
             Endpoint("parity-responses-agent", "responses-agent"),
+            Endpoint(
+                "parity-policy",
+                "echo",
+                family="openai",
+                service_policies=[ServicePolicy("no-codenames", "input", "bluebird")],
+                **FIXED,
+            ),
+            Endpoint(
+                "parity-masked",
+                "echo",
+                family="openai",
+                guardrails=[Guardrail("pii", action="mask")],
+                **FIXED,
+            ),
         ]
     }
 
@@ -174,10 +226,12 @@ def comparable(completion: Completion) -> Completion:
 @pytest.fixture(scope="module")
 def reference(module_workspace_server: LocalWorkspace) -> dict[str, Completion]:
     with module_workspace_server.activated(), chatport.Client(backend="rest", config={}) as client:
-        return {
-            name: client.complete(s["messages"], **{k: v for k, v in s.items() if k != "messages"})
-            for name, s in SCENARIOS.items()
-        }
+        references = {}
+        for name, s in SCENARIOS.items():
+            params = {k: v for k, v in s.items() if k != "messages"}
+            for _ in range(2 if name in WARM else 1):
+                references[name] = client.complete(s["messages"], **params)
+        return references
 
 
 def test_reference_is_what_the_scenarios_describe(reference: dict[str, Completion]) -> None:
@@ -220,6 +274,15 @@ def test_reference_is_what_the_scenarios_describe(reference: dict[str, Completio
     both = reference["reasoning-and-tools"]
     assert both.reasoning is not None
     assert both.tool_calls[0].name == "lookup"
+    denied = reference["service-policy"]
+    assert (denied.finish_reason, denied.policy) == ("content_filter", "no-codenames")
+    assert reference["guardrail-mask"].text == "write to <EMAIL_ADDRESS>"
+    assert reference["request-tags"].text == "tagged for usage"
+    assert reference["pdf"].text.startswith("summarize [attachments: application/pdf 15 bytes")
+    cached = reference["cache"].usage
+    assert cached.cached_tokens is not None
+    assert cached.cached_tokens > 0
+    assert cached.cache_write_tokens == 0
     for name in ("chat-agent", "responses-agent"):  # the agent's own tool call stays in raw
         agent = reference[name]
         question = SCENARIOS[name]["messages"][0]["content"]
@@ -400,7 +463,7 @@ def test_tools_and_response_format_pass_through(
 #: How the ``anthropic`` plugin backend (package ``chatport-anthropic``) meets each scenario:
 #: the Messages API serves Claude endpoints only, so the workspace refuses every other
 #: endpoint, and the backend itself declares n > 1 and response_format unsupported.
-ANTHROPIC_SUPPORTED = ("cumulative-usage-claude", "reasoning-claude")
+ANTHROPIC_SUPPORTED = ("cumulative-usage-claude", "reasoning-claude", "cache")
 ANTHROPIC_UNSUPPORTED: dict[str, tuple[type[chatport.ChatportError], str]] = {
     "n-2": (chatport.UnsupportedFeatureError, "n > 1"),
     "schema": (chatport.UnsupportedFeatureError, "response_format"),
@@ -420,6 +483,8 @@ def test_parity_anthropic_plugin(
             elif name not in ANTHROPIC_SUPPORTED:
                 error, text = chatport.BadRequestError, "Anthropic models only"
             else:
+                if name in WARM:  # the Messages route keeps its own cache: warm it too
+                    run(client, mode, scenario)
                 result = run(client, mode, scenario)
                 expected = reference[name]
                 assert comparable(result) == comparable(expected), name

@@ -101,7 +101,7 @@ def test_a_pdf_reaches_the_messages_route_as_a_base64_document_block(
     assert (source["type"], source["media_type"]) == ("base64", "application/pdf")
     assert base64.b64decode(source["data"]) == PDF
     digest = hashlib.sha256(PDF).hexdigest()[:16]
-    assert f"document application/pdf {len(PDF)} bytes sha256:{digest}" in completion.text
+    assert f"[attachments: application/pdf {len(PDF)} bytes sha256:{digest}]" in completion.text
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -115,7 +115,7 @@ def sent_parts(workspace: LocalWorkspace) -> list[dict[str, Any]]:
 
 def note(kind: str, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()[:16]
-    return f"inlineData {kind} {len(data)} bytes sha256:{digest}"
+    return f"{kind} {len(data)} bytes sha256:{digest}"
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -225,7 +225,7 @@ def gemini_attachments(body: dict[str, Any]) -> str:
             media_type, data = _inline_data(blob, where)
             total += len(data)
             digest = hashlib.sha256(data).hexdigest()[:16]
-            notes.append(f"inlineData {media_type} {len(data)} bytes sha256:{digest}")
+            notes.append(f"{media_type} {len(data)} bytes sha256:{digest}")
     if total > INLINE_LIMIT:
         raise _invalid(f"Request payload size exceeds the limit: {INLINE_LIMIT} bytes.", "contents")
     return f" [attachments: {'; '.join(notes)}]" if notes else ""

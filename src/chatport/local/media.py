@@ -113,10 +113,10 @@ def _note(parts: list[_Media]) -> str:
         if part.image:
             continue
         if part.data is None:
-            notes.append(f"{part.label} {part.url}")
-        else:
+            notes.append(f"{part.url}")
+        else:  # the same words on every route, so one file gives one answer everywhere
             digest = hashlib.sha256(part.data).hexdigest()[:16]
-            notes.append(f"{part.label} {part.media_type} {len(part.data)} bytes sha256:{digest}")
+            notes.append(f"{part.media_type} {len(part.data)} bytes sha256:{digest}")
     return f" [attachments: {'; '.join(notes)}]" if notes else ""
 
 
