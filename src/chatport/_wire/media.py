@@ -12,7 +12,6 @@ limit) and sent inline. The sources of each rule are in ``docs/wire-facts.md``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 from collections.abc import Collection, Iterator, Mapping
@@ -241,6 +240,8 @@ async def aprefetch(request: ChatRequest, profile: ModelProfile | None, backend:
     """:func:`prefetch` from async code: the fetch runs in a worker thread, never on the
     event loop."""
     if profile is not None and profile.family in INLINE_IMAGE_FAMILIES:
+        import asyncio  # only here: importing it costs a client's start-up ~25 ms
+
         await asyncio.to_thread(prefetch, request, profile, backend)
 
 
@@ -329,6 +330,11 @@ def _inline(request: ChatRequest, url: str, profile: ModelProfile, backend: str)
 
 def _on_event_loop() -> bool:
     """Whether this thread runs an event loop (it must not block on a fetch)."""
+    import sys
+
+    asyncio = sys.modules.get("asyncio")  # no event loop runs where asyncio was never loaded
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:

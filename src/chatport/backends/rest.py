@@ -1,7 +1,12 @@
 """The ``rest`` backend: ``POST <host>/serving-endpoints/{name}/invocations`` with httpx.
 
 The lightest path: no SDK, one pooled ``httpx.Client`` per backend instance (and one
-``httpx.AsyncClient`` per event loop), native async, real streaming.
+``httpx.AsyncClient`` per event loop), native async, real streaming. Its ``route`` option
+may send chat calls to AI Gateway's unified chat route instead,
+``POST <host>/ai-gateway/mlflow/v1/chat/completions`` with ``model`` in the body, or
+(``"auto"``) there first and to ``/invocations`` for the endpoints the gateway does not
+serve (:mod:`chatport._wire.routing`). An agent endpoint is always posted at its
+``/invocations`` (docs/agents.md).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from .._deadline import Clock, ahttp_pieces, http_pieces, remaining, uncharged
+from .._errors import APIError, ConfigError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .._wire.agent_shape import (
@@ -30,6 +36,7 @@ from .._wire.async_pools import AsyncPools
 from .._wire.clients import ClientHolder
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.headers import request_headers
+from .._wire.routing import AUTO, RouteMemory
 from .._wire.sse import aread_events, read_events
 from .._wire.transport import check_host, workspace_auth
 from ..hookspecs import hookimpl
@@ -45,6 +52,10 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per c
 
 __all__ = ["RestBackend"]
 
+_SERVING = "serving-endpoints"
+_GATEWAY = "ai-gateway"
+_AUTO_ROUTES = (_GATEWAY, _SERVING)
+
 
 def _timeout(seconds: float) -> httpx.Timeout:
     import httpx
@@ -53,7 +64,9 @@ def _timeout(seconds: float) -> httpx.Timeout:
 
 
 class RestBackend(Backend):
-    """Raw REST to the serving endpoint's ``/invocations`` route.
+    """Raw REST to the serving endpoint's ``/invocations`` route, or to AI Gateway's
+    unified chat route (option ``route``: ``"serving-endpoints"``, the default,
+    ``"ai-gateway"`` or ``"auto"``).
 
     Async calls on one event loop hold at most ``max_connections`` requests in flight
     (the rest wait for a slot within their deadline), through pools of at most 16
@@ -64,8 +77,16 @@ class RestBackend(Backend):
     capabilities = Capabilities(
         streaming=True, tools=True, response_format=True, native_async=True, multiple_choices=True
     )
-    description = "raw REST to /serving-endpoints/{name}/invocations (httpx)"
-    option_types: ClassVar[Mapping[str, type]] = MappingProxyType({"max_connections": int})
+    description = "raw REST to /serving-endpoints/{name}/invocations or the AI Gateway (httpx)"
+    option_types: ClassVar[Mapping[str, type]] = MappingProxyType(
+        {"max_connections": int, "route": str}
+    )
+    #: The ``route`` option's values and their base paths.
+    routes: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {_SERVING: "/serving-endpoints", _GATEWAY: "/ai-gateway/mlflow/v1"}
+    )
+    #: ``route = "auto"``: the gateway route tried first, then the fallback route.
+    auto_routes: ClassVar[tuple[str, str] | None] = _AUTO_ROUTES
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
@@ -77,6 +98,9 @@ class RestBackend(Backend):
         )
         self._base: str | None = None
         self._paths: dict[str, str] = {}
+        self._route = _route_option(settings, (*self.routes, AUTO))
+        #: Under ``route = "auto"``, the route each endpoint is sent to.
+        self._memory = RouteMemory(*_AUTO_ROUTES) if self._route == AUTO else None
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -135,25 +159,50 @@ class RestBackend(Backend):
                 self._paths[request.model] = path
         return path
 
+    def _gateway_url(self) -> str:
+        """AI Gateway's unified chat-completions route (the endpoint goes in ``model``)."""
+        return f"{self._base_url()}{self.routes[_GATEWAY]}/chat/completions"
+
+    def _route_for(self, request: ChatRequest, agent: AgentApi | None) -> str:
+        """The route a call is sent on now: an agent's is always its ``/invocations``."""
+        if agent is not None:
+            return _SERVING
+        if self._memory is not None:
+            return self._memory.route_for(request.model)
+        return self._route
+
+    def _fallback(self, request: ChatRequest, route: str, error: APIError) -> str | None:
+        """Under ``route = "auto"``, the route to send the call to again after ``error``."""
+        if self._memory is None:
+            return None
+        return self._memory.fallback_after(request.model, route, error)
+
     def _agent(self, request: ChatRequest) -> AgentApi | None:
         """The agent API of the request's endpoint, if its profile is known (no request)."""
         return agent_api(self.known_profile(request.model))
 
     def _send(
-        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None = None
+        self,
+        request: ChatRequest,
+        profile: ModelProfile | None,
+        agent: AgentApi | None = None,
+        route: str = _SERVING,
     ) -> dict[str, Any]:
-        """The keyword arguments of the httpx call for ``request``, in the shape of its
-        endpoint (an agent's, see :mod:`chatport._wire.agent_shape`).
+        """The keyword arguments of the httpx call for ``request`` on ``route``, in the
+        shape of its endpoint (an agent's, see :mod:`chatport._wire.agent_shape`).
 
-        A retry's timeout is the time left; a first attempt takes the client's own.
+        A retry's timeout is the time left, and so is a call sent again on the fallback
+        route; a first attempt takes the client's own.
         """
         body = invocation_body(request, profile, self.name, agent)
         if request.stream:
             body["stream"] = True
-        arguments: dict[str, Any] = {
-            "url": self._path(request),
-            "content": _COMPACT.encode(body).encode(),
-        }
+        if route == _GATEWAY:
+            body["model"] = request.model
+            url = self._gateway_url()
+        else:
+            url = self._path(request)
+        arguments: dict[str, Any] = {"url": url, "content": _COMPACT.encode(body).encode()}
         headers = request_headers(request)
         if headers:
             arguments["headers"] = headers
@@ -170,61 +219,109 @@ class RestBackend(Backend):
     # -- calls ------------------------------------------------------------------------
 
     def complete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call, its body read before the call's deadline.
+        """One call, its body read before the call's deadline.
 
-        A plain call reads no endpoint metadata: when the endpoint refuses the chat
-        shape (a plain ``400``, never a guardrail block), its metadata says whether it is
-        an agent taking another shape, and the call is sent once more in that shape
-        (remembered for the endpoint; :func:`~chatport._wire.agent_shape.send_learning`).
+        Under ``route = "auto"`` a call the gateway does not serve is sent again at once
+        to ``/invocations`` (:mod:`chatport._wire.routing`). A plain call reads no
+        endpoint metadata: when the endpoint refuses the chat shape (a plain ``400``, or
+        the gateway's ``ENDPOINT_NOT_FOUND``; never a guardrail block), its metadata says
+        whether it is an agent taking another shape, and the call is sent once more in
+        that shape to its ``/invocations`` (remembered for the endpoint;
+        :func:`~chatport._wire.agent_shape.send_learning`).
         """
         profile = self.request_profile(request)
         known = self.known_profile(request.model)
         lookup = None if known is not None else lambda: self.profile(request.model)
         return send_learning(
-            lambda agent: self._complete_once(request, profile, agent), agent_api(known), lookup
+            lambda agent: self._complete_routed(request, profile, agent),
+            agent_api(known),
+            lookup,
+            gateway=self._route != _SERVING,
         )
 
-    def _complete_once(
+    def _complete_routed(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
     ) -> Completion:
+        route = self._route_for(request, agent)
+        try:
+            return self._complete_once(request, profile, agent, route)
+        except APIError as error:
+            fallback = self._fallback(request, route, error)
+            if fallback is None:
+                raise
+        return self._complete_once(request, profile, agent, fallback)
+
+    def _complete_once(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
+    ) -> Completion:
         client = self._clients.sync()
-        arguments = self._send(request, profile, agent)
+        arguments = self._send(request, profile, agent, route)
         clock = Clock.for_call(self.settings.timeout)
         with httpx_errors(self.name), client.stream("POST", **arguments) as response:
             body = b"".join(http_pieces(response, clock, self.name))
         return self._completion(response, body)
 
     async def acomplete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call on the event loop (no threads), within the deadline
-        (an agent's shape learnt as :meth:`complete` does)."""
+        """One call on the event loop (no threads), within the deadline (routed, and an
+        agent's shape learnt, as :meth:`complete`)."""
         profile = await self.arequest_profile(request)
         known = self.known_profile(request.model)
         lookup = None if known is not None else lambda: self.aprofile(request.model)
         return await asend_learning(
-            lambda agent: self._acomplete_once(request, profile, agent), agent_api(known), lookup
+            lambda agent: self._acomplete_routed(request, profile, agent),
+            agent_api(known),
+            lookup,
+            gateway=self._route != _SERVING,
         )
 
-    async def _acomplete_once(
+    async def _acomplete_routed(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
     ) -> Completion:
+        route = self._route_for(request, agent)
+        try:
+            return await self._acomplete_once(request, profile, agent, route)
+        except APIError as error:
+            fallback = self._fallback(request, route, error)
+            if fallback is None:
+                raise
+        return await self._acomplete_once(request, profile, agent, fallback)
+
+    async def _acomplete_once(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
+    ) -> Completion:
         pools = await self._clients.async_()
-        arguments = self._send(request, profile, agent)
+        arguments = self._send(request, profile, agent, route)
         with httpx_errors(self.name):
             async with asyncio.timeout(remaining(self.settings.timeout)), pools.client() as client:
                 response = await client.post(**arguments)
         return self._completion(response, response.content)
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """Server-sent events from ``/invocations`` with ``"stream": true``.
+        """Server-sent events from the route, the body with ``"stream": true``.
 
         The first chunk must arrive before the call's deadline, each next one within
-        ``timeout`` seconds of the one before.
+        ``timeout`` seconds of the one before. Routed as :meth:`complete`: a gateway that
+        does not serve the endpoint says so before the first chunk, so nothing was
+        yielded when the call is sent again.
         """
-        client = self._clients.sync()
         profile = self.request_profile(request)
         agent = self._agent(request)
+        route = self._route_for(request, agent)
+        try:
+            yield from self._stream_on(request, profile, agent, route)
+            return
+        except APIError as error:
+            fallback = self._fallback(request, route, error)
+            if fallback is None:
+                raise
+        yield from self._stream_on(request, profile, agent, fallback)
+
+    def _stream_on(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
+    ) -> Iterator[Chunk]:
+        client = self._clients.sync()
         events = invocation_events(self.name, agent)
-        arguments = self._send(request, profile, agent)
+        arguments = self._send(request, profile, agent, route)
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with httpx_errors(self.name), client.stream("POST", **arguments) as response:
             pieces = http_pieces(response, clock, self.name)
@@ -235,11 +332,26 @@ class RestBackend(Backend):
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         """The async twin of :meth:`stream`; closing it closes the connection."""
-        pools = await self._clients.async_()
         profile = await self.arequest_profile(request)
         agent = self._agent(request)
+        route = self._route_for(request, agent)
+        try:
+            async for chunk in self._astream_on(request, profile, agent, route):
+                yield chunk
+            return
+        except APIError as error:
+            fallback = self._fallback(request, route, error)
+            if fallback is None:
+                raise
+        async for chunk in self._astream_on(request, profile, agent, fallback):
+            yield chunk
+
+    async def _astream_on(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
+    ) -> AsyncIterator[Chunk]:
+        pools = await self._clients.async_()
         events = invocation_events(self.name, agent)
-        arguments = self._send(request, profile, agent)
+        arguments = self._send(request, profile, agent, route)
         clock = Clock.for_call(self.settings.timeout, stream=True)
         with httpx_errors(self.name):
             async with contextlib.AsyncExitStack() as stack:
@@ -271,6 +383,17 @@ class RestBackend(Backend):
         from .._wire.endpoint_list import list_serving_endpoints
 
         return list_serving_endpoints(self.settings, self.name, self._clients.sync())
+
+
+def _route_option(settings: BackendSettings, allowed: tuple[str, ...]) -> str:
+    """The ``route`` option (default ``"serving-endpoints"``), one of ``allowed``."""
+    route = settings.option("route", _SERVING)
+    if route not in allowed:
+        raise ConfigError(
+            f"backends.{settings.name}.route must be one of {', '.join(allowed)}, not {route!r}",
+            key=f"backends.{settings.name}.route",
+        )
+    return str(route)
 
 
 @hookimpl
