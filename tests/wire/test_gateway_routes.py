@@ -1,8 +1,10 @@
 """AI Gateway routes: the OpenAI-native Responses route, and ``route = "auto"``.
 
-The ``openai`` and ``rest`` backends take the gateway's unified chat route
-(``/ai-gateway/mlflow/v1/chat/completions``, the endpoint in the body's ``model``); the
-``rest`` backend's own route is ``/serving-endpoints/{name}/invocations``.
+The ``openai``, ``rest``, ``mlflow`` and ``databricks-sdk`` backends take the gateway's
+unified chat route (``/ai-gateway/mlflow/v1/chat/completions``, the endpoint in the
+body's ``model``); the own route of the last three is
+``/serving-endpoints/{name}/invocations`` (``mlflow`` and ``databricks-sdk`` send both
+through the real databricks-sdk client's API layer).
 
 ``auto`` sends each call to the gateway first and, for an endpoint the gateway answers
 it does not serve (``404 ENDPOINT_NOT_FOUND``), again at once to ``/serving-endpoints``,
@@ -27,14 +29,15 @@ MODES = ["sync", "async", "stream", "astream"]
 OFF = "gpt-off-gateway"  # an OpenAI-family endpoint the gateway does not serve
 ON = "databricks-gpt-5"
 GATEWAY = "/ai-gateway/mlflow/v1/chat/completions"
-CHAT_BACKENDS = ["openai", "rest"]
+INVOCATIONS_BACKENDS = ["rest", "mlflow", "databricks-sdk"]  # their own route: /invocations
+CHAT_BACKENDS = ["openai", *INVOCATIONS_BACKENDS]
 FIXED = "fixed-gpt"  # fixed id and clock: two calls give equal completions
 AGENTS = {"chat": "gw-chat-agent", "responses": "gw-responses-agent"}
 
 
 def serving_path(backend: str, model: str) -> str:
     """Where ``backend`` sends a chat call for ``model`` outside the gateway."""
-    if backend == "rest":
+    if backend in INVOCATIONS_BACKENDS:
         return f"/serving-endpoints/{model}/invocations"
     return "/serving-endpoints/chat/completions"
 
@@ -76,7 +79,10 @@ def ask(client: Client, mode: str, model: str, **params: Any) -> chatport.Comple
 
 
 def chat_paths(ws: LocalWorkspace) -> list[tuple[str, int | None]]:
-    return [(r.path, r.status) for r in ws.requests if not r.path.startswith("/api/")]
+    """The chat calls sent (not metadata reads, nor databricks-sdk's host probe)."""
+    return [
+        (r.path, r.status) for r in ws.requests if not r.path.startswith(("/api/", "/.well-known/"))
+    ]
 
 
 def routed(backend: str, route: str, **settings: Any) -> Client:
@@ -174,17 +180,18 @@ def test_the_gateway_route_alone_never_falls_back(
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_rest_on_the_gateway_gives_the_invocations_completion(
-    module_workspace: LocalWorkspace, mode: str
+@pytest.mark.parametrize("backend", INVOCATIONS_BACKENDS)
+def test_the_gateway_gives_the_invocations_completion(
+    module_workspace: LocalWorkspace, backend: str, mode: str
 ) -> None:
     """Parity: the same question gives the same ``Completion`` on either route."""
     params = {"max_tokens": 64, "temperature": 0.0}
     answers = {}
     for route in ("serving-endpoints", "ai-gateway"):
-        with routed("rest", route) as client:
+        with routed(backend, route) as client:
             answers[route] = ask(client, mode, FIXED, **params)
     assert [path for path, _ in chat_paths(module_workspace)] == [
-        serving_path("rest", FIXED),
+        serving_path(backend, FIXED),
         GATEWAY,
     ]
     via_invocations, via_gateway = (
@@ -196,12 +203,13 @@ def test_rest_on_the_gateway_gives_the_invocations_completion(
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("route", ["ai-gateway", "auto"])
-def test_rest_request_tags_on_the_gateway(
-    module_workspace: LocalWorkspace, route: str, mode: str
+@pytest.mark.parametrize("backend", INVOCATIONS_BACKENDS)
+def test_request_tags_on_the_gateway(
+    module_workspace: LocalWorkspace, backend: str, route: str, mode: str
 ) -> None:
     tags = {"team": "ml", "project": "routes"}
     before = len(module_workspace.usage)  # the module's workspace keeps earlier rows
-    with routed("rest", route) as client:
+    with routed(backend, route) as client:
         assert ask(client, mode, ON, request_tags=tags).text == "route me"
     (record,) = module_workspace.usage[before:]
     assert (record.route, record.endpoint_name, record.request_tags) == (GATEWAY, ON, tags)
@@ -209,20 +217,21 @@ def test_rest_request_tags_on_the_gateway(
 
 @pytest.mark.parametrize("route", ["ai-gateway", "auto"])
 @pytest.mark.parametrize("kind", ["chat", "responses"])
-def test_rest_sends_agents_to_their_invocations_whatever_the_route(
-    module_workspace: LocalWorkspace, kind: str, route: str
+@pytest.mark.parametrize("backend", INVOCATIONS_BACKENDS)
+def test_agents_go_to_their_invocations_whatever_the_route(
+    module_workspace: LocalWorkspace, backend: str, kind: str, route: str
 ) -> None:
     """An agent is a Model Serving endpoint: known to be one (a ResponsesAgent refuses the
     chat shape on the gateway, then its metadata is read once), it is posted at
     ``/serving-endpoints/{name}/invocations`` on every call."""
-    with routed("rest", route) as client:
+    with routed(backend, route) as client:
         if kind == "chat":  # the gateway answers a ChatAgent's chat shape: learn it first
             client.backend().profile(AGENTS[kind])
         for mode in MODES:
             module_workspace.clear_requests()
             assert ask(client, mode, AGENTS[kind]).text, mode
             sent = [r for r in module_workspace.requests if r.method == "POST"]
-            assert (sent[-1].path, sent[-1].status) == (serving_path("rest", AGENTS[kind]), 200)
+            assert (sent[-1].path, sent[-1].status) == (serving_path(backend, AGENTS[kind]), 200)
             assert "model" not in sent[-1].body
 
 
@@ -252,7 +261,7 @@ def test_responses_auto(module_workspace: LocalWorkspace, mode: str) -> None:
     ]
 
 
-@pytest.mark.parametrize("backend", ["openai", "responses", "rest"])
+@pytest.mark.parametrize("backend", ["openai", "responses", *INVOCATIONS_BACKENDS])
 def test_a_bad_route_names_every_value(module_workspace: LocalWorkspace, backend: str) -> None:
     config = {"backends": {backend: {"route": "gateway"}}}
     with pytest.raises(chatport.ConfigError) as caught:

@@ -1,13 +1,23 @@
 """The base of the ``mlflow`` and ``databricks-sdk`` backends: calls through a
 ``WorkspaceClient``, sent once, bounded by the call's deadline and mapped by the real
-answer (:mod:`chatport._wire.workspace_client` holds the requests themselves)."""
+answer (:mod:`chatport._wire.workspace_client` holds the requests themselves).
+
+Their ``route`` option, as the ``rest`` backend's: ``"serving-endpoints"`` (the default,
+``POST /serving-endpoints/{name}/invocations``), ``"ai-gateway"`` (AI Gateway's unified
+chat route, ``POST /ai-gateway/mlflow/v1/chat/completions`` with ``model`` in the body,
+sent through the same client's API layer) or ``"auto"`` (the gateway first, then
+``/invocations`` for the endpoints it does not serve, :mod:`chatport._wire.routing`). An
+agent endpoint is always posted at its ``/invocations``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._deadline import Clock
+from .._errors import APIError, ConfigError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .._wire.agent_shape import (
@@ -20,6 +30,7 @@ from .._wire.agent_shape import (
 )
 from .._wire.endpoint_list import endpoints_from_body
 from .._wire.headers import request_headers
+from .._wire.routing import AUTO, RouteMemory
 from .._wire.sse import read_events
 from .._wire.workspace_client import WorkspaceCalls, build_workspace_client, invocations_path
 from .base import Backend, BackendSettings, Capabilities
@@ -29,12 +40,17 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkspaceClientBackend", "build_workspace_client"]
 
+_SERVING = "serving-endpoints"
+_GATEWAY = "ai-gateway"
+_AUTO_ROUTES = (_GATEWAY, _SERVING)
+
 
 class WorkspaceClientBackend(Backend):
     """A backend whose requests go through a ``WorkspaceClient`` (see the module doc).
 
     Subclasses say how to build the client (:meth:`_build`), which headers to add
-    (:meth:`_headers`) and may wrap the raw answer (:meth:`_raw`).
+    (:meth:`_headers`) and may wrap the raw answer (:meth:`_raw`). Option ``route``:
+    ``"serving-endpoints"`` (the default), ``"ai-gateway"`` or ``"auto"``.
     """
 
     capabilities = Capabilities(
@@ -42,10 +58,20 @@ class WorkspaceClientBackend(Backend):
     )
     #: The path :meth:`list_endpoints` reads.
     list_path = "/api/2.0/serving-endpoints"
+    option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = MappingProxyType({"route": str})
+    #: The ``route`` option's values and their base paths.
+    routes: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {_SERVING: "/serving-endpoints", _GATEWAY: "/ai-gateway/mlflow/v1"}
+    )
+    #: ``route = "auto"``: the gateway route tried first, then the fallback route.
+    auto_routes: ClassVar[tuple[str, str] | None] = _AUTO_ROUTES
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
         self._calls = WorkspaceCalls(self, self._build, self._headers)
+        self._route = _route_option(settings, (*self.routes, AUTO))
+        #: Under ``route = "auto"``, the route each endpoint is sent to.
+        self._memory = RouteMemory(*_AUTO_ROUTES) if self._route == AUTO else None
 
     def _build(self) -> Any:
         raise NotImplementedError
@@ -56,39 +82,95 @@ class WorkspaceClientBackend(Backend):
     def _raw(self, data: Any) -> Any:
         return None
 
-    def complete(self, request: ChatRequest) -> Completion:
-        """One ``/invocations`` call, its answer read before the call's deadline.
+    def _route_for(self, request: ChatRequest, agent: AgentApi | None) -> str:
+        """The route a call is sent on now: an agent's is always its ``/invocations``."""
+        if agent is not None:
+            return _SERVING
+        if self._memory is not None:
+            return self._memory.route_for(request.model)
+        return self._route
 
-        An agent endpoint gets its own shape; a plain call learns it from the endpoint's
-        metadata only after a plain ``400`` (see :class:`~chatport.backends.rest.RestBackend`).
+    def _fallback(self, request: ChatRequest, route: str, error: APIError) -> str | None:
+        """Under ``route = "auto"``, the route to send the call to again after ``error``."""
+        if self._memory is None:
+            return None
+        return self._memory.fallback_after(request.model, route, error)
+
+    def _target(
+        self, request: ChatRequest, body: dict[str, Any], route: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The absolute path and body of a call on ``route`` (the gateway's names the
+        endpoint in ``model``)."""
+        if route == _GATEWAY:
+            return f"{self.routes[_GATEWAY]}/chat/completions", {**body, "model": request.model}
+        return invocations_path(request.model), body
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """One call, its answer read before the call's deadline.
+
+        Under ``route = "auto"`` a call the gateway does not serve is sent again at once
+        to ``/invocations`` (:mod:`chatport._wire.routing`). An agent endpoint gets its
+        own shape; a plain call learns it from the endpoint's metadata only after a plain
+        ``400`` (or the gateway's ``ENDPOINT_NOT_FOUND``; see
+        :class:`~chatport.backends.rest.RestBackend`).
         """
         profile = self.request_profile(request)
         known = self.known_profile(request.model)
         lookup = None if known is not None else lambda: self.profile(request.model)
         return send_learning(
-            lambda agent: self._complete_once(request, profile, agent), agent_api(known), lookup
+            lambda agent: self._complete_routed(request, profile, agent),
+            agent_api(known),
+            lookup,
+            gateway=self._route != _SERVING,
         )
 
-    def _complete_once(
+    def _complete_routed(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
     ) -> Completion:
+        route = self._route_for(request, agent)
+        try:
+            return self._complete_once(request, profile, agent, route)
+        except APIError as error:
+            fallback = self._fallback(request, route, error)
+            if fallback is None:
+                raise
+        return self._complete_once(request, profile, agent, fallback)
+
+    def _complete_once(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
+    ) -> Completion:
         body = invocation_body(request, profile, self.name, agent)
-        path = invocations_path(request.model)
+        path, body = self._target(request, body, route)
         data = self._calls.request_json("POST", path, body, request_headers(request))
         return completion_from_invocation(data, self.name, raw=self._raw(data))
 
     def stream(self, request: ChatRequest) -> Iterator[Chunk]:
-        """A streamed ``/invocations`` call.
+        """A streamed call, routed as :meth:`complete`.
 
         The first chunk must arrive before the call's deadline, each next one within
-        ``timeout`` seconds of the one before.
+        ``timeout`` seconds of the one before. A gateway that does not serve the endpoint
+        says so before the first chunk, so nothing was yielded when the call is sent
+        again.
         """
         profile = self.request_profile(request)
         agent = agent_api(self.known_profile(request.model))
+        route = self._route_for(request, agent)
+        try:
+            yield from self._stream_on(request, profile, agent, route)
+            return
+        except APIError as error:
+            fallback = self._fallback(request, route, error)
+            if fallback is None:
+                raise
+        yield from self._stream_on(request, profile, agent, fallback)
+
+    def _stream_on(
+        self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
+    ) -> Iterator[Chunk]:
         events = invocation_events(self.name, agent)
         body = {**invocation_body(request, profile, self.name, agent), "stream": True}
+        path, body = self._target(request, body, route)
         clock = Clock.for_call(self.settings.timeout, stream=True)
-        path = invocations_path(request.model)
         pieces = self._calls.stream_pieces(path, body, clock, request_headers(request))
         yield from read_events(events, pieces, clock)
 
@@ -100,3 +182,14 @@ class WorkspaceClientBackend(Backend):
     def list_endpoints(self) -> list[Mapping[str, Any]]:
         """The workspace's serving endpoints, read through the workspace client."""
         return endpoints_from_body(self._calls.request_json("GET", self.list_path), self.name)
+
+
+def _route_option(settings: BackendSettings, allowed: tuple[str, ...]) -> str:
+    """The ``route`` option (default ``"serving-endpoints"``), one of ``allowed``."""
+    route = settings.option("route", _SERVING)
+    if route not in allowed:
+        raise ConfigError(
+            f"backends.{settings.name}.route must be one of {', '.join(allowed)}, not {route!r}",
+            key=f"backends.{settings.name}.route",
+        )
+    return str(route)
