@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._deadline import Clock
-from .._errors import APIError, ConfigError
+from .._errors import APIError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .._wire.agent_shape import (
@@ -30,7 +30,13 @@ from .._wire.agent_shape import (
 )
 from .._wire.endpoint_list import endpoints_from_body
 from .._wire.headers import request_headers
-from .._wire.routing import AUTO, RouteMemory
+from .._wire.invocation_routes import (
+    AUTO_ROUTES,
+    GATEWAY,
+    GATEWAY_CHAT_PATH,
+    ROUTES,
+    InvocationRoutes,
+)
 from .._wire.sse import read_events
 from .._wire.workspace_client import WorkspaceCalls, build_workspace_client, invocations_path
 from .base import Backend, BackendSettings, Capabilities
@@ -39,10 +45,6 @@ if TYPE_CHECKING:
     from .._family import ModelProfile
 
 __all__ = ["WorkspaceClientBackend", "build_workspace_client"]
-
-_SERVING = "serving-endpoints"
-_GATEWAY = "ai-gateway"
-_AUTO_ROUTES = (_GATEWAY, _SERVING)
 
 
 class WorkspaceClientBackend(Backend):
@@ -60,18 +62,14 @@ class WorkspaceClientBackend(Backend):
     list_path = "/api/2.0/serving-endpoints"
     option_types: ClassVar[Mapping[str, type | tuple[type, ...]]] = MappingProxyType({"route": str})
     #: The ``route`` option's values and their base paths.
-    routes: ClassVar[Mapping[str, str]] = MappingProxyType(
-        {_SERVING: "/serving-endpoints", _GATEWAY: "/ai-gateway/mlflow/v1"}
-    )
+    routes: ClassVar[Mapping[str, str]] = ROUTES
     #: ``route = "auto"``: the gateway route tried first, then the fallback route.
-    auto_routes: ClassVar[tuple[str, str] | None] = _AUTO_ROUTES
+    auto_routes: ClassVar[tuple[str, str] | None] = AUTO_ROUTES
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
         self._calls = WorkspaceCalls(self, self._build, self._headers)
-        self._route = _route_option(settings, (*self.routes, AUTO))
-        #: Under ``route = "auto"``, the route each endpoint is sent to.
-        self._memory = RouteMemory(*_AUTO_ROUTES) if self._route == AUTO else None
+        self._routes = InvocationRoutes(settings)
 
     def _build(self) -> Any:
         raise NotImplementedError
@@ -82,27 +80,13 @@ class WorkspaceClientBackend(Backend):
     def _raw(self, data: Any) -> Any:
         return None
 
-    def _route_for(self, request: ChatRequest, agent: AgentApi | None) -> str:
-        """The route a call is sent on now: an agent's is always its ``/invocations``."""
-        if agent is not None:
-            return _SERVING
-        if self._memory is not None:
-            return self._memory.route_for(request.model)
-        return self._route
-
-    def _fallback(self, request: ChatRequest, route: str, error: APIError) -> str | None:
-        """Under ``route = "auto"``, the route to send the call to again after ``error``."""
-        if self._memory is None:
-            return None
-        return self._memory.fallback_after(request.model, route, error)
-
     def _target(
         self, request: ChatRequest, body: dict[str, Any], route: str
     ) -> tuple[str, dict[str, Any]]:
         """The absolute path and body of a call on ``route`` (the gateway's names the
         endpoint in ``model``)."""
-        if route == _GATEWAY:
-            return f"{self.routes[_GATEWAY]}/chat/completions", {**body, "model": request.model}
+        if route == GATEWAY:
+            return GATEWAY_CHAT_PATH, {**body, "model": request.model}
         return invocations_path(request.model), body
 
     def complete(self, request: ChatRequest) -> Completion:
@@ -121,20 +105,15 @@ class WorkspaceClientBackend(Backend):
             lambda agent: self._complete_routed(request, profile, agent),
             agent_api(known),
             lookup,
-            gateway=self._route != _SERVING,
+            gateway=self._routes.on_gateway,
         )
 
     def _complete_routed(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
     ) -> Completion:
-        route = self._route_for(request, agent)
-        try:
-            return self._complete_once(request, profile, agent, route)
-        except APIError as error:
-            fallback = self._fallback(request, route, error)
-            if fallback is None:
-                raise
-        return self._complete_once(request, profile, agent, fallback)
+        return self._routes.send(
+            request.model, agent, lambda route: self._complete_once(request, profile, agent, route)
+        )
 
     def _complete_once(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
@@ -154,12 +133,12 @@ class WorkspaceClientBackend(Backend):
         """
         profile = self.request_profile(request)
         agent = agent_api(self.known_profile(request.model))
-        route = self._route_for(request, agent)
+        route = self._routes.route_for(request.model, agent)
         try:
             yield from self._stream_on(request, profile, agent, route)
             return
         except APIError as error:
-            fallback = self._fallback(request, route, error)
+            fallback = self._routes.fallback(request.model, route, error)
             if fallback is None:
                 raise
         yield from self._stream_on(request, profile, agent, fallback)
@@ -182,14 +161,3 @@ class WorkspaceClientBackend(Backend):
     def list_endpoints(self) -> list[Mapping[str, Any]]:
         """The workspace's serving endpoints, read through the workspace client."""
         return endpoints_from_body(self._calls.request_json("GET", self.list_path), self.name)
-
-
-def _route_option(settings: BackendSettings, allowed: tuple[str, ...]) -> str:
-    """The ``route`` option (default ``"serving-endpoints"``), one of ``allowed``."""
-    route = settings.option("route", _SERVING)
-    if route not in allowed:
-        raise ConfigError(
-            f"backends.{settings.name}.route must be one of {', '.join(allowed)}, not {route!r}",
-            key=f"backends.{settings.name}.route",
-        )
-    return str(route)

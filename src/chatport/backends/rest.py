@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from .._deadline import Clock, ahttp_pieces, http_pieces, remaining, uncharged
-from .._errors import APIError, ConfigError
+from .._errors import APIError
 from .._request import ChatRequest
 from .._types import Chunk, Completion
 from .._wire.agent_shape import (
@@ -36,7 +36,14 @@ from .._wire.async_pools import AsyncPools
 from .._wire.clients import ClientHolder
 from .._wire.errors import decode_json, httpx_errors, raise_for_status
 from .._wire.headers import request_headers
-from .._wire.routing import AUTO, RouteMemory
+from .._wire.invocation_routes import (
+    AUTO_ROUTES,
+    GATEWAY,
+    GATEWAY_CHAT_PATH,
+    ROUTES,
+    SERVING,
+    InvocationRoutes,
+)
 from .._wire.sse import aread_events, read_events
 from .._wire.transport import check_host, workspace_auth
 from ..hookspecs import hookimpl
@@ -51,10 +58,6 @@ if TYPE_CHECKING:
 _COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per call
 
 __all__ = ["RestBackend"]
-
-_SERVING = "serving-endpoints"
-_GATEWAY = "ai-gateway"
-_AUTO_ROUTES = (_GATEWAY, _SERVING)
 
 
 def _timeout(seconds: float) -> httpx.Timeout:
@@ -82,11 +85,9 @@ class RestBackend(Backend):
         {"max_connections": int, "route": str}
     )
     #: The ``route`` option's values and their base paths.
-    routes: ClassVar[Mapping[str, str]] = MappingProxyType(
-        {_SERVING: "/serving-endpoints", _GATEWAY: "/ai-gateway/mlflow/v1"}
-    )
+    routes: ClassVar[Mapping[str, str]] = ROUTES
     #: ``route = "auto"``: the gateway route tried first, then the fallback route.
-    auto_routes: ClassVar[tuple[str, str] | None] = _AUTO_ROUTES
+    auto_routes: ClassVar[tuple[str, str] | None] = AUTO_ROUTES
 
     def __init__(self, settings: BackendSettings) -> None:
         super().__init__(settings)
@@ -98,9 +99,7 @@ class RestBackend(Backend):
         )
         self._base: str | None = None
         self._paths: dict[str, str] = {}
-        self._route = _route_option(settings, (*self.routes, AUTO))
-        #: Under ``route = "auto"``, the route each endpoint is sent to.
-        self._memory = RouteMemory(*_AUTO_ROUTES) if self._route == AUTO else None
+        self._routes = InvocationRoutes(settings)
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -161,21 +160,7 @@ class RestBackend(Backend):
 
     def _gateway_url(self) -> str:
         """AI Gateway's unified chat-completions route (the endpoint goes in ``model``)."""
-        return f"{self._base_url()}{self.routes[_GATEWAY]}/chat/completions"
-
-    def _route_for(self, request: ChatRequest, agent: AgentApi | None) -> str:
-        """The route a call is sent on now: an agent's is always its ``/invocations``."""
-        if agent is not None:
-            return _SERVING
-        if self._memory is not None:
-            return self._memory.route_for(request.model)
-        return self._route
-
-    def _fallback(self, request: ChatRequest, route: str, error: APIError) -> str | None:
-        """Under ``route = "auto"``, the route to send the call to again after ``error``."""
-        if self._memory is None:
-            return None
-        return self._memory.fallback_after(request.model, route, error)
+        return f"{self._base_url()}{GATEWAY_CHAT_PATH}"
 
     def _agent(self, request: ChatRequest) -> AgentApi | None:
         """The agent API of the request's endpoint, if its profile is known (no request)."""
@@ -186,7 +171,7 @@ class RestBackend(Backend):
         request: ChatRequest,
         profile: ModelProfile | None,
         agent: AgentApi | None = None,
-        route: str = _SERVING,
+        route: str = SERVING,
     ) -> dict[str, Any]:
         """The keyword arguments of the httpx call for ``request`` on ``route``, in the
         shape of its endpoint (an agent's, see :mod:`chatport._wire.agent_shape`).
@@ -197,7 +182,7 @@ class RestBackend(Backend):
         body = invocation_body(request, profile, self.name, agent)
         if request.stream:
             body["stream"] = True
-        if route == _GATEWAY:
+        if route == GATEWAY:
             body["model"] = request.model
             url = self._gateway_url()
         else:
@@ -236,20 +221,15 @@ class RestBackend(Backend):
             lambda agent: self._complete_routed(request, profile, agent),
             agent_api(known),
             lookup,
-            gateway=self._route != _SERVING,
+            gateway=self._routes.on_gateway,
         )
 
     def _complete_routed(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
     ) -> Completion:
-        route = self._route_for(request, agent)
-        try:
-            return self._complete_once(request, profile, agent, route)
-        except APIError as error:
-            fallback = self._fallback(request, route, error)
-            if fallback is None:
-                raise
-        return self._complete_once(request, profile, agent, fallback)
+        return self._routes.send(
+            request.model, agent, lambda route: self._complete_once(request, profile, agent, route)
+        )
 
     def _complete_once(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
@@ -271,20 +251,17 @@ class RestBackend(Backend):
             lambda agent: self._acomplete_routed(request, profile, agent),
             agent_api(known),
             lookup,
-            gateway=self._route != _SERVING,
+            gateway=self._routes.on_gateway,
         )
 
     async def _acomplete_routed(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None
     ) -> Completion:
-        route = self._route_for(request, agent)
-        try:
-            return await self._acomplete_once(request, profile, agent, route)
-        except APIError as error:
-            fallback = self._fallback(request, route, error)
-            if fallback is None:
-                raise
-        return await self._acomplete_once(request, profile, agent, fallback)
+        return await self._routes.asend(
+            request.model,
+            agent,
+            lambda route: self._acomplete_once(request, profile, agent, route),
+        )
 
     async def _acomplete_once(
         self, request: ChatRequest, profile: ModelProfile | None, agent: AgentApi | None, route: str
@@ -306,12 +283,12 @@ class RestBackend(Backend):
         """
         profile = self.request_profile(request)
         agent = self._agent(request)
-        route = self._route_for(request, agent)
+        route = self._routes.route_for(request.model, agent)
         try:
             yield from self._stream_on(request, profile, agent, route)
             return
         except APIError as error:
-            fallback = self._fallback(request, route, error)
+            fallback = self._routes.fallback(request.model, route, error)
             if fallback is None:
                 raise
         yield from self._stream_on(request, profile, agent, fallback)
@@ -334,13 +311,13 @@ class RestBackend(Backend):
         """The async twin of :meth:`stream`; closing it closes the connection."""
         profile = await self.arequest_profile(request)
         agent = self._agent(request)
-        route = self._route_for(request, agent)
+        route = self._routes.route_for(request.model, agent)
         try:
             async for chunk in self._astream_on(request, profile, agent, route):
                 yield chunk
             return
         except APIError as error:
-            fallback = self._fallback(request, route, error)
+            fallback = self._routes.fallback(request.model, route, error)
             if fallback is None:
                 raise
         async for chunk in self._astream_on(request, profile, agent, fallback):
@@ -383,17 +360,6 @@ class RestBackend(Backend):
         from .._wire.endpoint_list import list_serving_endpoints
 
         return list_serving_endpoints(self.settings, self.name, self._clients.sync())
-
-
-def _route_option(settings: BackendSettings, allowed: tuple[str, ...]) -> str:
-    """The ``route`` option (default ``"serving-endpoints"``), one of ``allowed``."""
-    route = settings.option("route", _SERVING)
-    if route not in allowed:
-        raise ConfigError(
-            f"backends.{settings.name}.route must be one of {', '.join(allowed)}, not {route!r}",
-            key=f"backends.{settings.name}.route",
-        )
-    return str(route)
 
 
 @hookimpl
