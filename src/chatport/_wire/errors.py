@@ -53,6 +53,7 @@ from .governance import budget_name, guardrail_block, is_budget_block, rate_limi
 __all__ = [
     "ERROR_CODE_STATUS",
     "ResponseCapture",
+    "SDKErrors",
     "connection_failed",
     "decode_json",
     "error_from_event",
@@ -582,6 +583,53 @@ def _credentials_error(exc: BaseException, backend: str) -> AuthenticationError:
 
 
 # -- one context manager per client library ---------------------------------------------
+
+
+class SDKErrors:
+    """``with SDKErrors(backend, map_error):`` (or ``async with``): what an SDK raises,
+    mapped into chatport's errors by ``map_error`` (``None``: leave it as it is).
+
+    chatport errors pass through; anything else ``map_error`` maps is raised as its
+    chatport error, with the SDK error as ``__cause__`` (sanitized first). Cancellation,
+    ``KeyboardInterrupt`` and ``GeneratorExit`` pass as they are. For plugin backends
+    built on an SDK of their own (the kit exports it).
+    """
+
+    __slots__ = ("backend", "map_error")
+
+    def __init__(
+        self, backend: str, map_error: Callable[[BaseException, str], APIError | None]
+    ) -> None:
+        self.backend = backend
+        self.map_error = map_error
+
+    def __enter__(self) -> SDKErrors:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, ChatportError) or not isinstance(exc, Exception):
+            return
+        error = self.map_error(exc, self.backend)
+        if error is None:
+            return
+        sanitize_exception(exc)
+        raise error from exc
+
+    async def __aenter__(self) -> SDKErrors:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(kind, exc, tb)
 
 
 class httpx_errors:  # lower case: it is used like a function, ``with httpx_errors(...)``

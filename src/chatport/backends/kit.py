@@ -12,6 +12,8 @@ with a deprecation warning. chatport's own backends use the same functions.
   Google); a 429 carries ``retry_after`` from :func:`retry_after_from`.
 * :func:`error_from_event`: the chatport error for an ``error`` event inside a stream
   that had started (a guardrail block is a :class:`~chatport.GuardrailError`).
+* :class:`SDKErrors`: ``with SDKErrors(backend, map_error):`` (or ``async with``)
+  raises what ``map_error`` makes of an SDK's exception, from it, sanitized first.
 * :func:`map_transport_error`: the chatport error for a failure with no answer
   (timeouts and connection failures of httpx, requests and Python itself).
 * :func:`sanitize_exception`: call it on an SDK's exception before raising a chatport
@@ -57,6 +59,7 @@ from .._deadline import Clock, ahttp_pieces, http_pieces
 from .._wire.caching import breakpoints as cache_breakpoints
 from .._wire.clients import ClientHolder
 from .._wire.errors import (
+    SDKErrors,
     error_from_event,
     error_from_response,
     map_transport_error,
@@ -80,6 +83,7 @@ __all__ = [
     "Clock",
     "EventStream",
     "RouteMemory",
+    "SDKErrors",
     "ahttp_pieces",
     "aprefetch_media",
     "aread_events",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 
 import chatport
 from chatport.backends.kit import (
+    SDKErrors,
     error_from_event,
     error_from_response,
     map_transport_error,
-    sanitize_exception,
 )
 
 __all__ = ["MappedErrors", "map_error"]
@@ -71,42 +70,11 @@ def map_error(exc: BaseException, backend: str) -> chatport.APIError | None:
     return None
 
 
-class MappedErrors:
-    """``with MappedErrors(name):`` (or ``async with``) turns SDK failures into chatport's.
+class MappedErrors(SDKErrors):
+    """``with MappedErrors(name):`` (or ``async with``) turns SDK failures into chatport's
+    (the kit's :class:`~chatport.backends.kit.SDKErrors` with :func:`map_error`)."""
 
-    chatport errors pass through; anything the SDK or the connection raised becomes the
-    matching :class:`chatport.APIError` subclass, with the SDK error as ``__cause__``.
-    """
+    __slots__ = ()
 
     def __init__(self, backend: str) -> None:
-        self.backend = backend
-
-    def __enter__(self) -> MappedErrors:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None or isinstance(exc, chatport.ChatportError):
-            return
-        if not isinstance(exc, Exception):
-            return  # KeyboardInterrupt, GeneratorExit, cancellation: as they are
-        error = map_error(exc, self.backend)
-        if error is None:
-            return
-        sanitize_exception(exc)
-        raise error from exc
-
-    async def __aenter__(self) -> MappedErrors:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(kind, exc, tb)
+        super().__init__(backend, map_error)
