@@ -635,3 +635,23 @@ def test_serve_stops_a_stream_whose_client_left(tmp_path: Path) -> None:
         errors = served.stderr()
     assert after.json()["choices"][0]["message"]["content"] == "alpha beta"
     assert len(errors.splitlines()) < 5, errors[:2000]
+
+
+def test_the_server_never_imports_a_websocket_library() -> None:
+    """Found by the lowest-versions CI run: uvicorn loaded the installed ``websockets``
+    (pulled in by google-genai) for WebSocket support the workspace does not have, and
+    that release's deprecation warning stopped the server under warnings-as-errors."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from chatport.local import LocalWorkspace\n"
+        "with LocalWorkspace() as ws:\n"
+        "    import httpx; httpx.get(ws.url + '/api/2.0/serving-endpoints')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('websockets', 'wsproto')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"

@@ -196,6 +196,9 @@ class LocalWorkspace:
             log_level=self.log_level,
             access_log=self.log_level in ("info", "debug", "trace"),  # -v: every request
             lifespan="off",
+            # no WebSocket routes: never import a WebSocket library (an installed
+            # websockets would otherwise be loaded, deprecation warnings and all)
+            ws="none",
             timeout_keep_alive=math.ceil(self.idle_timeout),
             date_header=False,  # the app dates each answer by its endpoint's clock (dates.py)
         )
